@@ -1,0 +1,1 @@
+"""The append-only, hash-chained audit log (AUDIT_SPEC.md). Imports no other Warden app."""

@@ -1,0 +1,36 @@
+"""``manage.py audit_verify [--json]``: exit 0 when the log is intact, 1 otherwise."""
+
+import json
+import sys
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from audit.verification import verify_log
+
+
+class Command(BaseCommand):
+    help = "Re-check the whole audit log: canonical bodies, seq, hash chain, times, log head."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--json", action="store_true", help="print a machine report")
+        parser.add_argument("--database", default="default", help="database alias")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        report = verify_log(using=options["database"])
+        if options["json"]:
+            self.stdout.write(json.dumps(report.as_dict(), indent=2))
+        else:
+            for finding in report.findings:
+                where = "log" if finding.seq is None else f"seq {finding.seq}"
+                self.stdout.write(f"{finding.code} at {where}: {finding.message}")
+            first = report.first_error
+            if first is None:
+                self.stdout.write(f"OK: {report.records} records verified, tip {report.tip}")
+            else:
+                self.stdout.write(
+                    f"FAILED: {len(report.findings)} finding(s); first bad seq {first.seq} "
+                    f"({first.code})"
+                )
+        if not report.ok:
+            sys.exit(1)

@@ -1,0 +1,177 @@
+"""Appending to the audit log.
+
+``audit_append`` is called by every service that changes governed state, as the last step of
+its own transaction, so the change and its record commit or roll back together. Refused
+actions append their security event with ``audit_append_security_event`` in a transaction of
+their own, after the refused change has rolled back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+
+from audit import clock, context
+from audit.canonical import (
+    TIMESTAMP_FORMAT,
+    CanonicalFormError,
+    check_profile,
+    dumps,
+    format_timestamp,
+    to_profile,
+)
+from audit.models import AuditRecord, LogHead
+
+RECORD_VERSION = 1
+GENESIS_PREV = "0" * 64
+ACTOR_TYPES = ("user", "service", "system")
+
+
+class AuditError(RuntimeError):
+    """The audit log cannot take this record (misuse, not a user error)."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acted: a person, a service account, or Warden itself."""
+
+    type: str
+    id: str
+    name: str
+    auth: str | None = None
+
+    def as_record(self) -> dict[str, str]:
+        out = {"type": self.type, "id": self.id, "name": self.name}
+        if self.auth:
+            out["auth"] = self.auth
+        return out
+
+
+SYSTEM_ACTOR = Actor(type="system", id="warden", name="Warden")
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The object an event is about, by type and id strings (never a foreign key)."""
+
+    type: str
+    id: str
+    label: str
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One event before it is placed in the log (no seq, prev or time yet)."""
+
+    action: str
+    actor: Actor
+    object: Subject
+    data: Mapping[str, Any]
+    scope: Mapping[str, Any] = field(default_factory=dict)
+    reason: str | None = None
+    context: Mapping[str, Any] | None = None
+
+
+def leaf_hash(body: bytes) -> str:
+    """RFC 9162 leaf hash ``SHA-256(0x00 || body)`` as hex; it is also the chain link."""
+    return hashlib.sha256(b"\x00" + body).hexdigest()
+
+
+def _event_fields(event: AuditEvent) -> dict[str, Any]:
+    if event.actor.type not in ACTOR_TYPES:
+        raise AuditError(f"actor type {event.actor.type!r} is not one of {ACTOR_TYPES}")
+    if not event.action or "." not in event.action:
+        raise AuditError(f"action {event.action!r} must be a dotted verb like 'model.registered'")
+    fields: dict[str, Any] = {
+        "v": RECORD_VERSION,
+        "actor": to_profile(event.actor.as_record()),
+        "action": event.action,
+        "object": to_profile(
+            {"type": event.object.type, "id": event.object.id, "label": event.object.label}
+        ),
+        "scope": to_profile(dict(event.scope)),
+        "data": to_profile(dict(event.data)),
+    }
+    if event.reason is not None:
+        fields["reason"] = to_profile(event.reason)
+    event_context = event.context if event.context is not None else context.current()
+    if event_context:
+        fields["context"] = to_profile(dict(event_context))
+    try:
+        check_profile(fields)
+    except CanonicalFormError as exc:
+        raise CanonicalFormError(f"audit event {event.action}: {exc}") from exc
+    return fields
+
+
+def _lock_head(origin: str, using: str) -> LogHead:
+    heads = LogHead.objects.using(using)
+    try:
+        return heads.select_for_update().get(log=origin)
+    except LogHead.DoesNotExist:
+        heads.bulk_create([LogHead(log=origin)], ignore_conflicts=True)
+        return heads.select_for_update().get(log=origin)
+
+
+def audit_append(
+    *, events: Sequence[AuditEvent], using: str = DEFAULT_DB_ALIAS
+) -> list[AuditRecord]:
+    """Append ``events`` to the log, in order, inside the caller's open transaction.
+
+    Bodies are built and checked before the log's lock is taken, so the lock covers only the
+    head read, the hashing and the inserts. The time is taken under the lock and clamped so it
+    never decreases.
+    """
+    if not events:
+        return []
+    connection = connections[using]
+    if not connection.in_atomic_block:
+        raise AuditError("audit_append must run inside the transaction of the change it records")
+    origin: str = settings.AUDIT_LOG_ORIGIN
+    prepared = [_event_fields(event) for event in events]
+
+    head = _lock_head(origin, using)
+    now = clock.now()
+    stamp = format_timestamp(now)
+    if head.last_ts and stamp < head.last_ts:
+        stamp = head.last_ts
+    stamp_dt = dt.datetime.strptime(stamp, TIMESTAMP_FORMAT).replace(tzinfo=dt.UTC)
+    records: list[AuditRecord] = []
+    seq, prev = head.size, head.tip
+    for fields in prepared:
+        body = dumps({**fields, "log": origin, "seq": seq, "ts": stamp, "prev": prev})
+        leaf = leaf_hash(body)
+        records.append(
+            AuditRecord(
+                log=origin,
+                seq=seq,
+                prev=prev,
+                leaf=leaf,
+                body=body.decode("utf-8"),
+                ts=stamp_dt,
+                action=fields["action"],
+                actor_type=fields["actor"]["type"],
+                actor_id=fields["actor"]["id"],
+                object_type=fields["object"]["type"],
+                object_id=fields["object"]["id"],
+                scope_model=str(fields["scope"].get("model", "")),
+            )
+        )
+        seq, prev = seq + 1, leaf
+    AuditRecord.objects.using(using).bulk_create(records)
+    LogHead.objects.using(using).filter(log=origin).update(size=seq, tip=prev, last_ts=stamp)
+    return records
+
+
+def audit_append_security_event(
+    *, event: AuditEvent, using: str = DEFAULT_DB_ALIAS
+) -> AuditRecord:
+    """Record a refused action in a transaction of its own, after the refusal rolled back."""
+    with transaction.atomic(using=using, durable=True):
+        return audit_append(events=[event], using=using)[0]

@@ -1,0 +1,50 @@
+"""``Authorization: Bearer <key>`` authentication for service accounts and personal tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+
+from governance.accounts.keys import hash_key
+from governance.accounts.models import ApiKey, User
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """First authentication class, so 401 answers carry ``WWW-Authenticate: Bearer``."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request: Request) -> tuple[User, ApiKey] | None:
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        if not header:
+            return None
+        parts = header.split()
+        if parts[0].lower() != self.keyword.lower():
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed("malformed Authorization header")
+        api_key = (
+            ApiKey.objects.select_related("user").filter(hashed_key=hash_key(parts[1])).first()
+        )
+        if api_key is None:
+            raise exceptions.AuthenticationFailed("invalid API key")
+        now = timezone.now()
+        if api_key.revoked_at is not None:
+            raise exceptions.AuthenticationFailed("API key revoked")
+        if api_key.expires_at is not None and api_key.expires_at <= now:
+            raise exceptions.AuthenticationFailed("API key expired")
+        if not api_key.user.is_active:
+            raise exceptions.AuthenticationFailed("account deactivated")
+        return api_key.user, api_key
+
+    def authenticate_header(self, request: Request) -> str:
+        return f'{self.keyword} realm="warden"'
+
+
+def request_api_key(request: Any) -> ApiKey | None:
+    """The key a request authenticated with, if any."""
+    auth = getattr(request, "auth", None)
+    return auth if isinstance(auth, ApiKey) else None

@@ -1,0 +1,65 @@
+"""People and service accounts, and the API keys they authenticate with.
+
+Users are deactivated, never deleted: signers, owners and authors point at them with PROTECT.
+API keys are random 32-byte secrets shown once and stored as SHA-256 hashes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+
+class User(AbstractUser):
+    """A person, or a service account used by a CI pipeline (``kind``)."""
+
+    class Kind(models.TextChoices):
+        PERSON = "person", "Person"
+        SERVICE = "service", "Service account"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PERSON)
+
+    class Meta(AbstractUser.Meta):
+        swappable = "AUTH_USER_MODEL"
+
+    @property
+    def is_service_account(self) -> bool:
+        return self.kind == self.Kind.SERVICE
+
+    @property
+    def printed_name(self) -> str:
+        """The name shown on records and signatures."""
+        return self.get_full_name() or self.username
+
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise RuntimeError("users are deactivated, never deleted")
+
+
+class ApiKeyScope(models.TextChoices):
+    GATE_READ = "gate:read", "Ask the deployment gate"
+    REGISTRY_WRITE = "registry:write", "Register models, versions and datasets"
+    DEPLOYMENTS_WRITE = "deployments:write", "Report deployments"
+
+
+class ApiKey(models.Model):
+    """A bearer key of a service account (or a person's personal token), stored hashed."""
+
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True, help_text="shown to identify the key")
+    hashed_key = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes

@@ -1,0 +1,116 @@
+"""Domain errors with meaning, and the one place they become HTTP responses.
+
+Every API error has the same shape::
+
+    {"error": {"code": "...", "message": "...", "fields": {"name": ["..."]}}, "request_id": "..."}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from audit import context
+
+
+class DomainError(Exception):
+    """Base of refusals raised by services; ``code`` is machine-readable."""
+
+    code = "error"
+    http_status = status.HTTP_400_BAD_REQUEST
+
+    def __init__(self, message: str, *, fields: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or {}
+
+
+class InvalidInput(DomainError):
+    """The request names something impossible (bad value, unknown reference)."""
+
+    code = "invalid"
+
+
+class NotFound(DomainError):
+    """The object does not exist, or is outside the user's scope (never 403 for that)."""
+
+    code = "not_found"
+    http_status = status.HTTP_404_NOT_FOUND
+
+
+class Forbidden(DomainError):
+    """The actor may see the object but not do this to it."""
+
+    code = "permission_denied"
+    http_status = status.HTTP_403_FORBIDDEN
+
+
+class Conflict(DomainError):
+    """The action clashes with existing state (a duplicate, a retired object)."""
+
+    code = "conflict"
+    http_status = status.HTTP_409_CONFLICT
+
+
+class TransitionNotAllowed(Conflict):
+    """A state machine refuses the transition from the current state."""
+
+    code = "transition_not_allowed"
+
+
+def _body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        error["fields"] = fields
+    ctx = context.current() or {}
+    return {"error": error, "request_id": ctx.get("request_id")}
+
+
+def _flatten(detail: Any) -> dict[str, Any]:
+    if isinstance(detail, dict):
+        return {str(k): _flatten_list(v) for k, v in detail.items()}
+    return {"non_field_errors": _flatten_list(detail)}
+
+
+def _flatten_list(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_flatten_list(v) if isinstance(v, dict | list) else str(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _flatten_list(v) for k, v in value.items()}
+    return [str(value)]
+
+
+def _first_message(fields: dict[str, Any]) -> str:
+    for name, messages in fields.items():
+        first = messages
+        while isinstance(first, list | dict) and first:
+            first = first[0] if isinstance(first, list) else next(iter(first.values()))
+        label = "" if name == "non_field_errors" else f"{name}: "
+        return f"{label}{first}"
+    return "invalid input"
+
+
+def api_exception_handler(exc: Exception, ctx: dict[str, Any]) -> Response | None:
+    """Map domain errors and DRF/Django errors to the single error format."""
+    if isinstance(exc, DomainError):
+        return Response(_body(exc.code, exc.message, exc.fields), status=exc.http_status)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = exception_handler(exc, ctx)
+    if response is None or not isinstance(exc, exceptions.APIException):
+        return response
+    if isinstance(exc, exceptions.ValidationError):
+        fields = _flatten(exc.detail)
+        response.data = _body("invalid", _first_message(fields), fields)
+    else:
+        codes = exc.get_codes()
+        code = codes if isinstance(codes, str) else exc.default_code
+        response.data = _body(str(code), str(exc.detail))
+    return response

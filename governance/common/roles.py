@@ -1,0 +1,62 @@
+"""The roles Warden knows, as Django groups, and the model permissions each holds globally.
+
+Per-object rights (a team's own models) come from django-guardian grants, never from these
+global permissions. Role checks name groups explicitly: a superuser passes every ``has_perm``,
+so membership, not ``has_perm``, decides who holds a role.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Role(models.TextChoices):
+    DATA_SCIENTIST = "data_scientist", "Data scientist"
+    ML_ENGINEER = "ml_engineer", "ML engineer"
+    VALIDATOR = "validator", "Validator"
+    RISK_OFFICER = "risk_officer", "Risk officer"
+    COMPLIANCE_OFFICER = "compliance_officer", "Compliance officer"
+    AUDITOR = "auditor", "Auditor"
+    ADMIN = "admin", "Administrator"
+
+
+_VIEW_ALL = [
+    "registry.view_registeredmodel",
+    "registry.view_modelversion",
+    "registry.view_dataset",
+    "registry.view_datasetversion",
+    "audit.view_auditrecord",
+]
+_BUILD = [
+    "registry.add_registeredmodel",
+    "registry.add_dataset",
+    "registry.view_dataset",
+    "registry.view_datasetversion",
+]
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    Role.DATA_SCIENTIST: _BUILD,
+    Role.ML_ENGINEER: _BUILD,
+    Role.VALIDATOR: _VIEW_ALL,
+    Role.RISK_OFFICER: [*_VIEW_ALL, "registry.change_risk_registeredmodel"],
+    Role.COMPLIANCE_OFFICER: _VIEW_ALL,
+    Role.AUDITOR: [*_VIEW_ALL, "audit.export_auditrecord"],
+    Role.ADMIN: [
+        *_VIEW_ALL,
+        *_BUILD,
+        "registry.change_registeredmodel",
+        "registry.register_version_registeredmodel",
+        "registry.retire_registeredmodel",
+        "registry.change_risk_registeredmodel",
+        "registry.change_dataset",
+        "audit.export_auditrecord",
+    ],
+}
+
+
+def has_role(user: object, role: str) -> bool:
+    """Whether ``user`` belongs to the role's group (superuser status does not count)."""
+    groups = getattr(user, "groups", None)
+    if groups is None or not getattr(user, "is_active", False):
+        return False
+    return bool(groups.filter(name=role).exists())

@@ -1,0 +1,41 @@
+"""Production: refuses to start without its secrets; `check --deploy` is clean."""
+
+from governance.settings.base import *  # noqa: F403
+from governance.settings.base import database_from_url
+from governance.settings.env import envbool, envint, envlist, envstr, require
+
+DEBUG = False
+SECRET_KEY = require("SECRET_KEY")
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", [])
+if not ALLOWED_HOSTS:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DJANGO_ENV=prod")
+
+_database_url = require("DATABASE_URL")
+if not _database_url.startswith(("postgres://", "postgresql://", "pgsql://")):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("DATABASE_URL must name a PostgreSQL database in production")
+DATABASES = {
+    "default": database_from_url(_database_url),
+    # The role that owns the tables runs migrations; the application role cannot alter them.
+    "migrations": database_from_url(require("MIGRATION_DATABASE_URL")),
+}
+CELERY_BROKER_URL = require("CELERY_BROKER_URL")
+CELERY_TASK_ALWAYS_EAGER = False
+AUDIT_LOG_ORIGIN = require("AUDIT_LOG_ORIGIN")
+AUDIT_SIGNING_KEY_FILE = envstr("AUDIT_SIGNING_KEY_FILE")
+
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", True)
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}

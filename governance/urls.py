@@ -1,0 +1,13 @@
+"""URL map: admin, the REST API v1, its OpenAPI schema and offline Swagger UI."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/v1/", include("registry.urls")),
+    path("api/v1/audit/", include("audit.urls")),
+]

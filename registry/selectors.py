@@ -1,0 +1,138 @@
+"""Reads of the registry, scoped to what the user may see (out of scope is 404)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from guardian.shortcuts import get_objects_for_user
+
+from governance.accounts.models import User
+from governance.common.errors import NotFound
+from registry.models import Dataset, DatasetVersion, ModelVersion, RegisteredModel
+
+
+def model_list(*, user: User) -> QuerySet[RegisteredModel]:
+    """Models the user may see: every model for holders of the global view permission
+    (validators, officers, auditors), otherwise those granted to them or their team."""
+    queryset = get_objects_for_user(
+        user,
+        "registry.view_registeredmodel",
+        klass=RegisteredModel.objects.select_related("owner", "team"),
+        accept_global_perms=True,
+    )
+    return queryset.order_by("name")
+
+
+def model_get(*, user: User, name: str) -> RegisteredModel:
+    """One visible model by name, else ``NotFound``."""
+    model = model_list(user=user).filter(name=name).first()
+    if model is None:
+        raise NotFound(f"model {name!r} not found")
+    return model
+
+
+def model_version_list(*, user: User, model_name: str) -> QuerySet[ModelVersion]:
+    """The versions of a visible model, oldest first."""
+    model = model_get(user=user, name=model_name)
+    return (
+        ModelVersion.objects.filter(model=model)
+        .select_related("model", "parent", "author", "created_by")
+        .prefetch_related("dataset_usages__dataset_version__dataset")
+        .order_by("version")
+    )
+
+
+def model_version_get(*, user: User, model_name: str, version: int) -> ModelVersion:
+    """One version of a visible model, else ``NotFound``."""
+    found = model_version_list(user=user, model_name=model_name).filter(version=version).first()
+    if found is None:
+        raise NotFound(f"version {version} of model {model_name!r} not found")
+    return found
+
+
+def dataset_list(*, user: User) -> QuerySet[Dataset]:
+    """Datasets are visible to holders of ``view_dataset`` (every role but a bare account)."""
+    if not user.has_perm("registry.view_dataset"):
+        return Dataset.objects.none()
+    return Dataset.objects.select_related("owner").order_by("name")
+
+
+def dataset_get(*, user: User, name: str) -> Dataset:
+    dataset = dataset_list(user=user).filter(name=name).first()
+    if dataset is None:
+        raise NotFound(f"dataset {name!r} not found")
+    return dataset
+
+
+def dataset_version_list(*, user: User, dataset_name: str) -> QuerySet[DatasetVersion]:
+    dataset = dataset_get(user=user, name=dataset_name)
+    return DatasetVersion.objects.filter(dataset=dataset).select_related("dataset").order_by("version")
+
+
+def dataset_version_get(*, user: User, dataset_name: str, version: int) -> DatasetVersion:
+    found = dataset_version_list(user=user, dataset_name=dataset_name).filter(version=version).first()
+    if found is None:
+        raise NotFound(f"version {version} of dataset {dataset_name!r} not found")
+    return found
+
+
+def lineage_get(*, user: User, model_name: str, version: int) -> dict[str, Any]:
+    """The data -> model lineage of a version as a graph: nodes, edges, and its ancestry.
+
+    Nodes are dataset versions and model versions (the version itself and its parents);
+    edges run from a dataset version to the model version it fed (with the role), and from a
+    parent version to its child. Deployments and sign-offs are added by the reports.
+    """
+    target = model_version_get(user=user, model_name=model_name, version=version)
+    nodes: dict[str, dict[str, Any]] = {}
+    edges: list[dict[str, str]] = []
+    chain: list[ModelVersion] = []
+    current: ModelVersion | None = target
+    seen: set[int] = set()
+    while current is not None and current.pk not in seen:
+        seen.add(current.pk)
+        chain.append(current)
+        current = current.parent
+    for node in chain:
+        node_id = f"model_version:{node.model.name}:{node.version}"
+        nodes[node_id] = {
+            "id": node_id,
+            "kind": "model_version",
+            "model": node.model.name,
+            "version": node.version,
+            "artifact_digest": node.artifact_digest,
+            "source_commit": node.source_commit,
+            "status": node.status,
+            "created_at": node.created_at.isoformat(),
+        }
+        if node.parent is not None:
+            edges.append(
+                {
+                    "from": f"model_version:{node.model.name}:{node.parent.version}",
+                    "to": node_id,
+                    "role": "parent",
+                }
+            )
+        for usage in node.dataset_usages.select_related("dataset_version__dataset"):
+            dv = usage.dataset_version
+            dv_id = f"dataset_version:{dv.dataset.name}:{dv.version}"
+            nodes.setdefault(
+                dv_id,
+                {
+                    "id": dv_id,
+                    "kind": "dataset_version",
+                    "dataset": dv.dataset.name,
+                    "version": dv.version,
+                    "content_digest": dv.content_digest,
+                    "row_count": dv.row_count,
+                    "pii": dv.pii,
+                },
+            )
+            edges.append({"from": dv_id, "to": node_id, "role": usage.role})
+    return {
+        "model": target.model.name,
+        "version": target.version,
+        "nodes": list(nodes.values()),
+        "edges": edges,
+    }

@@ -1,0 +1,12 @@
+from audit.models import AuditRecord
+from audit.verification import verify_log
+from governance.accounts.callers import Caller
+from registry.services import model_create
+
+
+def test_model_create_appends_one_verifying_record(alice):
+    model = model_create(caller=Caller(user=alice), name="credit-score", risk_tier="high")
+    records = list(AuditRecord.objects.all())
+    assert [r.action for r in records] == ["registered_model.created"]
+    assert records[0].object_id == str(model.pk)
+    assert verify_log().ok
