@@ -31,6 +31,12 @@ from audit.models import AuditRecord, LogHead
 RECORD_VERSION = 1
 GENESIS_PREV = "0" * 64
 ACTOR_TYPES = ("user", "service", "system")
+# The one redaction list: no record may carry a secret, whatever snapshot it came from.
+REDACTED_KEYS = frozenset(
+    {"password", "hashed_key", "api_key", "key_hash", "secret", "signing_key", "private_key",
+     "token", "webhook_secret"}
+)
+REDACTED = "[redacted]"
 
 
 class AuditError(RuntimeError):
@@ -83,6 +89,18 @@ def leaf_hash(body: bytes) -> str:
     return hashlib.sha256(b"\x00" + body).hexdigest()
 
 
+def redact(value: Any) -> Any:
+    """Replace the value of every key on the redaction list, at any depth."""
+    if isinstance(value, Mapping):
+        return {
+            key: REDACTED if str(key).lower() in REDACTED_KEYS else redact(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact(item) for item in value]
+    return value
+
+
 def _event_fields(event: AuditEvent) -> dict[str, Any]:
     if event.actor.type not in ACTOR_TYPES:
         raise AuditError(f"actor type {event.actor.type!r} is not one of {ACTOR_TYPES}")
@@ -96,7 +114,7 @@ def _event_fields(event: AuditEvent) -> dict[str, Any]:
             {"type": event.object.type, "id": event.object.id, "label": event.object.label}
         ),
         "scope": to_profile(dict(event.scope)),
-        "data": to_profile(dict(event.data)),
+        "data": to_profile(redact(dict(event.data))),
     }
     if event.reason is not None:
         fields["reason"] = to_profile(event.reason)

@@ -5,14 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from audit.canonical import pairs
+from governance.accounts.models import User
 from registry.models import Dataset, DatasetVersion, ModelVersion, RegisteredModel
+
+
+def person(user: User) -> dict[str, str]:
+    """A person as records name them: id and printed name."""
+    return {"id": str(user.pk), "name": user.printed_name}
 
 
 def model_snapshot(model: RegisteredModel) -> dict[str, Any]:
     return {
         "name": model.name,
         "description": model.description,
-        "owner": str(model.owner_id),
+        "owner": person(model.owner),
         "team": model.team.name if model.team else None,
         "risk_tier": model.risk_tier,
         "intended_use": model.intended_use,
@@ -38,7 +44,7 @@ def version_snapshot(version: ModelVersion) -> dict[str, Any]:
         "environment_digest": version.environment_digest,
         "random_seed": version.random_seed,
         "parent": version.parent.version if version.parent else None,
-        "author": str(version.author_id),
+        "author": person(version.author),
         "status": version.status,
         "datasets": [
             {
@@ -57,7 +63,7 @@ def dataset_snapshot(dataset: Dataset) -> dict[str, Any]:
         "name": dataset.name,
         "description": dataset.description,
         "source_uri": dataset.source_uri,
-        "owner": str(dataset.owner_id),
+        "owner": person(dataset.owner),
         "pii": dataset.pii,
         "legal_basis": dataset.legal_basis,
         "status": dataset.status,

@@ -1,10 +1,12 @@
 """Production: refuses to start without its secrets; `check --deploy` is clean."""
 
 from governance.settings.base import *  # noqa: F403
-from governance.settings.base import database_from_url
+from governance.settings.base import MIDDLEWARE, database_from_url
 from governance.settings.env import envbool, envint, envlist, envstr, require
 
 DEBUG = False
+# Static files straight from gunicorn, compressed and with hashed names.
+MIDDLEWARE = [MIDDLEWARE[0], "whitenoise.middleware.WhiteNoiseMiddleware", *MIDDLEWARE[1:]]
 SECRET_KEY = require("SECRET_KEY")
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", [])
 if not ALLOWED_HOSTS:

@@ -1,0 +1,73 @@
+"""Service accounts and API keys: shown once, stored hashed, never in a record."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from audit.models import AuditRecord
+from governance.accounts.callers import Caller
+from governance.accounts.models import ApiKey, User
+from governance.accounts.services import api_key_create, api_key_revoke
+from governance.common.errors import Forbidden, InvalidInput
+from tests.conftest import client_with_key
+
+pytestmark = pytest.mark.django_db
+
+
+def test_create_service_account_prints_the_key_alone_once(admin_user):
+    out = io.StringIO()
+    call_command("create_service_account", "ci-fraud", "--scopes", "gate:read,registry:write", stdout=out)
+    key = out.getvalue().strip()
+    assert key.startswith("wdn_") and "\n" not in key
+    stored = ApiKey.objects.get(user__username="ci-fraud")
+    assert stored.hashed_key == hashlib.sha256(key.encode()).hexdigest()
+    assert stored.scopes == ["gate:read", "registry:write"]
+    account = User.objects.get(username="ci-fraud")
+    assert account.is_service_account and not account.has_usable_password()
+    actions = [r.action for r in AuditRecord.objects.order_by("seq")]
+    assert actions[-2:] == ["service_account.created", "api_key.created"]
+    for record in AuditRecord.objects.all():
+        assert key not in record.body
+        assert stored.hashed_key not in record.body
+
+
+def test_create_service_account_refuses_unknown_scope(admin_user):
+    with pytest.raises(CommandError, match="unknown scope"):
+        call_command("create_service_account", "ci-x", "--scopes", "root:all", stdout=io.StringIO())
+    assert not User.objects.filter(username="ci-x").exists()
+    assert not AuditRecord.objects.exists()
+
+
+def test_people_cannot_make_keys_for_others(alice, bob):
+    with pytest.raises(Forbidden):
+        api_key_create(caller=Caller(user=alice), user=bob, name="x", scopes=["gate:read"])
+
+
+def test_personal_token_for_oneself(alice):
+    key, row = api_key_create(caller=Caller(user=alice), user=alice, name="laptop", scopes=["registry:write"])
+    assert row.user == alice and key.startswith("wdn_")
+    with pytest.raises(InvalidInput):
+        api_key_create(caller=Caller(user=alice), user=alice, name="x", scopes=[])
+
+
+def test_bad_and_revoked_keys_are_401_with_bearer_challenge(ci_key, admin_user):
+    url = "/api/v1/models/"
+    assert client_with_key(ci_key).get(url).status_code == 200
+    bad = client_with_key("wdn_00000000_nope").get(url)
+    assert bad.status_code == 401
+    assert bad["WWW-Authenticate"].startswith("Bearer")
+    row = ApiKey.objects.get(hashed_key=hashlib.sha256(ci_key.encode()).hexdigest())
+    api_key_revoke(caller=Caller(user=admin_user), key=row, reason="rotated")
+    assert client_with_key(ci_key).get(url).status_code == 401
+    assert AuditRecord.objects.order_by("-seq").first().action == "api_key.revoked"
+
+
+def test_deactivated_service_account_key_is_401(ci_key, ci_account):
+    ci_account.is_active = False
+    ci_account.save()
+    assert client_with_key(ci_key).get("/api/v1/models/").status_code == 401
