@@ -22,7 +22,7 @@ class AuditRecordQuerySet(models.QuerySet["AuditRecord"]):
     def update(self, **kwargs: Any) -> NoReturn:
         raise AppendOnlyError("audit records are append-only: update() refused")
 
-    def delete(self) -> NoReturn:  # type: ignore[override]
+    def delete(self) -> NoReturn:
         raise AppendOnlyError("audit records are append-only: delete() refused")
 
     def bulk_update(self, *args: Any, **kwargs: Any) -> NoReturn:

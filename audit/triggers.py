@@ -71,7 +71,9 @@ def install(connection: BaseDatabaseWrapper, tables: tuple[str, ...] = APPEND_ON
             raise NotImplementedError(f"append-only triggers for {connection.vendor}")
 
 
-def uninstall(connection: BaseDatabaseWrapper, tables: tuple[str, ...] = APPEND_ONLY_TABLES) -> None:
+def uninstall(
+    connection: BaseDatabaseWrapper, tables: tuple[str, ...] = APPEND_ONLY_TABLES
+) -> None:
     """Drop the triggers (migrations reversing, and test fixtures as the database owner)."""
     with connection.cursor() as cursor:
         for table in tables:

@@ -67,11 +67,15 @@ def dataset_get(*, user: User, name: str) -> Dataset:
 
 def dataset_version_list(*, user: User, dataset_name: str) -> QuerySet[DatasetVersion]:
     dataset = dataset_get(user=user, name=dataset_name)
-    return DatasetVersion.objects.filter(dataset=dataset).select_related("dataset").order_by("version")
+    return (
+        DatasetVersion.objects.filter(dataset=dataset).select_related("dataset").order_by("version")
+    )
 
 
 def dataset_version_get(*, user: User, dataset_name: str, version: int) -> DatasetVersion:
-    found = dataset_version_list(user=user, dataset_name=dataset_name).filter(version=version).first()
+    found = (
+        dataset_version_list(user=user, dataset_name=dataset_name).filter(version=version).first()
+    )
     if found is None:
         raise NotFound(f"version {version} of dataset {dataset_name!r} not found")
     return found

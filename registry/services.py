@@ -115,7 +115,9 @@ def _check_map(name: str, value: Any, *, numbers_only: bool = False) -> dict[str
         )
     for key, item in value.items():
         if not isinstance(key, str) or not key or len(key) > 200:
-            raise InvalidInput(f"{name} keys must be strings of 1-200 characters", fields={name: ["Bad key."]})
+            raise InvalidInput(
+                f"{name} keys must be strings of 1-200 characters", fields={name: ["Bad key."]}
+            )
         if numbers_only and (isinstance(item, bool) or not isinstance(item, int | float)):
             raise InvalidInput(
                 f"{name}[{key!r}] must be a number", fields={name: [f"{key}: expected a number."]}
@@ -177,6 +179,19 @@ def model_create(
         raise InvalidInput(
             "the owner must be an active person", fields={"owner": ["Name an active person."]}
         )
+    if team is not None:
+        if team.name in Role.values:
+            raise InvalidInput(
+                f"{team.name!r} is a role, not a team",
+                fields={"team": ["A role group cannot own models; name a team."]},
+            )
+        if not (
+            caller.user.groups.filter(pk=team.pk).exists() or has_role(caller.user, Role.ADMIN)
+        ):
+            raise InvalidInput(
+                f"you are not a member of team {team.name!r}",
+                fields={"team": ["Name a team you belong to."]},
+            )
     model = RegisteredModel(
         name=name,
         description=description,
@@ -360,7 +375,8 @@ def _resolve_datasets(refs: Sequence[DatasetRef]) -> list[tuple[DatasetVersion, 
     for index, ref in enumerate(refs):
         if ref.role not in LineageRole.values:
             raise InvalidInput(
-                f"datasets[{index}].role {ref.role!r} is not one of {', '.join(LineageRole.values)}",
+                f"datasets[{index}].role {ref.role!r} is not one of "
+                f"{', '.join(LineageRole.values)}",
                 fields={"datasets": [f"item {index}: unknown role {ref.role!r}."]},
             )
         found = (
@@ -371,7 +387,11 @@ def _resolve_datasets(refs: Sequence[DatasetRef]) -> list[tuple[DatasetVersion, 
         if found is None:
             raise InvalidInput(
                 f"dataset {ref.dataset!r} version {ref.version} does not exist",
-                fields={"datasets": [f"item {index}: unknown dataset version {ref.dataset} v{ref.version}."]},
+                fields={
+                    "datasets": [
+                        f"item {index}: unknown dataset version {ref.dataset} v{ref.version}."
+                    ]
+                },
             )
         if found.dataset.status == DatasetStatus.RETIRED:
             raise InvalidInput(
@@ -422,7 +442,9 @@ def model_version_register(
     params = _check_map("parameters", parameters or {})
     scores = _check_map("metrics", metrics or {}, numbers_only=True)
     if version is not None and (isinstance(version, bool) or version < 1):
-        raise InvalidInput("version must be a positive integer", fields={"version": ["Must be >= 1."]})
+        raise InvalidInput(
+            "version must be a positive integer", fields={"version": ["Must be >= 1."]}
+        )
     with transaction.atomic(durable=True):
         model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
         if model.status == ModelStatus.RETIRED:
@@ -507,7 +529,9 @@ def model_version_set_status(
         raise Forbidden(f"you may not change the status of {version}")
     note = _reason(reason)
     with transaction.atomic(durable=True):
-        version = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
+        version = (
+            ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
+        )
         if status not in VERSION_TRANSITIONS[version.status]:
             raise TransitionNotAllowed(f"{version} cannot go from {version.status} to {status}")
         before = version.status
@@ -664,18 +688,25 @@ def dataset_version_register(
                 fields={"schema": [f"{column}: unknown type {kind!r}."]},
             )
     if isinstance(row_count, bool) or not isinstance(row_count, int) or row_count < 0:
-        raise InvalidInput("row_count must be a non-negative integer", fields={"row_count": ["Must be >= 0."]})
+        raise InvalidInput(
+            "row_count must be a non-negative integer", fields={"row_count": ["Must be >= 0."]}
+        )
     with transaction.atomic(durable=True):
         dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
         if dataset.status == DatasetStatus.RETIRED:
             raise Conflict(f"dataset {dataset.name!r} is retired")
-        existing = DatasetVersion.objects.filter(dataset=dataset, content_digest=content_digest).first()
+        existing = DatasetVersion.objects.filter(
+            dataset=dataset, content_digest=content_digest
+        ).first()
         if existing is not None:
             raise Conflict(
-                f"content {content_digest} is already registered as {dataset.name} v{existing.version}",
+                f"content {content_digest} is already registered as "
+                f"{dataset.name} v{existing.version}",
                 fields={"content_digest": ["Already registered for this dataset."]},
             )
-        latest = DatasetVersion.objects.filter(dataset=dataset).aggregate(m=Max("version"))["m"] or 0
+        latest = (
+            DatasetVersion.objects.filter(dataset=dataset).aggregate(m=Max("version"))["m"] or 0
+        )
         created = DatasetVersion(
             dataset=dataset,
             version=latest + 1,

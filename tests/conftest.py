@@ -157,7 +157,10 @@ def ci_account(team: Group) -> User:
 
 def _key(owner: User, scopes: list[str], admin: User) -> tuple[str, ApiKey]:
     return api_key_create(
-        caller=Caller(user=admin, auth="cli"), user=owner, name=f"{owner.username} key", scopes=scopes
+        caller=Caller(user=admin, auth="cli"),
+        user=owner,
+        name=f"{owner.username} key",
+        scopes=scopes,
     )
 
 

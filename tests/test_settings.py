@@ -22,7 +22,9 @@ PROD_ENV = {
 
 
 def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if k not in PROD_ENV and k != "DJANGO_SETTINGS_MODULE"}
+    base = {
+        k: v for k, v in os.environ.items() if k not in PROD_ENV and k != "DJANGO_SETTINGS_MODULE"
+    }
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
@@ -58,7 +60,9 @@ def test_secrets_can_come_from_files(tmp_path):
     secret = tmp_path / "secret_key"
     secret.write_text(PROD_ENV["SECRET_KEY"] + "\n")
     env = {k: v for k, v in PROD_ENV.items() if k != "SECRET_KEY"}
-    result = manage("check", "--deploy", "--fail-level", "WARNING", env={**env, "SECRET_KEY_FILE": str(secret)})
+    result = manage(
+        "check", "--deploy", "--fail-level", "WARNING", env={**env, "SECRET_KEY_FILE": str(secret)}
+    )
     assert result.returncode == 0, result.stderr
 
 

@@ -21,7 +21,9 @@ class User(AbstractUser):
 
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PERSON)
 
-    class Meta(AbstractUser.Meta):
+    class Meta:
+        verbose_name = "user"
+        verbose_name_plural = "users"
         swappable = "AUTH_USER_MODEL"
 
     @property
@@ -38,9 +40,13 @@ class User(AbstractUser):
 
 
 class ApiKeyScope(models.TextChoices):
+    """What a key may be used for; the key's user must still hold the permission itself."""
+
     GATE_READ = "gate:read", "Ask the deployment gate"
-    REGISTRY_WRITE = "registry:write", "Register models, versions and datasets"
+    REGISTRY_READ = "registry:read", "Read models, versions, datasets and lineage"
+    REGISTRY_WRITE = "registry:write", "Register models, versions and datasets (and read them)"
     DEPLOYMENTS_WRITE = "deployments:write", "Report deployments"
+    AUDIT_READ = "audit:read", "Read and verify the audit log"
 
 
 class ApiKey(models.Model):

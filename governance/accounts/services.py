@@ -85,7 +85,10 @@ def api_key_create(
         audit_append(
             events=[
                 AuditEvent(
-                    action="api_key.created", actor=caller.actor, object=_key_subject(row), data=data
+                    action="api_key.created",
+                    actor=caller.actor,
+                    object=_key_subject(row),
+                    data=data,
                 )
             ]
         )
@@ -140,17 +143,26 @@ def service_account_create(
             raise Conflict(f"an account named {name!r} already exists")
         account.save()
         account.groups.set(found)
-        key, row, data = _issue_key(user=account, name=f"{name} key", scopes=checked, expires_at=None)
+        key, row, data = _issue_key(
+            user=account, name=f"{name} key", scopes=checked, expires_at=None
+        )
         audit_append(
             events=[
                 AuditEvent(
                     action="service_account.created",
                     actor=caller.actor,
                     object=Subject(type="user", id=str(account.pk), label=name),
-                    data={"username": name, "kind": account.kind, "groups": sorted(g.name for g in found)},
+                    data={
+                        "username": name,
+                        "kind": account.kind,
+                        "groups": sorted(g.name for g in found),
+                    },
                 ),
                 AuditEvent(
-                    action="api_key.created", actor=caller.actor, object=_key_subject(row), data=data
+                    action="api_key.created",
+                    actor=caller.actor,
+                    object=_key_subject(row),
+                    data=data,
                 ),
             ]
         )

@@ -22,7 +22,7 @@ class DomainError(Exception):
     """Base of refusals raised by services; ``code`` is machine-readable."""
 
     code = "error"
-    http_status = status.HTTP_400_BAD_REQUEST
+    http_status: int = status.HTTP_400_BAD_REQUEST
 
     def __init__(self, message: str, *, fields: dict[str, list[str]] | None = None) -> None:
         super().__init__(message)

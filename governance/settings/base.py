@@ -166,6 +166,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several enums share the field name "status"; name them after their choices.
+    "ENUM_NAME_OVERRIDES": {
+        "LifecycleStatusEnum": "registry.models.ModelStatus",
+        "VersionStatusEnum": "registry.models.VersionStatus",
+    },
 }
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -21,7 +21,9 @@ pytestmark = pytest.mark.django_db
 
 def test_create_service_account_prints_the_key_alone_once(admin_user):
     out = io.StringIO()
-    call_command("create_service_account", "ci-fraud", "--scopes", "gate:read,registry:write", stdout=out)
+    call_command(
+        "create_service_account", "ci-fraud", "--scopes", "gate:read,registry:write", stdout=out
+    )
     key = out.getvalue().strip()
     assert key.startswith("wdn_") and "\n" not in key
     stored = ApiKey.objects.get(user__username="ci-fraud")
@@ -49,7 +51,9 @@ def test_people_cannot_make_keys_for_others(alice, bob):
 
 
 def test_personal_token_for_oneself(alice):
-    key, row = api_key_create(caller=Caller(user=alice), user=alice, name="laptop", scopes=["registry:write"])
+    key, row = api_key_create(
+        caller=Caller(user=alice), user=alice, name="laptop", scopes=["registry:write"]
+    )
     assert row.user == alice and key.startswith("wdn_")
     with pytest.raises(InvalidInput):
         api_key_create(caller=Caller(user=alice), user=alice, name="x", scopes=[])

@@ -38,8 +38,17 @@ def test_model_create_records_full_snapshot_with_owner_name(alice, team):
     )
     [record] = records_since(mark)
     assert record["action"] == "registered_model.created"
-    assert record["object"] == {"type": "registered_model", "id": str(model.pk), "label": "credit-score"}
-    assert record["actor"] == {"type": "user", "id": str(alice.pk), "name": "Alice Archer", "auth": "session"}
+    assert record["object"] == {
+        "type": "registered_model",
+        "id": str(model.pk),
+        "label": "credit-score",
+    }
+    assert record["actor"] == {
+        "type": "user",
+        "id": str(alice.pk),
+        "name": "Alice Archer",
+        "auth": "session",
+    }
     assert record["scope"] == {"model": "credit-score"}
     assert record["data"]["risk_tier"] == "high"
     assert record["data"]["owner"] == {"id": str(alice.pk), "name": "Alice Archer"}
@@ -87,14 +96,18 @@ def test_stranger_cannot_update(alice, charlie):
 def test_only_risk_officer_changes_risk_tier_with_reason(alice, rita, admin_user):
     model = factories.registered_model(alice, risk_tier="low")
     with pytest.raises(Forbidden):
-        services.model_change_risk(caller=Caller(user=alice), model=model, risk_tier="high", reason="r")
+        services.model_change_risk(
+            caller=Caller(user=alice), model=model, risk_tier="high", reason="r"
+        )
     # a superuser is not a risk officer: role checks never rely on has_perm
     with pytest.raises(Forbidden):
         services.model_change_risk(
             caller=Caller(user=admin_user), model=model, risk_tier="high", reason="r"
         )
     with pytest.raises(InvalidInput):
-        services.model_change_risk(caller=Caller(user=rita), model=model, risk_tier="high", reason=" ")
+        services.model_change_risk(
+            caller=Caller(user=rita), model=model, risk_tier="high", reason=" "
+        )
     mark = last_seq()
     services.model_change_risk(
         caller=Caller(user=rita), model=model, risk_tier="high", reason="credit decisions"
@@ -191,13 +204,18 @@ def test_service_account_must_name_a_human_author(alice, ci_account):
     model = factories.registered_model(alice, team=alice.groups.get(name="credit-risk"))
     with pytest.raises(InvalidInput) as exc:
         services.model_version_register(
-            caller=Caller(user=ci_account), model=model, artifact_uri="s3://x",
+            caller=Caller(user=ci_account),
+            model=model,
+            artifact_uri="s3://x",
             artifact_digest=factories.digest(),
         )
     assert "author" in exc.value.fields
     version = services.model_version_register(
-        caller=Caller(user=ci_account), model=model, artifact_uri="s3://x",
-        artifact_digest=factories.digest(), author=alice,
+        caller=Caller(user=ci_account),
+        model=model,
+        artifact_uri="s3://x",
+        artifact_digest=factories.digest(),
+        author=alice,
     )
     assert version.author == alice
     assert version.created_by == ci_account
@@ -270,3 +288,17 @@ def test_retired_dataset_cannot_feed_new_lineage(alice):
         factories.model_version(
             alice, model, datasets=[services.DatasetRef("old-data", 1, "training")]
         )
+
+
+def test_a_role_group_cannot_be_a_models_team(alice):
+    from django.contrib.auth.models import Group
+
+    with pytest.raises(InvalidInput) as exc:
+        factories.registered_model(alice, team=Group.objects.get(name="validator"))
+    assert "team" in exc.value.fields
+    assert not RegisteredModel.objects.exists()
+
+
+def test_only_members_name_a_team(charlie, team):
+    with pytest.raises(InvalidInput, match="not a member"):
+        factories.registered_model(charlie, team=team)

@@ -140,15 +140,25 @@ class Command(BaseCommand):
         train, valid = self._split_compas()
         basis = "Public research data released by ProPublica; retained for model validation."
         self._dataset(
-            dana, "compas-train", train, pii=True, legal_basis=basis,
+            dana,
+            "compas-train",
+            train,
+            pii=True,
+            legal_basis=basis,
             description="COMPAS two-year recidivism, training split (id mod 3 != 0).",
         )
         self._dataset(
-            dana, "compas-validation", valid, pii=True, legal_basis=basis,
+            dana,
+            "compas-validation",
+            valid,
+            pii=True,
+            legal_basis=basis,
             description="COMPAS two-year recidivism, validation split (id mod 3 == 0).",
         )
         self._dataset(
-            Caller(user=people["eli"]), "bike-sharing-hourly", DATA_DIR / "bike-sharing-hour.csv",
+            Caller(user=people["eli"]),
+            "bike-sharing-hourly",
+            DATA_DIR / "bike-sharing-hour.csv",
             description="UCI bike sharing, hourly counts 2011-2012 (drift demonstrations).",
             legal_basis="Public data (UCI ML Repository, CC BY 4.0).",
         )

@@ -20,7 +20,10 @@ class Command(BaseCommand):
             "--group", action="append", default=[], help="team or role group (repeatable)"
         )
         parser.add_argument(
-            "--as", dest="operator", default=None, help="administrator acting (default: the first superuser)"
+            "--as",
+            dest="operator",
+            default=None,
+            help="administrator acting (default: the first superuser)",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -46,6 +49,8 @@ class Command(BaseCommand):
         )
         if user is None:
             raise CommandError(
-                f"no active user {username!r}" if username else "create a superuser first, or pass --as"
+                f"no active user {username!r}"
+                if username
+                else "create a superuser first, or pass --as"
             )
         return user

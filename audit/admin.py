@@ -1,0 +1,78 @@
+"""The audit log in the Django admin: browse and search, never change.
+
+Records and log heads are read-only for everyone, superusers included: there is no add,
+change or delete permission and no action (the database refuses such writes anyway).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from audit.models import AuditRecord, LogHead
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    actions = None
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        return {}
+
+
+@admin.register(AuditRecord)
+class AuditRecordAdmin(ReadOnlyAdmin):
+    list_display = (
+        "seq",
+        "ts",
+        "action",
+        "actor_id",
+        "object_type",
+        "object_id",
+        "scope_model",
+    )
+    list_filter = ("action", "actor_type")
+    search_fields = ("action", "actor_id", "object_type", "object_id", "scope_model")
+    date_hierarchy = "ts"
+    ordering = ("-seq",)
+    fields = (
+        "log",
+        "seq",
+        "ts",
+        "action",
+        "actor_type",
+        "actor_id",
+        "object_type",
+        "object_id",
+        "scope_model",
+        "prev",
+        "leaf",
+        "pretty_body",
+        "body",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="record (indented for reading; the hash covers `body`)")
+    def pretty_body(self, obj: AuditRecord) -> str:
+        return format_html(
+            "<pre>{}</pre>", json.dumps(json.loads(obj.body), indent=2, ensure_ascii=False)
+        )
+
+
+@admin.register(LogHead)
+class LogHeadAdmin(ReadOnlyAdmin):
+    list_display = ("log", "size", "tip", "last_ts")
+    fields = ("log", "size", "tip", "last_ts")
+    readonly_fields = fields

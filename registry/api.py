@@ -1,0 +1,397 @@
+"""REST API v1 of the registry: models, versions, lineage, datasets.
+
+Views are thin: an input serializer parses the request, one selector finds what the caller
+may see (out of scope is 404) and one service does the write (permission, invariants, audit
+record). Domain errors become HTTP in ``governance.common.errors.api_exception_handler``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django.db.models import QuerySet
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import generics, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
+
+from governance.accounts.callers import Caller
+from governance.accounts.models import User
+from governance.common.pagination import StandardPagination
+from governance.common.permissions import RegistryAccess
+from governance.common.schema import error_responses
+from registry import selectors, services
+from registry.filters import DatasetFilter, ModelVersionFilter, RegisteredModelFilter
+from registry.models import Dataset, DatasetVersion, ModelVersion, RegisteredModel
+from registry.serializers import (
+    DatasetCreateSerializer,
+    DatasetSerializer,
+    DatasetUpdateSerializer,
+    DatasetVersionRegisterSerializer,
+    DatasetVersionSerializer,
+    LineageSerializer,
+    ModelCreateSerializer,
+    ModelRiskSerializer,
+    ModelUpdateSerializer,
+    ModelVersionRegisterSerializer,
+    ModelVersionSerializer,
+    ReasonSerializer,
+    RegisteredModelSerializer,
+    StatusChangeSerializer,
+)
+
+READ_ERRORS = error_responses(401, 403, 404)
+WRITE_ERRORS = error_responses(400, 401, 403, 404, 409)
+
+
+def _user(request: Request) -> User:
+    return cast(User, request.user)
+
+
+def _parse(serializer_class: type[BaseSerializer], request: Request) -> dict[str, Any]:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class _SelectorView(generics.GenericAPIView):
+    # Reads go through ``selected()`` (a selector); the empty ``queryset`` only tells the
+    # schema generator the model, so nothing is listed unless a selector chose it.
+
+    filter_backends = [DjangoFilterBackend]
+    pagination_class = StandardPagination
+
+    def selected(self) -> QuerySet:
+        raise NotImplementedError
+
+    def get_queryset(self) -> QuerySet:
+        if getattr(self, "swagger_fake_view", False):
+            return cast(QuerySet, self.queryset)
+        return self.selected()
+
+
+# Registered models -----------------------------------------------------------------------
+
+
+@extend_schema_view(
+    get=extend_schema(
+        summary="List the models you may see",
+        responses={200: RegisteredModelSerializer, **READ_ERRORS},
+    ),
+    post=extend_schema(
+        summary="Register a model",
+        request=ModelCreateSerializer,
+        responses={201: RegisteredModelSerializer, **WRITE_ERRORS},
+    ),
+)
+@extend_schema(tags=["models"])
+class ModelListView(_SelectorView, generics.ListAPIView):
+    """Registered models. Lists show only the models the caller may see: every model for
+    validators, officers and auditors, otherwise those of the caller and their team."""
+
+    permission_classes = [RegistryAccess]
+    queryset = RegisteredModel.objects.none()
+    serializer_class = RegisteredModelSerializer
+    filterset_class = RegisteredModelFilter
+
+    def selected(self) -> QuerySet:
+        return selectors.model_list(user=_user(self.request))
+
+    def post(self, request: Request) -> Response:
+        data = _parse(ModelCreateSerializer, request)
+        model = services.model_create(caller=Caller.from_request(request), **data)
+        return Response(RegisteredModelSerializer(model).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(
+    get=extend_schema(
+        summary="One model", responses={200: RegisteredModelSerializer, **READ_ERRORS}
+    ),
+    patch=extend_schema(
+        summary="Change a model's descriptive fields",
+        description="Risk tier and sensitive attributes change only through `.../risk`.",
+        request=ModelUpdateSerializer,
+        responses={200: RegisteredModelSerializer, **WRITE_ERRORS},
+    ),
+)
+@extend_schema(tags=["models"])
+class ModelDetailView(generics.GenericAPIView):
+    """A registered model. Out of the caller's scope is 404."""
+
+    permission_classes = [RegistryAccess]
+    serializer_class = RegisteredModelSerializer
+
+    def get(self, request: Request, name: str) -> Response:
+        model = selectors.model_get(user=_user(request), name=name)
+        return Response(RegisteredModelSerializer(model).data)
+
+    def patch(self, request: Request, name: str) -> Response:
+        model = selectors.model_get(user=_user(request), name=name)
+        data = _parse(ModelUpdateSerializer, request)
+        model = services.model_update(caller=Caller.from_request(request), model=model, **data)
+        return Response(RegisteredModelSerializer(model).data)
+
+
+@extend_schema(
+    summary="Change a model's risk tier or sensitive attributes (risk officers, with a reason)",
+    request=ModelRiskSerializer,
+    responses={200: RegisteredModelSerializer, **WRITE_ERRORS},
+)
+@extend_schema(tags=["models"])
+class ModelRiskView(generics.GenericAPIView):
+    """The risk tier and sensitive attributes decide the policy; only a risk officer changes
+    them, always with a reason."""
+
+    permission_classes = [RegistryAccess]
+    serializer_class = ModelRiskSerializer
+
+    def post(self, request: Request, name: str) -> Response:
+        model = selectors.model_get(user=_user(request), name=name)
+        data = _parse(ModelRiskSerializer, request)
+        model = services.model_change_risk(caller=Caller.from_request(request), model=model, **data)
+        return Response(RegisteredModelSerializer(model).data)
+
+
+@extend_schema(
+    summary="Retire a model (never deleted)",
+    request=ReasonSerializer,
+    responses={200: RegisteredModelSerializer, **WRITE_ERRORS},
+)
+@extend_schema(tags=["models"])
+class ModelRetireView(generics.GenericAPIView):
+    """Models are retired, never deleted; their versions stay readable."""
+
+    permission_classes = [RegistryAccess]
+    serializer_class = ReasonSerializer
+
+    def post(self, request: Request, name: str) -> Response:
+        model = selectors.model_get(user=_user(request), name=name)
+        data = _parse(ReasonSerializer, request)
+        model = services.model_retire(caller=Caller.from_request(request), model=model, **data)
+        return Response(RegisteredModelSerializer(model).data)
+
+
+# Model versions --------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    get=extend_schema(
+        summary="The versions of a model", responses={200: ModelVersionSerializer, **READ_ERRORS}
+    ),
+    post=extend_schema(
+        summary="Register the next version of a model",
+        description=(
+            "Service accounts must name the human `author`. Giving `version` makes CI "
+            "retries safe: an existing number is a 409."
+        ),
+        request=ModelVersionRegisterSerializer,
+        responses={201: ModelVersionSerializer, **WRITE_ERRORS},
+    ),
+)
+@extend_schema(tags=["model versions"])
+class ModelVersionListView(_SelectorView, generics.ListAPIView):
+    """The versions of a model. A version is immutable after registration except its status."""
+
+    permission_classes = [RegistryAccess]
+    queryset = ModelVersion.objects.none()
+    serializer_class = ModelVersionSerializer
+    filterset_class = ModelVersionFilter
+
+    def selected(self) -> QuerySet:
+        return selectors.model_version_list(
+            user=_user(self.request), model_name=self.kwargs["name"]
+        )
+
+    def post(self, request: Request, name: str) -> Response:
+        model = selectors.model_get(user=_user(request), name=name)
+        serializer = ModelVersionRegisterSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        version = services.model_version_register(
+            caller=Caller.from_request(request), model=model, **serializer.service_arguments()
+        )
+        return Response(ModelVersionSerializer(version).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(
+    summary="One version of a model", responses={200: ModelVersionSerializer, **READ_ERRORS}
+)
+@extend_schema(tags=["model versions"])
+class ModelVersionDetailView(generics.GenericAPIView):
+    """One version of a model, with its dataset lineage."""
+
+    permission_classes = [RegistryAccess]
+    serializer_class = ModelVersionSerializer
+
+    def get(self, request: Request, name: str, version: int) -> Response:
+        found = selectors.model_version_get(user=_user(request), model_name=name, version=version)
+        return Response(ModelVersionSerializer(found).data)
+
+
+@extend_schema(
+    summary="Deprecate or retire a version, with a reason",
+    description="`validated` is set only by a completed validation step, never here.",
+    request=StatusChangeSerializer,
+    responses={200: ModelVersionSerializer, **WRITE_ERRORS},
+)
+@extend_schema(tags=["model versions"])
+class ModelVersionStatusView(generics.GenericAPIView):
+    """A version's status: registered -> deprecated -> retired (validated is set elsewhere)."""
+
+    permission_classes = [RegistryAccess]
+    serializer_class = StatusChangeSerializer
+
+    def post(self, request: Request, name: str, version: int) -> Response:
+        found = selectors.model_version_get(user=_user(request), model_name=name, version=version)
+        data = _parse(StatusChangeSerializer, request)
+        found = services.model_version_set_status(
+            caller=Caller.from_request(request), version=found, **data
+        )
+        return Response(ModelVersionSerializer(found).data)
+
+
+@extend_schema(
+    summary="The data -> model lineage of a version",
+    responses={200: LineageSerializer, **READ_ERRORS},
+)
+@extend_schema(tags=["model versions"])
+class ModelVersionLineageView(generics.GenericAPIView):
+    """Nodes are dataset and model versions; edges run from data to the model it fed."""
+
+    permission_classes = [RegistryAccess]
+    serializer_class = LineageSerializer
+
+    def get(self, request: Request, name: str, version: int) -> Response:
+        return Response(
+            selectors.lineage_get(user=_user(request), model_name=name, version=version)
+        )
+
+
+# Datasets --------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    get=extend_schema(summary="List datasets", responses={200: DatasetSerializer, **READ_ERRORS}),
+    post=extend_schema(
+        summary="Register a dataset",
+        request=DatasetCreateSerializer,
+        responses={201: DatasetSerializer, **WRITE_ERRORS},
+    ),
+)
+@extend_schema(tags=["datasets"])
+class DatasetListView(_SelectorView, generics.ListAPIView):
+    """Datasets, described by digests and schemas (never copied into Warden)."""
+
+    permission_classes = [RegistryAccess]
+    queryset = Dataset.objects.none()
+    serializer_class = DatasetSerializer
+    filterset_class = DatasetFilter
+
+    def selected(self) -> QuerySet:
+        return selectors.dataset_list(user=_user(self.request))
+
+    def post(self, request: Request) -> Response:
+        data = _parse(DatasetCreateSerializer, request)
+        dataset = services.dataset_create(caller=Caller.from_request(request), **data)
+        return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(
+    get=extend_schema(summary="One dataset", responses={200: DatasetSerializer, **READ_ERRORS}),
+    patch=extend_schema(
+        summary="Change a dataset's descriptive fields (its owner)",
+        request=DatasetUpdateSerializer,
+        responses={200: DatasetSerializer, **WRITE_ERRORS},
+    ),
+)
+@extend_schema(tags=["datasets"])
+class DatasetDetailView(generics.GenericAPIView):
+    """A dataset. Its owner changes its descriptive fields."""
+
+    permission_classes = [RegistryAccess]
+    serializer_class = DatasetSerializer
+
+    def get(self, request: Request, name: str) -> Response:
+        dataset = selectors.dataset_get(user=_user(request), name=name)
+        return Response(DatasetSerializer(dataset).data)
+
+    def patch(self, request: Request, name: str) -> Response:
+        dataset = selectors.dataset_get(user=_user(request), name=name)
+        data = _parse(DatasetUpdateSerializer, request)
+        dataset = services.dataset_update(
+            caller=Caller.from_request(request), dataset=dataset, **data
+        )
+        return Response(DatasetSerializer(dataset).data)
+
+
+@extend_schema(
+    summary="Retire a dataset: no new lineage may name it",
+    request=ReasonSerializer,
+    responses={200: DatasetSerializer, **WRITE_ERRORS},
+)
+@extend_schema(tags=["datasets"])
+class DatasetRetireView(generics.GenericAPIView):
+    """Datasets are retired, never deleted; existing lineage stays."""
+
+    permission_classes = [RegistryAccess]
+    serializer_class = ReasonSerializer
+
+    def post(self, request: Request, name: str) -> Response:
+        dataset = selectors.dataset_get(user=_user(request), name=name)
+        data = _parse(ReasonSerializer, request)
+        dataset = services.dataset_retire(
+            caller=Caller.from_request(request), dataset=dataset, **data
+        )
+        return Response(DatasetSerializer(dataset).data)
+
+
+@extend_schema_view(
+    get=extend_schema(
+        summary="The versions of a dataset",
+        responses={200: DatasetVersionSerializer, **READ_ERRORS},
+    ),
+    post=extend_schema(
+        summary="Register a snapshot of a dataset",
+        request=DatasetVersionRegisterSerializer,
+        responses={201: DatasetVersionSerializer, **WRITE_ERRORS},
+    ),
+)
+@extend_schema(tags=["datasets"])
+class DatasetVersionListView(_SelectorView, generics.ListAPIView):
+    """The snapshots of a dataset: content digest, row count, schema (column -> type)."""
+
+    permission_classes = [RegistryAccess]
+    queryset = DatasetVersion.objects.none()
+    serializer_class = DatasetVersionSerializer
+    filter_backends: list[Any] = []
+
+    def selected(self) -> QuerySet:
+        return selectors.dataset_version_list(
+            user=_user(self.request), dataset_name=self.kwargs["name"]
+        )
+
+    def post(self, request: Request, name: str) -> Response:
+        dataset = selectors.dataset_get(user=_user(request), name=name)
+        data = _parse(DatasetVersionRegisterSerializer, request)
+        created = services.dataset_version_register(
+            caller=Caller.from_request(request), dataset=dataset, **data
+        )
+        return Response(DatasetVersionSerializer(created).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(
+    summary="One version of a dataset", responses={200: DatasetVersionSerializer, **READ_ERRORS}
+)
+@extend_schema(tags=["datasets"])
+class DatasetVersionDetailView(generics.GenericAPIView):
+    """One snapshot of a dataset."""
+
+    permission_classes = [RegistryAccess]
+    serializer_class = DatasetVersionSerializer
+
+    def get(self, request: Request, name: str, version: int) -> Response:
+        found = selectors.dataset_version_get(
+            user=_user(request), dataset_name=name, version=version
+        )
+        return Response(DatasetVersionSerializer(found).data)
