@@ -33,8 +33,17 @@ GENESIS_PREV = "0" * 64
 ACTOR_TYPES = ("user", "service", "system")
 # The one redaction list: no record may carry a secret, whatever snapshot it came from.
 REDACTED_KEYS = frozenset(
-    {"password", "hashed_key", "api_key", "key_hash", "secret", "signing_key", "private_key",
-     "token", "webhook_secret"}
+    {
+        "password",
+        "hashed_key",
+        "api_key",
+        "key_hash",
+        "secret",
+        "signing_key",
+        "private_key",
+        "token",
+        "webhook_secret",
+    }
 )
 REDACTED = "[redacted]"
 
@@ -187,9 +196,7 @@ def audit_append(
     return records
 
 
-def audit_append_security_event(
-    *, event: AuditEvent, using: str = DEFAULT_DB_ALIAS
-) -> AuditRecord:
+def audit_append_security_event(*, event: AuditEvent, using: str = DEFAULT_DB_ALIAS) -> AuditRecord:
     """Record a refused action in a transaction of its own, after the refusal rolled back."""
     with transaction.atomic(using=using, durable=True):
         return audit_append(events=[event], using=using)[0]

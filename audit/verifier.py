@@ -17,7 +17,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 SUPPORTED_VERSIONS = frozenset({1})
 GENESIS_PREV = "0" * 64
@@ -37,6 +37,7 @@ _REQUIRED: dict[str, type | tuple[type, ...]] = {
     "data": dict,
 }
 _OPTIONAL: dict[str, type] = {"reason": str, "context": dict}
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -98,11 +99,16 @@ def _reject_constant(text: str) -> Any:
     raise _NotInProfile(f"{text} is not JSON")
 
 
-def _check_int(text: str) -> int:
-    value = int(text)
-    if abs(value) > MAX_SAFE_INTEGER:
-        raise _NotInProfile(f"integer {text} outside +-(2**53-1)")
-    return value
+def _big_integer(value: Any) -> int | None:
+    """The first integer of ``value`` outside +-(2**53-1), if any."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if abs(value) > MAX_SAFE_INTEGER else None
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for item in items:
+        found = _big_integer(item)
+        if found is not None:
+            return found
+    return None
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -126,11 +132,31 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(item)
 
 
+# One decoder and one encoder for every body (building them per call costs as much as a
+# small record's checks). The float and constant hooks are called only for values that are
+# outside the profile anyway, so a valid body pays nothing for them.
+_DECODER = json.JSONDecoder(parse_float=_reject_float, parse_constant=_reject_constant)
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+# In canonical bytes an integer follows ':', ',' or '[' (then maybe '-'); one of 16 or more
+# digits may be beyond 2**53-1 and sends the record to the exact check. Mapping those marks
+# to "p" and digits to "0" turns the search into one substring test (a regular expression
+# scanning every byte costs more than the JSON parse).
+_INTEGER_MARKS = bytes(
+    ord("0") if chr(byte).isdigit() and byte < 128 else ord("p") if chr(byte) in ":,[-" else 32
+    for byte in range(256)
+)
+_LONG_INTEGER = b"p" + b"0" * 16
+_FIELDS = frozenset(_REQUIRED) | frozenset(_OPTIONAL)
+# From a non-ASCII character to the end of its string, then ':'. In compact JSON only a key's
+# closing quote is followed by ':', so this matches exactly when some key is not ASCII.
+_NON_ASCII_KEY = re.compile(r'[^\x00-\x7f](?:[^"\\]|\\.)*":')
+
+
 def canonical_dumps(value: Any) -> bytes:
     """RFC 8785 bytes for a value inside the profile."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _ENCODER.encode(value).encode("utf-8")
 
 
 def leaf_hash(body: bytes) -> str:
@@ -145,40 +171,52 @@ def parse_record(body: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise ValueError("E_PARSE", f"not UTF-8: {exc.reason}") from exc
     try:
-        record = json.loads(
-            text, parse_float=_reject_float, parse_constant=_reject_constant, parse_int=_check_int
-        )
+        record = _DECODER.decode(text)
     except _NotInProfile as exc:
         raise ValueError("E_NONCANONICAL", str(exc)) from exc
     except ValueError as exc:
         raise ValueError("E_PARSE", f"not JSON: {exc}") from exc
     if not isinstance(record, dict):
         raise ValueError("E_PARSE", "a record must be a JSON object")
-    if canonical_dumps(record) != body:
+    try:
+        canonical = canonical_dumps(record)
+    except UnicodeEncodeError as exc:  # an escaped lone surrogate, e.g. "\ud800"
+        raise ValueError("E_NONCANONICAL", "lone surrogate in a string") from exc
+    if canonical != body:
         try:
             json.loads(text, object_pairs_hook=_no_duplicates)
         except _NotInProfile as exc:
             raise ValueError("E_NONCANONICAL", str(exc)) from exc
         raise ValueError("E_NONCANONICAL", "bytes differ from the canonical serialisation")
+    if _LONG_INTEGER in body.translate(_INTEGER_MARKS):
+        big = _big_integer(record)
+        if big is not None:
+            raise ValueError("E_NONCANONICAL", f"integer {big} outside +-(2**53-1)")
+    # Every non-ASCII character of a canonical body is inside a string, between quotes that
+    # compose with nothing, so an NFC text has only NFC strings. The converse can fail (an
+    # escape such as \n followed by a combining mark), so a non-NFC text is checked string
+    # by string before it is refused.
     if not text.isascii():
-        for item in _strings(record):
-            if not item.isascii():
-                if any(0xD800 <= ord(ch) <= 0xDFFF for ch in item):
-                    raise ValueError("E_NONCANONICAL", "lone surrogate in a string")
+        if not unicodedata.is_normalized("NFC", text):
+            for item in _strings(record):
                 if not unicodedata.is_normalized("NFC", item):
                     raise ValueError("E_NONCANONICAL", f"string not NFC-normalised: {item!r}")
+        key = _NON_ASCII_KEY.search(text)
+        if key is not None:
+            raise ValueError("E_NONCANONICAL", f"object key not ASCII: ...{key.group()!r}")
     for name, kind in _REQUIRED.items():
         if name not in record:
             raise ValueError("E_PARSE", f"field {name!r} missing")
         value = record[name]
         if isinstance(value, bool) or not isinstance(value, kind):
             raise ValueError("E_PARSE", f"field {name!r} has the wrong type")
-    for name, kind in _OPTIONAL.items():
-        if name in record and not isinstance(record[name], kind):
-            raise ValueError("E_PARSE", f"field {name!r} has the wrong type")
-    unknown = set(record) - set(_REQUIRED) - set(_OPTIONAL)
-    if unknown:
-        raise ValueError("E_PARSE", f"unknown fields {sorted(unknown)}")
+    if len(record) > len(_REQUIRED):
+        for name, kind in _OPTIONAL.items():
+            if name in record and not isinstance(record[name], kind):
+                raise ValueError("E_PARSE", f"field {name!r} has the wrong type")
+        unknown = record.keys() - _FIELDS
+        if unknown:
+            raise ValueError("E_PARSE", f"unknown fields {sorted(unknown)}")
     if not _TS.match(record["ts"]):
         raise ValueError("E_PARSE", f"ts {record['ts']!r} is not YYYY-MM-DDTHH:MM:SS.ffffffZ")
     if not _HEX64.match(record["prev"]):
@@ -208,6 +246,65 @@ def check_signature_record(record: dict[str, Any]) -> str | None:
     return None
 
 
+# What the order-independent checks of one body leave for the chain checks: its leaf hash,
+# then either (seq, prev, ts, log, v, signature problem or None) or the (code, message) of
+# the check it failed. Tuples, so that worker processes can send them back cheaply.
+Checked = tuple[str, tuple[int, str, str, str, int, str | None] | None, tuple[str, str] | None]
+
+
+def check_body(body: bytes) -> Checked:
+    """Every check of one body that does not depend on its neighbours."""
+    leaf = leaf_hash(body)
+    try:
+        record = parse_record(body)
+    except ValueError as exc:
+        code, message = exc.args
+        return leaf, None, (code, message)
+    except RecursionError:  # a forged body nested deeper than Python's stack
+        return leaf, None, ("E_PARSE", "nested too deeply")
+    fields = (
+        record["seq"],
+        record["prev"],
+        record["ts"],
+        record["log"],
+        record["v"],
+        check_signature_record(record),
+    )
+    return leaf, fields, None
+
+
+def check_bodies(bodies: list[bytes]) -> list[Checked]:
+    """``check_body`` over a run of bodies (the unit of work of a worker process)."""
+    return [check_body(body) for body in bodies]
+
+
+def check_in_parallel(
+    chunks: Iterable[tuple[_T, list[bytes]]], workers: int
+) -> Iterator[tuple[_T, list[Checked]]]:
+    """``check_bodies`` over ``(tag, bodies)`` chunks in ``workers`` processes, in order.
+
+    At most two chunks per worker are in flight, so memory stays flat however long the log;
+    reading the next chunk overlaps the checking of the previous ones.
+    """
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+    # spawn: the workers import only this module, never the caller's state (Django's
+    # connections, threads) that fork would copy.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending: deque[tuple[_T, Future[list[Checked]]]] = deque()
+        for tag, bodies in chunks:
+            pending.append((tag, pool.submit(check_bodies, bodies)))
+            if len(pending) > 2 * workers:
+                done_tag, done = pending.popleft()
+                yield done_tag, done.result()
+        while pending:
+            done_tag, done = pending.popleft()
+            yield done_tag, done.result()
+
+
 class ChainVerifier:
     """Feed bodies in log order; collects every finding, re-synchronising after each one."""
 
@@ -223,45 +320,47 @@ class ChainVerifier:
 
     def feed(self, body: bytes, *, position: int | None = None) -> str:
         """Check the next body; returns its leaf hash."""
+        return self.accept(check_body(body), position=position)
+
+    def accept(self, checked: Checked, *, position: int | None = None) -> str:
+        """The chain checks for the next body, given its ``check_body`` result."""
+        leaf, fields, error = checked
         expected = self._expected_seq
-        leaf = leaf_hash(body)
-        self.report.records += 1
-        try:
-            record = parse_record(body)
-        except ValueError as exc:
-            code, message = exc.args
-            self._fail(code, expected if position is None else position, message)
+        report = self.report
+        report.records += 1
+        report.tip = leaf
+        if fields is None:
+            assert error is not None
+            self._fail(error[0], expected if position is None else position, error[1])
             self._expected_seq, self._prev = expected + 1, leaf
             return leaf
-        seq = record["seq"]
-        if self.report.first_seq is None:
-            self.report.first_seq = seq
-        self.report.last_seq = seq
-        if record["v"] not in SUPPORTED_VERSIONS:
-            self._fail("E_VERSION", seq, f"record format version {record['v']} is not supported")
-        if record["log"] != self.origin:
-            self._fail("E_ORIGIN", seq, f"record of log {record['log']!r}, not {self.origin!r}")
+        seq, prev, ts, log, version, signature_problem = fields
+        if report.first_seq is None:
+            report.first_seq = seq
+        report.last_seq = seq
+        if version not in SUPPORTED_VERSIONS:
+            self._fail("E_VERSION", seq, f"record format version {version} is not supported")
+        if log != self.origin:
+            self._fail("E_ORIGIN", seq, f"record of log {log!r}, not {self.origin!r}")
         if seq > expected:
             missing = f"{expected}" if seq == expected + 1 else f"{expected}..{seq - 1}"
             self._fail("E_SEQ_GAP", expected, f"seq {missing} missing before {seq}")
         elif seq < expected:
             self._fail("E_SEQ_DUP", seq, f"seq {seq} appears again after {expected - 1}")
-        if record["prev"] != self._prev:
+        if prev != self._prev:
             self._fail(
                 "E_PREV",
                 seq,
                 f"prev of seq {seq} is not the leaf hash of the record before it "
                 "(that record was changed, removed or reordered)",
             )
-        if record["ts"] < self._last_ts:
-            self._fail("E_TS_REGRESSION", seq, f"ts {record['ts']} before {self._last_ts}")
+        if ts < self._last_ts:
+            self._fail("E_TS_REGRESSION", seq, f"ts {ts} before {self._last_ts}")
         else:
-            self._last_ts = record["ts"]
-        problem = check_signature_record(record)
-        if problem:
-            self._fail("E_ESIG", seq, problem)
+            self._last_ts = ts
+        if signature_problem:
+            self._fail("E_ESIG", seq, signature_problem)
         self._expected_seq, self._prev = seq + 1, leaf
-        self.report.tip = leaf
         return leaf
 
     def finish(self) -> ChainReport:

@@ -15,9 +15,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--json", action="store_true", help="print a machine report")
         parser.add_argument("--database", default="default", help="database alias")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=1,
+            help="processes that check bodies in parallel (the chain is checked in order)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        report = verify_log(using=options["database"])
+        report = verify_log(using=options["database"], workers=options["workers"])
         if options["json"]:
             self.stdout.write(json.dumps(report.as_dict(), indent=2))
         else:

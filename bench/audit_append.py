@@ -1,0 +1,244 @@
+"""Benchmark: audited registry writes per second with concurrent writer processes.
+
+A write is one ``registry.services.dataset_version_register`` call (permission check, lock
+the dataset row, duplicate and version queries, insert, then the audit append under the log's
+lock, one durable transaction). Each writer is a process of its own with its own connection
+and its own dataset, so the only lock writers share is the audit log's. The same workload
+runs again with ``audit_append`` replaced by a no-op, in the same run, and the table shows
+the ratio. PostgreSQL's ``fsync`` and ``synchronous_commit`` are printed beside the figures:
+with the log's lock held until commit, every audited write waits for its own WAL flush.
+
+    PYTHONPATH=. .venv/bin/python bench/audit_append.py [--writers 1,8,32] [--seconds 5] [--keep]
+
+DATABASE_URL names the server and the database to create (default
+postgres://postgres@127.0.0.1:5432/warden_bench); it is dropped at the end unless --keep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/warden_bench"
+TARGET_RATE_AT_8 = 2000
+TARGET_RATIO = 0.5
+SCHEMA = {"age": "integer", "income": "float", "region": "categorical", "default": "boolean"}
+
+
+def recreate_database(url: str, *, drop_only: bool = False) -> None:
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not drop_only:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def setup_writers(count: int, label: str) -> list[tuple[int, int]]:
+    """A data scientist and a dataset of their own per writer: ``[(user pk, dataset pk)]``."""
+    from django.contrib.auth.models import Group
+
+    from governance.accounts.callers import Caller
+    from governance.accounts.models import User
+    from governance.accounts.roles import sync_role_permissions
+    from governance.common.roles import Role
+    from registry.services import dataset_create
+
+    sync_role_permissions()
+    scientists = Group.objects.get(name=Role.DATA_SCIENTIST)
+    out = []
+    for index in range(count):
+        user, _ = User.objects.get_or_create(
+            username=f"bench-{label}-{index}", defaults={"first_name": "Bench", "last_name": label}
+        )
+        user.groups.add(scientists)
+        dataset = dataset_create(
+            caller=Caller(user=user), name=f"bench-{label}-{index}", source_uri="s3://bench/data"
+        )
+        out.append((user.pk, dataset.pk))
+    return out
+
+
+@dataclass(frozen=True)
+class WriterTask:
+    user_pk: int
+    dataset_pk: int
+    audited: bool
+    seconds: float
+
+
+def writer(task: WriterTask, start: Any, results: Any) -> None:
+    """One writer process: register dataset versions until the time is up."""
+    from django.db import connections
+
+    connections.close_all()  # a connection of its own, never one inherited from the parent
+    import registry.services
+    from governance.accounts.callers import Caller
+    from governance.accounts.models import User
+    from registry.models import Dataset
+
+    if not task.audited:
+        registry.services.audit_append = lambda **_: []  # type: ignore[assignment]
+    caller = Caller(user=User.objects.get(pk=task.user_pk))
+    dataset = Dataset.objects.get(pk=task.dataset_pk)
+    caller.user.has_perm("registry.add_dataset")  # warm the permission cache, as a request would
+    latencies: list[float] = []
+    run_id = os.urandom(8).hex()  # digests never repeat across configurations
+    start.wait()
+    began = time.perf_counter()
+    deadline = began + task.seconds
+    n = 0
+    while time.perf_counter() < deadline:
+        digest = hashlib.sha256(f"{run_id}-{n}".encode()).hexdigest()
+        t0 = time.perf_counter()
+        registry.services.dataset_version_register(
+            caller=caller,
+            dataset=dataset,
+            content_digest=f"sha256:{digest}",
+            row_count=100_000 + n,
+            schema=SCHEMA,
+        )
+        latencies.append(time.perf_counter() - t0)
+        n += 1
+    results.put((n, time.perf_counter() - began, latencies))
+
+
+def _writer_process(task: WriterTask, start: Any, results: Any) -> None:
+    from django.db import connections
+
+    try:
+        writer(task, start, results)
+    except BaseException as exc:
+        start.abort()  # release the others from the barrier
+        results.put(exc)
+        raise
+    finally:
+        connections.close_all()
+
+
+def run(writers: list[tuple[int, int]], *, audited: bool, seconds: float) -> dict[str, float]:
+    import multiprocessing
+
+    from django.db import connections
+
+    connections.close_all()
+    context = multiprocessing.get_context("fork")
+    start = context.Barrier(len(writers))
+    results = context.Queue()
+    processes = [
+        context.Process(
+            target=_writer_process,
+            args=(WriterTask(user, dataset, audited, seconds), start, results),
+            daemon=True,
+        )
+        for user, dataset in writers
+    ]
+    for process in processes:
+        process.start()
+    done = [results.get() for _ in processes]
+    for process in processes:
+        process.join()
+    failures = [item for item in done if isinstance(item, BaseException)]
+    if failures:
+        raise SystemExit(f"{len(failures)} writer(s) failed: {failures[0]!r}")
+    writes = sum(n for n, _, _ in done)
+    elapsed = max(seconds for _, seconds, _ in done)
+    latencies = sorted(value for _, _, values in done for value in values)
+    return {
+        "writes": writes,
+        "rate": writes / elapsed,
+        "p50": statistics.median(latencies) * 1000,
+        "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--writers", default="1,8,32", help="writer process counts")
+    parser.add_argument("--seconds", type=float, default=5.0, help="per configuration")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    args = parser.parse_args(argv)
+    counts = [int(count) for count in args.writers.split(",")]
+
+    url = os.environ.get("DATABASE_URL") or DEFAULT_URL
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "governance.settings.test")
+    recreate_database(url)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    from audit.models import AuditRecord
+    from audit.verification import verify_log
+
+    call_command("migrate", verbosity=0)
+    with connection.cursor() as cursor:
+        settings_shown = {}
+        for name in ("server_version", "fsync", "synchronous_commit", "wal_sync_method"):
+            cursor.execute(f"SHOW {name}")
+            settings_shown[name] = cursor.fetchone()[0]
+    most = max(counts)
+    audited_writers = setup_writers(most, "audited")
+    plain_writers = setup_writers(most, "plain")
+
+    shown = settings_shown
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    print(
+        f"PostgreSQL {shown['server_version']} at {urlsplit(url).hostname}: "
+        f"fsync={shown['fsync']}, synchronous_commit={shown['synchronous_commit']}, "
+        f"wal_sync_method={shown['wal_sync_method']}"
+    )
+    print(
+        f"{os.cpu_count()} CPUs, load average {load} before the run; "
+        f"{args.seconds:g} s per configuration"
+    )
+    print("write = registry.services.dataset_version_register, one durable transaction\n")
+    header = (
+        f"{'writers':>7} {'audited w/s':>12} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'unaudited w/s':>14} {'p50 ms':>7} {'p99 ms':>7} {'ratio':>6}  targets"
+    )
+    print(header)
+    print("-" * len(header))
+    audited_total = 0
+    for count in counts:
+        audited = run(audited_writers[:count], audited=True, seconds=args.seconds)
+        plain = run(plain_writers[:count], audited=False, seconds=args.seconds)
+        audited_total += int(audited["writes"])
+        ratio = audited["rate"] / plain["rate"]
+        targets = f"ratio >= {TARGET_RATIO}: {'met' if ratio >= TARGET_RATIO else 'MISSED'}"
+        if count == 8:
+            met = "met" if audited["rate"] >= TARGET_RATE_AT_8 else "MISSED"
+            targets = f">= {TARGET_RATE_AT_8} audited w/s: {met}; {targets}"
+        print(
+            f"{count:>7} {audited['rate']:>12,.0f} {audited['p50']:>7.1f} {audited['p99']:>7.1f} "
+            f"{plain['rate']:>14,.0f} {plain['p50']:>7.1f} {plain['p99']:>7.1f} {ratio:>6.2f}  "
+            f"{targets}"
+        )
+
+    report = verify_log()
+    versions = AuditRecord.objects.filter(action="dataset_version.registered").count()
+    print(
+        f"\nverify_log() after the run: {'OK' if report.ok else 'FAILED'}, "
+        f"{report.records:,} records; {versions:,} dataset_version.registered records for "
+        f"{audited_total:,} audited writes"
+    )
+    connection.close()
+    if not args.keep:
+        recreate_database(url, drop_only=True)
+    return 0 if report.ok and versions == audited_total else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
