@@ -1,7 +1,8 @@
 """The audit log in the Django admin: browse and search, never change.
 
-Records and log heads are read-only for everyone, superusers included: there is no add,
-change or delete permission and no action (the database refuses such writes anyway).
+Records, log heads, checkpoints and tree nodes are read-only for everyone, superusers
+included: there is no add, change or delete permission and no action (the database refuses
+such writes anyway).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from audit.models import AuditRecord, LogHead
+from audit.models import AuditRecord, Checkpoint, LogHead, TreeNode
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -75,4 +76,29 @@ class AuditRecordAdmin(ReadOnlyAdmin):
 class LogHeadAdmin(ReadOnlyAdmin):
     list_display = ("log", "size", "tip", "last_ts")
     fields = ("log", "size", "tip", "last_ts")
+    readonly_fields = fields
+
+
+@admin.register(Checkpoint)
+class CheckpointAdmin(ReadOnlyAdmin):
+    list_display = ("size", "created_at", "root", "signed_by")
+    ordering = ("-size",)
+    date_hierarchy = "created_at"
+    fields = ("log", "size", "root", "signed_by", "created_at", "pretty_note")
+    readonly_fields = fields
+
+    @admin.display(description="signed by")
+    def signed_by(self, obj: Checkpoint) -> str:
+        return ", ".join(obj.key_names)
+
+    @admin.display(description="signed note (C2SP tlog-checkpoint)")
+    def pretty_note(self, obj: Checkpoint) -> str:
+        return format_html("<pre>{}</pre>", obj.note)
+
+
+@admin.register(TreeNode)
+class TreeNodeAdmin(ReadOnlyAdmin):
+    list_display = ("log", "level", "index", "hash")
+    list_filter = ("level",)
+    fields = ("log", "level", "index", "hash")
     readonly_fields = fields

@@ -1,4 +1,5 @@
-"""Read-only REST API of the audit log: the records, and a verification of the whole chain.
+"""Read-only REST API of the audit log: the records, a verification of the whole chain, the
+signed checkpoints with inclusion and consistency proofs, and the public verification keys.
 
 Who may read: holders of the global ``audit.view_auditrecord`` permission (validators, risk
 and compliance officers, auditors, administrators), and API keys with the ``audit:read``
@@ -7,24 +8,48 @@ A data scientist is not shown the records of their own models here: the audit ap
 models only by name (it imports no registry code), so it cannot decide which records a
 person's grants cover; a per-model view belongs in the registry, which can, and may filter
 ``scope_model`` through this module's queryset.
+
+The verification keys are public (``/public-key`` needs no credential): they are what an
+auditor needs to check checkpoints without trusting Warden. Checkpoints and proofs need the
+same access as the records they commit to.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import django_filters
 from django.conf import settings
 from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import BaseParser
+from rest_framework.permissions import SAFE_METHODS
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from audit import keys
 from audit.models import AuditRecord
-from audit.serializers import AuditRecordSerializer, VerificationReportSerializer
+from audit.notes import parse_verifier
+from audit.proofs import checkpoint_get, consistency_proof_get, inclusion_proof_get
+from audit.serializers import (
+    AuditRecordSerializer,
+    ConsistencyProofSerializer,
+    ConsistencyQuerySerializer,
+    InclusionProofSerializer,
+    InclusionQuerySerializer,
+    PublicKeysSerializer,
+    VerificationReportSerializer,
+)
 from audit.verification import verify_log
 from governance.common.pagination import SeqCursorPagination
-from governance.common.permissions import AuditLogAccess
+from governance.common.permissions import AuditLogAccess, ScopedPermission
 from governance.common.schema import error_responses
 
 
@@ -103,3 +128,195 @@ class AuditVerifyView(generics.GenericAPIView):
 
     def get(self, request: Request) -> Response:
         return Response(verify_log().as_dict())
+
+
+class PublicRead(ScopedPermission):
+    """Anyone may read, with or without a credential (the public verification keys only)."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return request.method in SAFE_METHODS
+
+
+class PlainTextRenderer(BaseRenderer):
+    """A text body as it is (a signed note, key lines)."""
+
+    media_type = "text/plain"
+    format = "txt"
+    charset = "utf-8"
+
+    def render(
+        self,
+        data: Any,
+        accepted_media_type: str | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
+    ) -> bytes:
+        return str(data).encode("utf-8")
+
+
+class TextOnlyNegotiation(BaseContentNegotiation):
+    """Always the view's first renderer: a signed note has one representation."""
+
+    def select_parser(self, request: Request, parsers: Iterable[BaseParser]) -> BaseParser | None:
+        return next(iter(parsers), None)
+
+    def select_renderer(
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        renderer = next(iter(renderers))
+        return renderer, str(renderer.media_type)
+
+
+class _TextView(APIView):
+    """Text on success; errors keep the one JSON error format, whatever was negotiated."""
+
+    renderer_classes = [PlainTextRenderer, JSONRenderer]
+
+    def finalize_response(
+        self, request: Request, response: Any, *args: Any, **kwargs: Any
+    ) -> Response:
+        if isinstance(response, Response) and response.exception:
+            request.accepted_renderer = JSONRenderer()
+            request.accepted_media_type = JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
+
+
+@extend_schema(
+    summary="The public keys that verify the log's checkpoints",
+    parameters=[
+        OpenApiParameter(
+            "format", OpenApiTypes.STR, enum=["txt", "json"], description="`json` for JSON"
+        )
+    ],
+    responses={
+        (200, "text/plain"): OpenApiTypes.STR,
+        (200, "application/json"): PublicKeysSerializer,
+    },
+    auth=[],
+)
+@extend_schema(tags=["audit"])
+class PublicKeyView(_TextView):
+    """The trusted verification keys, one ``<name>+<hex id>+<base64>`` line each (the same
+    lines as ``manage.py audit_public_key``), or JSON with ``?format=json``. Public: an
+    auditor needs them to check checkpoints and exports offline."""
+
+    permission_classes = [PublicRead]
+
+    def get(self, request: Request) -> Response:
+        lines = keys.verification_key_lines()
+        if request.accepted_renderer.format == "json":
+            verifiers = [parse_verifier(line) for line in lines]
+            return Response(
+                {
+                    "origin": settings.AUDIT_LOG_ORIGIN,
+                    "keys": [
+                        {"name": v.name, "key_id": v.key_id_hex, "verifier_key": v.key_string()}
+                        for v in verifiers
+                    ],
+                }
+            )
+        return Response("".join(f"{line}\n" for line in lines))
+
+
+def _json_errors(*statuses: int) -> dict[tuple[int, str], Any]:
+    """``error_responses`` for a view whose success is text: errors are still JSON."""
+    return {(status, "application/json"): r for status, r in error_responses(*statuses).items()}
+
+
+class _NoteView(_TextView):
+    content_negotiation_class = TextOnlyNegotiation
+    renderer_classes = [PlainTextRenderer]
+
+
+@extend_schema(
+    summary="The latest signed checkpoint (C2SP tlog-checkpoint note)",
+    responses={(200, "text/plain"): OpenApiTypes.STR, **_json_errors(401, 403, 404)},
+)
+@extend_schema(tags=["audit"])
+class LatestCheckpointView(_NoteView):
+    """The exact signed note of the largest checkpoint; 404 before the first one."""
+
+    permission_classes = [AuditLogAccess]
+
+    def get(self, request: Request) -> Response:
+        return Response(checkpoint_get().note)
+
+
+@extend_schema(
+    summary="The signed checkpoint of one tree size",
+    responses={(200, "text/plain"): OpenApiTypes.STR, **_json_errors(401, 403, 404)},
+)
+@extend_schema(tags=["audit"])
+class CheckpointView(_NoteView):
+    """The exact signed note of the checkpoint of ``size``; 404 when none was signed."""
+
+    permission_classes = [AuditLogAccess]
+
+    def get(self, request: Request, size: int) -> Response:
+        return Response(checkpoint_get(size=size).note)
+
+
+@extend_schema(
+    summary="Inclusion proof of a record in a signed checkpoint",
+    parameters=[InclusionQuerySerializer],
+    responses={200: InclusionProofSerializer, **error_responses(400, 401, 403, 404)},
+)
+@extend_schema(tags=["audit"])
+class InclusionProofView(APIView):
+    """RFC 9162 inclusion proof of record ``seq`` in the checkpoint of ``size`` (a size a
+    checkpoint was signed for; default the latest): 400 for a malformed or out-of-range
+    ``seq``, 404 for a size without a checkpoint."""
+
+    permission_classes = [AuditLogAccess]
+
+    def get(self, request: Request) -> Response:
+        query = InclusionQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        found = inclusion_proof_get(
+            seq=query.validated_data["seq"], size=query.validated_data.get("size")
+        )
+        checkpoint = found.checkpoint
+        return Response(
+            InclusionProofSerializer(
+                {
+                    "seq": found.seq,
+                    "size": checkpoint.size,
+                    "leaf": found.leaf.hex(),
+                    "proof": [node.hex() for node in found.proof],
+                    "root": checkpoint.root,
+                    "checkpoint": checkpoint.note,
+                }
+            ).data
+        )
+
+
+@extend_schema(
+    summary="Consistency proof between two signed checkpoints",
+    parameters=[ConsistencyQuerySerializer],
+    responses={200: ConsistencyProofSerializer, **error_responses(400, 401, 403, 404)},
+)
+@extend_schema(tags=["audit"])
+class ConsistencyProofView(APIView):
+    """RFC 9162 consistency proof from the checkpoint of size ``from`` to that of ``to``:
+    400 when malformed or ``from > to``, 404 for a size without a checkpoint."""
+
+    permission_classes = [AuditLogAccess]
+
+    def get(self, request: Request) -> Response:
+        query = ConsistencyQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        found = consistency_proof_get(
+            old_size=query.validated_data["from"], new_size=query.validated_data["to"]
+        )
+        return Response(
+            ConsistencyProofSerializer(
+                {
+                    "from_size": found.old.size,
+                    "to_size": found.new.size,
+                    "proof": [node.hex() for node in found.proof],
+                    "from_root": found.old.root,
+                    "to_root": found.new.root,
+                    "from_checkpoint": found.old.note,
+                    "to_checkpoint": found.new.note,
+                }
+            ).data
+        )

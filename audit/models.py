@@ -1,38 +1,72 @@
-"""The audit log's tables: the records themselves and one head row per log.
+"""The audit log's tables: the records, one head row per log, the signed checkpoints and the
+cached Merkle tree nodes.
 
 A record stores its exact canonical bytes in a text column (never ``jsonb``, which reorders
 keys). The indexed columns beside the body (``action``, ``actor_id``...) are copies taken from
 the body when it is appended, for filtering; the verifier trusts only the body.
+
+Records, checkpoints and tree nodes are append-only: the models refuse changes here, database
+triggers refuse them below (``audit.triggers``), and in production the application's role
+holds only INSERT and SELECT on them (``audit/sql/app_role.sql``).
 """
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from django.db import models
+from django.utils import timezone
+
+_M = TypeVar("_M", bound=models.Model)
 
 
 class AppendOnlyError(RuntimeError):
-    """An attempt to change or delete an audit record."""
+    """An attempt to change or delete a row of an append-only audit table."""
 
 
-class AuditRecordQuerySet(models.QuerySet["AuditRecord"]):
-    """Records can be read and appended, never changed in bulk."""
+class AppendOnlyQuerySet(models.QuerySet[_M]):
+    """Rows can be read and inserted, never changed or deleted in bulk."""
+
+    def _refuse(self, what: str) -> NoReturn:
+        plural = self.model._meta.verbose_name_plural
+        raise AppendOnlyError(f"{plural} are append-only: {what} refused")
 
     def update(self, **kwargs: Any) -> NoReturn:
-        raise AppendOnlyError("audit records are append-only: update() refused")
+        self._refuse("update()")
 
     def delete(self) -> NoReturn:
-        raise AppendOnlyError("audit records are append-only: delete() refused")
+        self._refuse("delete()")
 
     def bulk_update(self, *args: Any, **kwargs: Any) -> NoReturn:
-        raise AppendOnlyError("audit records are append-only: bulk_update() refused")
+        self._refuse("bulk_update()")
 
     def update_or_create(self, *args: Any, **kwargs: Any) -> NoReturn:
-        raise AppendOnlyError("audit records are append-only: update_or_create() refused")
+        self._refuse("update_or_create()")
 
     def _raw_delete(self, using: Any) -> NoReturn:
-        raise AppendOnlyError("audit records are append-only: delete refused")
+        self._refuse("delete")
+
+
+class AuditRecordQuerySet(AppendOnlyQuerySet["AuditRecord"]):
+    """Records can be read and appended, never changed in bulk."""
+
+
+class AppendOnlyModel(models.Model):
+    """A row that is inserted once and never saved again nor deleted."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError(
+                f"{self._meta.verbose_name_plural} are append-only: save() of a stored row"
+            )
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise AppendOnlyError(f"{self._meta.verbose_name_plural} are append-only: delete() refused")
 
 
 class LogHead(models.Model):
@@ -54,7 +88,7 @@ class LogHead(models.Model):
         return f"{self.log} @ {self.size}"
 
 
-class AuditRecord(models.Model):
+class AuditRecord(AppendOnlyModel):
     """One event, as its canonical bytes; append-only at the model, trigger and role level."""
 
     log = models.CharField(max_length=200)
@@ -84,11 +118,68 @@ class AuditRecord(models.Model):
     def __str__(self) -> str:
         return f"#{self.seq} {self.action}"
 
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self._state.adding:
-            raise AppendOnlyError("audit records are append-only: save() of a stored record")
-        kwargs["force_insert"] = True
-        super().save(*args, **kwargs)
 
-    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
-        raise AppendOnlyError("audit records are append-only: delete() refused")
+class CheckpointQuerySet(AppendOnlyQuerySet["Checkpoint"]):
+    """Checkpoints can be read and inserted, never changed."""
+
+
+class Checkpoint(AppendOnlyModel):
+    """A signed commitment to the first ``size`` records of a log (AUDIT_SPEC section 5).
+
+    ``note`` is the exact C2SP signed note that was published (``<size>.note``); ``root`` and
+    ``key_names`` are copies of what it says, for queries. ``UNIQUE(log, size)`` is the
+    compare-and-swap between checkpointers: one root per size, ever.
+    """
+
+    log = models.CharField(max_length=200)
+    size = models.BigIntegerField()
+    root = models.CharField(max_length=64, help_text="Merkle tree hash (RFC 9162), hex")
+    note = models.TextField(help_text="the exact signed note (C2SP tlog-checkpoint)")
+    key_names = models.JSONField(default=list, help_text="names of the keys that signed")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = CheckpointQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["log", "size"]
+        get_latest_by = "size"
+        constraints = [
+            models.UniqueConstraint(fields=["log", "size"], name="audit_checkpoint_unique_size"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.log} @ {self.size}"
+
+
+class TreeNodeQuerySet(AppendOnlyQuerySet["TreeNode"]):
+    """Tree nodes can be read and inserted, never changed."""
+
+
+class TreeNode(AppendOnlyModel):
+    """The hash of one aligned perfect subtree of a log's Merkle tree: leaves
+    ``[index * 2**level, (index + 1) * 2**level)``, ``level >= 8`` (blocks of 256 leaves).
+
+    A cache of ``audit.merkle.MerkleStore``, written by the checkpointer in the transaction of
+    the checkpoint that first covered the subtree, so that a proof in a log of millions of
+    records reads ``O(log n)`` nodes and at most a few hundred leaves. A subtree of an
+    append-only log never changes, so neither does its row; the checkpointer re-derives the
+    nodes it extends from and refuses to sign when one contradicts the records.
+    """
+
+    log = models.CharField(max_length=200)
+    level = models.PositiveSmallIntegerField()
+    index = models.BigIntegerField()
+    hash = models.CharField(max_length=64, help_text="SHA-256 node hash, hex")
+
+    objects = TreeNodeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["log", "level", "index"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["log", "level", "index"], name="audit_treenode_unique_node"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.log} ({self.level}, {self.index})"

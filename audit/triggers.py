@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-APPEND_ONLY_TABLES = ("audit_auditrecord",)
+APPEND_ONLY_TABLES = ("audit_auditrecord", "audit_checkpoint", "audit_treenode")
 
 PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$

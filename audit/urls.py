@@ -9,4 +9,9 @@ app_name = "audit"
 urlpatterns = [
     path("records/", api.AuditRecordListView.as_view(), name="record-list"),
     path("verify", api.AuditVerifyView.as_view(), name="verify"),
+    path("public-key", api.PublicKeyView.as_view(), name="public-key"),
+    path("checkpoints/latest", api.LatestCheckpointView.as_view(), name="checkpoint-latest"),
+    path("checkpoints/<int:size>", api.CheckpointView.as_view(), name="checkpoint"),
+    path("proofs/inclusion", api.InclusionProofView.as_view(), name="proof-inclusion"),
+    path("proofs/consistency", api.ConsistencyProofView.as_view(), name="proof-consistency"),
 ]

@@ -191,6 +191,30 @@ AUDIT_LOG_ORIGIN = envstr("AUDIT_LOG_ORIGIN") or "warden.localhost/dev"
 # IP addresses and user agents in records are personal data: off unless enabled.
 AUDIT_RECORD_CLIENT_INFO = envbool("AUDIT_RECORD_CLIENT_INFO", False)
 
+# Signed checkpoints (AUDIT_SPEC.md section 5). The signing keys are files outside the database
+# (mode 0600, comma-separated paths: during a rotation notes carry every key's signature),
+# needed only by the checkpointer; web processes need only the verification keys. Only dev
+# and test generate a missing key file; production never does.
+AUDIT_SIGNING_KEY_FILE: list[str] = envlist("AUDIT_SIGNING_KEY_FILE", [])
+AUDIT_SIGNING_KEY_AUTOGENERATE = False
+# Verifier key strings (<name>+<hex id>+<base64>), comma-separated; keep retired keys here so
+# that the notes they signed still verify.
+AUDIT_VERIFICATION_KEYS: list[str] = envlist("AUDIT_VERIFICATION_KEYS", [])
+# Name of generated keys; default: the host part of AUDIT_LOG_ORIGIN.
+AUDIT_KEY_NAME = envstr("AUDIT_KEY_NAME")
+# The checkpointer's own copy of every note it signed, outside the database.
+AUDIT_CHECKPOINT_PUBLISH_DIR = envstr("AUDIT_CHECKPOINT_PUBLISH_DIR") or str(
+    VAR_DIR / "checkpoints"
+)
+# Cadence: sign when the last checkpoint is this old, or this many records behind.
+AUDIT_CHECKPOINT_INTERVAL_SECONDS = envint("AUDIT_CHECKPOINT_INTERVAL_SECONDS", 60)
+AUDIT_CHECKPOINT_EVERY_RECORDS = envint("AUDIT_CHECKPOINT_EVERY_RECORDS", 1000)
+# Checkpoint signing runs on its own queue, served by the one worker that holds the key.
+CELERY_TASK_ROUTES = {"audit.tasks.checkpoint_if_due": {"queue": "checkpoints"}}
+CELERY_BEAT_SCHEDULE = {
+    "audit-checkpoint-if-due": {"task": "audit.tasks.checkpoint_if_due", "schedule": 10.0},
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

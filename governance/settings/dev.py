@@ -1,7 +1,9 @@
-"""Development: SQLite file, debug pages, tasks in-process when no broker is configured."""
+"""Development: SQLite file, debug pages, tasks in-process when no broker is configured, and a
+signing key generated on first use."""
 
 from governance.settings.base import *  # noqa: F403
-from governance.settings.base import REST_FRAMEWORK
+from governance.settings.base import REST_FRAMEWORK, VAR_DIR
+from governance.settings.env import envlist
 
 DEBUG = True
 REST_FRAMEWORK = {
@@ -11,3 +13,6 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
 }
+
+AUDIT_SIGNING_KEY_FILE = envlist("AUDIT_SIGNING_KEY_FILE", [str(VAR_DIR / "audit-signing.key")])
+AUDIT_SIGNING_KEY_AUTOGENERATE = True

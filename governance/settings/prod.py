@@ -2,7 +2,7 @@
 
 from governance.settings.base import *  # noqa: F403
 from governance.settings.base import MIDDLEWARE, database_from_url
-from governance.settings.env import envbool, envint, envlist, envstr, require
+from governance.settings.env import envbool, envint, envlist, require
 
 DEBUG = False
 # Static files straight from gunicorn, compressed and with hashed names.
@@ -27,7 +27,9 @@ DATABASES = {
 CELERY_BROKER_URL = require("CELERY_BROKER_URL")
 CELERY_TASK_ALWAYS_EAGER = False
 AUDIT_LOG_ORIGIN = require("AUDIT_LOG_ORIGIN")
-AUDIT_SIGNING_KEY_FILE = envstr("AUDIT_SIGNING_KEY_FILE")
+# Never generated here: the checkpointer is given AUDIT_SIGNING_KEY_FILE (0600), web processes
+# only AUDIT_VERIFICATION_KEYS (see base).
+AUDIT_SIGNING_KEY_AUTOGENERATE = False
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", True)

@@ -1,8 +1,27 @@
-"""The test suite's settings: fast hashing, no throttling surprises, a test log origin."""
+"""The test suite's settings: fast hashing, no throttling surprises, a test log origin, and a
+checkpoint signing key generated per test session in a temporary directory."""
+
+import atexit
+import os
+import shutil
+import tempfile
+from pathlib import Path
 
 from governance.settings.base import *  # noqa: F403
 from governance.settings.base import REST_FRAMEWORK
+from governance.settings.env import envlist, envstr
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 AUDIT_LOG_ORIGIN = "warden.test/test"
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"user": "100000/min"}}
+
+# Created on first use only; removed when the session's process exits.
+_SESSION_DIR = Path(tempfile.gettempdir()) / f"warden-test-{os.getpid()}"
+atexit.register(shutil.rmtree, _SESSION_DIR, ignore_errors=True)
+AUDIT_SIGNING_KEY_FILE = envlist(
+    "AUDIT_SIGNING_KEY_FILE", [str(_SESSION_DIR / "audit-signing.key")]
+)
+AUDIT_SIGNING_KEY_AUTOGENERATE = True
+AUDIT_CHECKPOINT_PUBLISH_DIR = envstr("AUDIT_CHECKPOINT_PUBLISH_DIR") or str(
+    _SESSION_DIR / "checkpoints"
+)

@@ -1,0 +1,25 @@
+"""Celery tasks of the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from audit.checkpoints import checkpoint_create, checkpoint_due
+
+
+@shared_task(name="audit.tasks.checkpoint_if_due", ignore_result=True)
+def checkpoint_if_due() -> dict[str, Any]:
+    """Sign a checkpoint when one is due (``checkpoint_due``: 60 s or 1,000 records by
+    default); run by Celery beat every 10 s. Takes no arguments and is idempotent: the
+    checkpointer lock and ``UNIQUE(log, size)`` let overlapping runs sign each size once.
+    Alarms (fork, truncation, tampering) are logged at CRITICAL and fail the task.
+    """
+    if not checkpoint_due():
+        return {"created": False, "size": None}
+    result = checkpoint_create()
+    return {
+        "created": result.created,
+        "size": result.checkpoint.size if result.checkpoint else None,
+    }

@@ -1,0 +1,48 @@
+"""Fixtures of the checkpoint tests: signing keys in files and a publish directory per test."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from audit import keys
+from audit.notes import Signer
+from audit.publication import PublishDir
+
+_numbers = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def fresh_publish_dir(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every test gets its own (not yet created) publish directory, as it gets a fresh
+    database: notes left by an earlier test would describe a log that no longer exists."""
+    base = tmp_path_factory.getbasetemp() / "published"
+    path = base / f"{next(_numbers)}"
+    settings.AUDIT_CHECKPOINT_PUBLISH_DIR = str(path)
+    yield path
+
+
+@pytest.fixture
+def publish_dir(fresh_publish_dir: Path) -> PublishDir:
+    return PublishDir(fresh_publish_dir)
+
+
+def make_key(directory: Path, name: str) -> tuple[Path, Signer]:
+    """A new 0600 key file named ``name`` in ``directory``, and its signer."""
+    path = directory / f"{name.replace('/', '_')}.key"
+    keys.generate_key_file(path, name)
+    return path, keys.read_signer_file(path)
+
+
+@pytest.fixture
+def signing_key(settings: Any, tmp_path: Path) -> Signer:
+    """The only configured signing key (no other trusted key), in a file of this test."""
+    path, signer = make_key(tmp_path / "keys", "warden.test")
+    settings.AUDIT_SIGNING_KEY_FILE = [str(path)]
+    settings.AUDIT_SIGNING_KEY_AUTOGENERATE = False
+    settings.AUDIT_VERIFICATION_KEYS = []
+    return signer
