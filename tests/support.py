@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import re
 import socket
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -93,3 +96,35 @@ class CompletenessGuard:
         while self.frames:
             self._close(self.frames.pop())
         return self.violations
+
+
+REPO = Path(__file__).resolve().parent.parent
+# What production needs to start; tests drop one at a time or add *_FILE variants.
+PROD_ENV = {
+    "DJANGO_ENV": "prod",
+    "SECRET_KEY": "x" * 20 + "a-long-random-production-secret-key-0123456789",
+    "DATABASE_URL": "postgres://warden_app@127.0.0.1:5432/warden",
+    "MIGRATION_DATABASE_URL": "postgres://warden_owner@127.0.0.1:5432/warden",
+    "ALLOWED_HOSTS": "warden.example.org",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+    "AUDIT_LOG_ORIGIN": "warden.example.org/prod",
+}
+
+
+def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run ``manage.py`` in a fresh process with exactly ``env`` on top of a clean base
+    (no inherited Django, Warden or audit settings)."""
+    inherited = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AUDIT_", "DJANGO_", "WARDEN_")) and k not in PROD_ENV
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=REPO,
+        env={**inherited, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

@@ -2,38 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-PROD_ENV = {
-    "DJANGO_ENV": "prod",
-    "SECRET_KEY": "x" * 20 + "a-long-random-production-secret-key-0123456789",
-    "DATABASE_URL": "postgres://warden_app@127.0.0.1:5432/warden",
-    "MIGRATION_DATABASE_URL": "postgres://warden_owner@127.0.0.1:5432/warden",
-    "ALLOWED_HOSTS": "warden.example.org",
-    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
-    "AUDIT_LOG_ORIGIN": "warden.example.org/prod",
-}
-
-
-def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    base = {
-        k: v for k, v in os.environ.items() if k not in PROD_ENV and k != "DJANGO_SETTINGS_MODULE"
-    }
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env={**base, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+from tests.support import PROD_ENV, manage
 
 
 @pytest.mark.parametrize("missing", sorted(k for k in PROD_ENV if k != "DJANGO_ENV"))

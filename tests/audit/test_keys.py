@@ -6,8 +6,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +17,8 @@ from audit import keys
 from audit.keys import KeyConfigurationError
 from audit.notes import generate_signer, parse_verifier
 from tests.audit.conftest import make_key
+from tests.support import PROD_ENV, manage
 
-REPO = Path(__file__).resolve().parents[2]
 VERIFIER_LINE = re.compile(r"[^+\s]+\+[0-9a-f]{8}\+[A-Za-z0-9+/]{44}")
 
 
@@ -171,33 +169,6 @@ def test_a_malformed_verification_key_is_a_configuration_error(settings: Any) ->
 
 
 # Environments -----------------------------------------------------------------------------------
-
-PROD_ENV = {
-    "DJANGO_ENV": "prod",
-    "SECRET_KEY": "x" * 20 + "a-long-random-production-secret-key-0123456789",
-    "DATABASE_URL": "postgres://warden_app@127.0.0.1:5432/warden",
-    "MIGRATION_DATABASE_URL": "postgres://warden_owner@127.0.0.1:5432/warden",
-    "ALLOWED_HOSTS": "warden.example.org",
-    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
-    "AUDIT_LOG_ORIGIN": "warden.example.org/prod",
-}
-
-
-def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    inherited = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AUDIT_", "DJANGO_", "WARDEN_")) and k not in PROD_ENV
-    }
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=REPO,
-        env={**inherited, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_dev_generates_its_key_on_first_use(tmp_path: Path) -> None:
