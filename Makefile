@@ -123,7 +123,7 @@ test-postgres: install
 bench: install
 	@mkdir -p $(BENCH_OUTPUT); found=0; failed=""; \
 	for script in bench/*.py; do \
-	  [ -e "$$script" ] || continue; found=1; \
+	  [ -e "$$script" ] || continue; case "$$script" in bench/_*) continue;; esac; found=1; \
 	  echo "== $$script"; \
 	  PYTHONPATH=.$${PYTHONPATH:+:$$PYTHONPATH} BENCH_OUTPUT_DIR=$(BENCH_OUTPUT) \
 	    $(PY) "$$script" || failed="$$failed $$script"; \

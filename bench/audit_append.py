@@ -26,22 +26,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from bench._database import prepare, recreate_database
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/warden_bench"
 TARGET_RATE_AT_8 = 2000
 TARGET_RATIO = 0.5
 SCHEMA = {"age": "integer", "income": "float", "region": "categorical", "default": "boolean"}
-
-
-def recreate_database(url: str, *, drop_only: bool = False) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = parts._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not drop_only:
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def setup_writers(count: int, label: str) -> list[tuple[int, int]]:
@@ -170,25 +160,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     counts = [int(count) for count in args.writers.split(",")]
 
-    url = os.environ.get("DATABASE_URL") or DEFAULT_URL
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "governance.settings.test")
-    recreate_database(url)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    url, settings_shown = prepare(DEFAULT_URL)
     from django.db import connection
 
     from audit.models import AuditRecord
     from audit.verification import verify_log
 
-    call_command("migrate", verbosity=0)
-    with connection.cursor() as cursor:
-        settings_shown = {}
-        for name in ("server_version", "fsync", "synchronous_commit", "wal_sync_method"):
-            cursor.execute(f"SHOW {name}")
-            settings_shown[name] = cursor.fetchone()[0]
     most = max(counts)
     audited_writers = setup_writers(most, "audited")
     plain_writers = setup_writers(most, "plain")

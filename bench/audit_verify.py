@@ -27,24 +27,14 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from bench._database import prepare, recreate_database
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/warden_bench_verify"
 TARGET = 200_000
 COLUMNS = (
     "log, seq, prev, leaf, body, ts, action, actor_type, actor_id, object_type, object_id, "
     "scope_model"
 )
-
-
-def recreate_database(url: str, *, drop_only: bool = False) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = parts._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not drop_only:
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def templates(count: int) -> list[dict[str, Any]]:
@@ -191,26 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = sorted(int(size) for size in args.sizes.split(","))
 
-    url = os.environ.get("DATABASE_URL") or DEFAULT_URL
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "governance.settings.test")
-    recreate_database(url)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    url, shown = prepare(DEFAULT_URL)
     from django.db import connection
 
     from audit.verification import verify_log
 
-    call_command("migrate", verbosity=0)
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW fsync")
-        fsync = cursor.fetchone()[0]
-        cursor.execute("SHOW synchronous_commit")
-        sync = cursor.fetchone()[0]
-        cursor.execute("SHOW server_version")
-        version = cursor.fetchone()[0]
+    fsync, sync, version = shown["fsync"], shown["synchronous_commit"], shown["server_version"]
     print(
         f"PostgreSQL {version} at {urlsplit(url).hostname}; fsync={fsync}, "
         f"synchronous_commit={sync}; {os.cpu_count()} CPUs; Python {sys.version.split()[0]}"

@@ -25,7 +25,8 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from bench.audit_verify import load, recreate_database
+from bench._database import prepare, recreate_database
+from bench.audit_verify import load
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/warden_bench_proofs"
 TARGET_MS = 50.0
@@ -58,25 +59,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args(argv)
 
-    url = os.environ.get("DATABASE_URL") or DEFAULT_URL
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "governance.settings.test")
     workdir = tempfile.mkdtemp(prefix="warden-bench-proofs-")
     os.environ["AUDIT_CHECKPOINT_PUBLISH_DIR"] = os.path.join(workdir, "checkpoints")
-    recreate_database(url)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    url, shown = prepare(DEFAULT_URL)
     from django.db import connection
 
     from audit.checkpoints import checkpoint_create
     from audit.proofs import consistency_proof_get, inclusion_proof_get
 
-    call_command("migrate", verbosity=0)
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        version = cursor.fetchone()[0]
+    version = shown["server_version"]
     load_average = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     print(
         f"PostgreSQL {version} at {urlsplit(url).hostname}; {os.cpu_count()} CPUs; "
