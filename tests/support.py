@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import socket
@@ -128,3 +129,16 @@ def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
+
+
+def imported_roots(path: Path) -> set[str]:
+    """The top-level packages a module imports (relative imports are refused): modules that
+    the offline verifier vendors must import the standard library and ``cryptography`` only."""
+    roots: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"{path.name}: no relative imports"
+            roots.add((node.module or "").split(".")[0])
+    return roots

@@ -7,7 +7,6 @@ trees, and the cached ``MerkleStore`` against the plain functions.
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import os
 import random
@@ -31,6 +30,7 @@ from audit.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from tests.support import imported_roots
 
 # ---------------------------------------------------------------------------------------------
 # Reference implementation: the RFC 9162 section 2.1 definitions, recursively, over slices.
@@ -629,13 +629,6 @@ def test_module_imports_only_stdlib() -> None:
     """audit/merkle.py is vendored into the offline verifier: the standard library only, no Django,
     no other audit module."""
     source = Path(__file__).resolve().parents[2] / "audit" / "merkle.py"
-    tree = ast.parse(source.read_text())
-    roots: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            roots.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0, "no relative imports"
-            roots.add((node.module or "").split(".")[0])
+    roots = imported_roots(source)
     assert roots
     assert roots - set(sys.stdlib_module_names) <= set(), roots

@@ -7,7 +7,6 @@ or witness accepts Warden's checkpoints and vice versa.
 
 from __future__ import annotations
 
-import ast
 import base64
 import hashlib
 import re
@@ -38,6 +37,7 @@ from audit.notes import (
     sign_checkpoint,
     sign_note,
 )
+from tests.support import imported_roots
 
 # golang.org/x/mod/sumdb/note note_test.go
 GO_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
@@ -533,13 +533,6 @@ def test_module_imports_only_stdlib_and_cryptography() -> None:
     """audit/notes.py is vendored into the offline verifier: the standard library and
     ``cryptography`` only, no Django, no other audit module."""
     source = Path(__file__).resolve().parents[2] / "audit" / "notes.py"
-    tree = ast.parse(source.read_text())
-    roots: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            roots.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0, "no relative imports"
-            roots.add((node.module or "").split(".")[0])
+    roots = imported_roots(source)
     assert roots
     assert roots - set(sys.stdlib_module_names) <= {"cryptography"}, roots
