@@ -1,7 +1,8 @@
 """RFC 9162 (RFC 6962) Merkle trees over the audit log's leaf hashes: roots, proofs, checks.
 
-Self-contained on purpose: this module imports only the standard library, so that it can be
-vendored into the single-file offline verifier (AUDIT_SPEC.md section 7) unchanged.
+The hashing, the root and proof *verification* live in ``audit.verifier`` (the single file a
+regulator runs offline, AUDIT_SPEC.md section 7) and are re-exported here, so that the log and
+the verifier share one implementation; this module adds proof *generation*.
 
 Definitions (AUDIT_SPEC.md section 3, RFC 9162 section 2.1):
 
@@ -34,6 +35,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, MutableMapping, Sequence
 
+from audit.verifier import (
+    EMPTY_ROOT,
+    HASH_SIZE,
+    _is_count,
+    _split,
+    node_hash,
+    root,
+    verify_consistency,
+    verify_inclusion,
+)
+
 __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
@@ -49,15 +61,8 @@ __all__ = [
     "verify_inclusion",
 ]
 
-HASH_SIZE = 32
-"""Size in bytes of every hash in the tree (SHA-256)."""
-
-EMPTY_ROOT = hashlib.sha256(b"").digest()
-"""``MTH`` of the empty tree: ``SHA-256("")``."""
-
 _sha256 = hashlib.sha256
 _LEAF_PREFIX = b"\x00"
-_NODE_PREFIX = b"\x01"
 
 NodeKey = tuple[int, int]
 """``(level, index)``: the aligned perfect subtree over ``[index << level, (index+1) << level)``."""
@@ -75,55 +80,6 @@ _RangeHasher = Callable[[int, int], bytes]
 def leaf_hash(data: bytes) -> bytes:
     """RFC 9162 leaf hash ``SHA-256(0x00 || data)`` (32 bytes)."""
     return _sha256(_LEAF_PREFIX + data).digest()
-
-
-def node_hash(left: bytes, right: bytes) -> bytes:
-    """RFC 9162 interior node hash ``SHA-256(0x01 || left || right)`` (32 bytes)."""
-    return _sha256(_NODE_PREFIX + left + right).digest()
-
-
-def _split(n: int) -> int:
-    """The largest power of two strictly smaller than ``n`` (``n >= 2``)."""
-    return 1 << ((n - 1).bit_length() - 1)
-
-
-def _is_hash(value: object) -> bool:
-    return isinstance(value, bytes | bytearray) and len(value) == HASH_SIZE
-
-
-def _is_count(value: object) -> bool:
-    """A non-negative ``int`` that is not a ``bool``."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def root(leaves: Sequence[bytes]) -> bytes:
-    """``MTH`` of the given leaf hashes (RFC 9162 section 2.1.1); ``EMPTY_ROOT`` for none.
-
-    Computed level by level (pairs hashed left to right, an odd last node promoted unchanged
-    to the next level), which equals the recursive definition with the largest-power-of-two
-    split; ``O(n)`` time and ``O(n)`` memory, no recursion.
-
-    Raises ``ValueError`` if any leaf is not exactly 32 bytes.
-    """
-    n = len(leaves)
-    if n == 0:
-        return EMPTY_ROOT
-    if set(map(len, leaves)) != {HASH_SIZE}:
-        raise ValueError("every leaf must be a 32-byte leaf hash")
-    if n == 1:
-        return bytes(leaves[0])
-    sha256, prefix = _sha256, _NODE_PREFIX
-    level: Sequence[bytes] = leaves
-    while n > 1:
-        pairs = iter(level)
-        upper = [
-            sha256(prefix + left + right).digest()
-            for left, right in zip(pairs, pairs, strict=False)
-        ]
-        if n & 1:
-            upper.append(bytes(level[-1]))
-        level, n = upper, len(upper)
-    return bytes(level[0])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,110 +152,6 @@ def consistency_proof(leaves: Sequence[bytes], old_size: int, new_size: int) -> 
     if old_size in (0, new_size):
         return []
     return _consistency_path(lambda a, b: root(leaves[a:b]), old_size, 0, new_size)
-
-
-# ---------------------------------------------------------------------------------------------
-# Proof verification (RFC 9162 sections 2.1.3.2 and 2.1.4.2)
-
-
-def verify_inclusion(
-    leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
-) -> bool:
-    """Whether ``proof`` shows ``leaf_hash`` is leaf ``index`` of the tree ``root`` of ``size``.
-
-    RFC 9162 section 2.1.3.2, bit for bit. Returns ``False`` (never raises) unless
-    ``0 <= index < size``, ``leaf_hash``, ``root`` and every proof element are 32-byte
-    ``bytes`` (or ``bytearray``), the proof is a list or tuple of exactly the right length,
-    and the recomputed root matches.
-
-    Inherent to every Merkle proof: ``(index, size)`` are bound only through the shape of
-    the path, so the same proof verifies for another pair with the same shape *and the same
-    root* (the proof of leaf 2 in a 3-leaf tree also verifies as leaf 1 of a 2-leaf tree
-    whose root is the 3-leaf root; nobody can exhibit such a 2-leaf tree). Callers must
-    therefore take ``size`` and ``root`` together from one signed checkpoint; for a fixed
-    ``size`` the index is bound.
-    """
-    if not (_is_count(index) and _is_count(size)) or index >= size:
-        return False
-    if not (_is_hash(leaf_hash) and _is_hash(root)) or not _is_proof(proof):
-        return False
-    fn, sn = index, size - 1
-    r = bytes(leaf_hash)
-    for p in proof:
-        if sn == 0 or not _is_hash(p):
-            return False
-        if fn & 1 or fn == sn:
-            r = node_hash(p, r)
-            while fn and not fn & 1:
-                fn >>= 1
-                sn >>= 1
-        else:
-            r = node_hash(r, p)
-        fn >>= 1
-        sn >>= 1
-    return sn == 0 and r == root
-
-
-def verify_consistency(
-    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
-) -> bool:
-    """Whether ``proof`` shows the tree ``new_root`` of ``new_size`` extends ``old_root``.
-
-    RFC 9162 section 2.1.4.2, bit for bit, for ``0 < old_size < new_size``. The cases the RFC
-    leaves to the caller are decided here, strictly:
-
-    - ``old_size == new_size``: the proof must be empty and the roots equal (and equal to
-      ``EMPTY_ROOT`` when the size is 0);
-    - ``old_size == 0``: the proof must be empty and ``old_root`` must be ``EMPTY_ROOT``
-      (the empty tree is a prefix of every tree);
-    - anything else malformed (negative or non-int sizes, ``old_size > new_size``, hashes
-      that are not 32 bytes, a proof that is not a list or tuple or has the wrong length)
-      returns ``False``; never raises.
-
-    As with inclusion, the sizes are bound only through the shape of the proof, so both
-    ``(size, root)`` pairs must each come from one signed checkpoint.
-    """
-    if not (_is_count(old_size) and _is_count(new_size)) or old_size > new_size:
-        return False
-    if not (_is_hash(old_root) and _is_hash(new_root)) or not _is_proof(proof):
-        return False
-    if old_size == new_size:
-        return (
-            len(proof) == 0 and old_root == new_root and (old_size != 0 or old_root == EMPTY_ROOT)
-        )
-    if old_size == 0:
-        return len(proof) == 0 and old_root == EMPTY_ROOT
-    if len(proof) == 0:
-        return False
-    path = list(proof)
-    if old_size & (old_size - 1) == 0:  # an exact power of two: the old root is a subtree
-        path.insert(0, old_root)
-    fn, sn = old_size - 1, new_size - 1
-    while fn & 1:
-        fn >>= 1
-        sn >>= 1
-    if not _is_hash(path[0]):
-        return False
-    fr = sr = bytes(path[0])
-    for c in path[1:]:
-        if sn == 0 or not _is_hash(c):
-            return False
-        if fn & 1 or fn == sn:
-            fr = node_hash(c, fr)
-            sr = node_hash(c, sr)
-            while fn and not fn & 1:
-                fn >>= 1
-                sn >>= 1
-        else:
-            sr = node_hash(sr, c)
-        fn >>= 1
-        sn >>= 1
-    return sn == 0 and fr == old_root and sr == new_root
-
-
-def _is_proof(proof: object) -> bool:
-    """A list or tuple (not bytes, not a string, not a generator); elements checked later."""
-    return isinstance(proof, list | tuple)
 
 
 # ---------------------------------------------------------------------------------------------

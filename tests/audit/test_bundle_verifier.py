@@ -1,0 +1,648 @@
+"""The offline verifier over export bundles (AUDIT_SPEC sections 6-8, docs/audit-bundle.md).
+
+Every tamper case of the battery is made the way the owner of the database would make it and
+then exported: records edited, removed, renumbered, re-chained, checkpoints re-signed; the
+forger also rewrites the unsigned manifest (``Bundle.zip`` refreshes it), so each case is
+caught by the records, the notes and the trusted key alone, with the code and position named.
+Bundles are built in memory (``tests/audit/bundles.py``); ``test_exports`` checks that the
+exporter produces the same format from a real database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import random
+import zipfile
+from collections.abc import Callable
+from dataclasses import astuple
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from audit import verifier
+from audit.notes import format_checkpoint, sign_note
+from audit.verifier import BundleError, BundleReport, canonical_dumps, main, verify_bundle
+from tests.audit.bundles import (
+    ORIGIN,
+    OTHER_SIGNER,
+    SIGNER,
+    Bundle,
+    chain,
+    checkpoint,
+    full_bundle,
+    leaves,
+    make_log,
+    partial_bundle,
+    record,
+)
+from tests.audit.helpers import NONCANONICAL
+
+pytestmark = pytest.mark.no_audit_guard  # no database is touched
+
+SIZES = [10, 25, 40]
+KEYS = [SIGNER.verifier()]
+KEY_LINE = SIGNER.verifier().key_string()
+
+
+def verify(bundle: Bundle | bytes, *, prior: bytes | None = None, **kwargs: Any) -> BundleReport:
+    data = bundle if isinstance(bundle, bytes) else bundle.zip()
+    return verify_bundle(io.BytesIO(data), kwargs.pop("keys", KEYS), prior=prior, **kwargs)
+
+
+def codes(report: BundleReport) -> list[tuple[str, int | str | None]]:
+    """(code, position) of every finding: the seq, else the file, else None."""
+    return [(f.code, f.seq if f.seq is not None else f.file) for f in report.findings]
+
+
+def errors(report: BundleReport) -> list[tuple[str, int | str | None]]:
+    return [item for item in codes(report) if item[0].startswith("E_")]
+
+
+def records_of(bodies: list[bytes]) -> list[dict[str, Any]]:
+    return [json.loads(body) for body in bodies]
+
+
+def resigned(bodies: list[bytes], sizes: list[int] = SIZES) -> Bundle:
+    """A full export of ``bodies`` with fresh checkpoints signed by the real key: what the
+    owner of the database gets when the honest checkpointer is fooled into signing a rewrite."""
+    return full_bundle(bodies, sizes)
+
+
+@pytest.fixture
+def log() -> list[bytes]:
+    return make_log(40)
+
+
+@pytest.fixture
+def bundle(log: list[bytes]) -> Bundle:
+    return full_bundle(log, SIZES)
+
+
+# The intact bundle ---------------------------------------------------------------------------
+
+
+def test_an_intact_full_export_verifies(bundle: Bundle) -> None:
+    report = verify(bundle)
+    assert report.ok and report.findings == []
+    assert (report.kind, report.records, report.first_seq, report.last_seq) == ("full", 40, 0, 39)
+    assert [c.size for c in report.checkpoints] == SIZES
+    assert report.anchored == 40 and report.origin == ORIGIN
+    summary = report.as_dict()
+    assert summary["ok"] is True and summary["unanchored"] == 0 and summary["errors"] == 0
+    assert summary["checkpoints"][-1]["keys"] == [SIGNER.name]
+
+
+def test_an_empty_log_exported_at_size_zero_verifies() -> None:
+    report = verify(full_bundle([], [0]))
+    assert report.ok, codes(report)
+    assert report.records == 0 and [c.size for c in report.checkpoints] == [0]
+
+
+def test_an_intact_partial_export_verifies_and_says_it_is_partial(log: list[bytes]) -> None:
+    report = verify(partial_bundle(log, [1, 3, 4, 5, 39], prior=10), prior=checkpoint(log, 10))
+    assert report.ok, codes(report)
+    assert codes(report) == [("W_PARTIAL", None)]
+    assert report.kind == "partial" and report.records == 5
+
+
+def test_both_keys_of_a_rotation_are_accepted_alone_or_together(log: list[bytes]) -> None:
+    new = OTHER_SIGNER.verifier()
+    bundle = full_bundle(log, SIZES)
+    for size in SIZES:
+        root = verifier.root(leaves(log[:size]))
+        bundle.files[f"checkpoints/{size}.note"] = sign_note(
+            format_checkpoint(ORIGIN, size, root), [SIGNER, OTHER_SIGNER]
+        )
+    for keys in ([SIGNER.verifier()], [new], [SIGNER.verifier(), new]):
+        assert verify(bundle, keys=keys).ok
+
+
+# Records tampered with ------------------------------------------------------------------------
+
+
+def test_an_edited_body_breaks_the_next_link_and_the_roots_above_it(log: list[bytes]) -> None:
+    edited = records_of(log)
+    edited[12]["data"]["note"] = "edited"
+    log[12] = canonical_dumps(edited[12])
+    report = verify(full_bundle_keeping_notes(log, make_log(40)))
+    assert errors(report) == [
+        ("E_PREV", 13),
+        ("E_ROOT", "checkpoints/25.note"),
+        ("E_ROOT", "checkpoints/40.note"),
+    ]
+
+
+def full_bundle_keeping_notes(bodies: list[bytes], original: list[bytes]) -> Bundle:
+    """Records replaced by ``bodies``, checkpoints still those signed over ``original``."""
+    bundle = full_bundle(original, SIZES)
+    bundle.bodies = bodies
+    return bundle
+
+
+def test_an_edit_with_the_rest_of_the_chain_rehashed_is_caught_by_the_signed_roots(
+    log: list[bytes],
+) -> None:
+    rewritten = records_of(log)
+    rewritten[12]["data"]["note"] = "edited"
+    report = verify(full_bundle_keeping_notes(chain(rewritten), log))
+    assert errors(report) == [("E_ROOT", "checkpoints/25.note"), ("E_ROOT", "checkpoints/40.note")]
+
+
+def test_a_rewrite_with_checkpoints_signed_by_another_key_has_no_trusted_signature(
+    log: list[bytes],
+) -> None:
+    rewritten = records_of(log)
+    rewritten[12]["data"]["note"] = "edited"
+    bundle = full_bundle(chain(rewritten), SIZES)
+    bodies = chain(rewritten)
+    for size in SIZES:
+        bundle.files[f"checkpoints/{size}.note"] = checkpoint(bodies, size, signers=(OTHER_SIGNER,))
+    report = verify(bundle)
+    assert errors(report) == [
+        ("E_NO_TRUSTED_SIG", "checkpoints/10.note"),
+        ("E_NO_TRUSTED_SIG", "checkpoints/25.note"),
+        ("E_NO_TRUSTED_SIG", "checkpoints/40.note"),
+        ("E_NO_TRUSTED_SIG", None),
+    ]
+
+
+def test_a_rewrite_re_signed_with_the_real_key_is_caught_only_by_a_prior_checkpoint(
+    log: list[bytes],
+) -> None:
+    rewritten = records_of(log)
+    rewritten[12]["data"]["note"] = "edited"
+    forged = resigned(chain(rewritten))
+    assert verify(forged).ok  # self-consistent: nothing in the bundle can show it
+    kept_at_25 = checkpoint(log, 25)  # a regulator's copy of a checkpoint before the rewrite
+    report = verify(forged, prior=kept_at_25)
+    assert errors(report) == [("E_FORK", "--prior")]
+    fork = report.findings[0].message
+    assert kept_at_25.decode() in fork and forged.files["checkpoints/25.note"].decode() in fork
+    report = verify(forged, prior=checkpoint(log, 20))  # a size the bundle has no note for
+    assert errors(report) == [("E_CONSISTENCY", "--prior")]
+    assert verify(forged, prior=checkpoint(log, 12)).ok  # before the edit: still consistent
+
+
+def test_a_deleted_record_is_a_gap_a_broken_link_and_a_truncation(log: list[bytes]) -> None:
+    report = verify(full_bundle_keeping_notes(log[:17] + log[18:], log))
+    assert errors(report) == [
+        ("E_SEQ_GAP", 17),
+        ("E_PREV", 18),
+        ("E_ROOT", "checkpoints/25.note"),
+        ("E_TRUNCATED", "checkpoints/40.note"),
+    ]
+
+
+def test_a_deleted_and_renumbered_record_breaks_the_link(log: list[bytes]) -> None:
+    kept = records_of(log[:17] + log[18:])
+    for seq, item in enumerate(kept):
+        item["seq"] = seq
+    report = verify(full_bundle_keeping_notes([canonical_dumps(r) for r in kept], log))
+    found = errors(report)
+    # every renumbered body differs from the one its successor links to
+    assert found[0] == ("E_PREV", 17) and {code for code, _ in found} == {
+        "E_PREV",
+        "E_ROOT",
+        "E_TRUNCATED",
+    }
+    assert ("E_TRUNCATED", "checkpoints/40.note") in found
+
+
+def test_a_forged_record_inserted_in_the_middle_is_caught(log: list[bytes]) -> None:
+    forged = canonical_dumps(record(20, verifier.leaf_hash(log[19]), action="forged.approval"))
+    report = verify(full_bundle_keeping_notes([*log[:20], forged, *log[20:]], log))
+    assert errors(report) == [
+        ("E_SEQ_DUP", 20),
+        ("E_PREV", 20),
+        ("E_ROOT", "checkpoints/25.note"),
+        ("E_ROOT", "checkpoints/40.note"),
+    ]
+    assert ("W_UNANCHORED_TAIL", 40) in codes(report)
+
+
+def test_two_swapped_records_are_caught_at_the_first_swapped_seq(log: list[bytes]) -> None:
+    swapped = [*log[:15], log[16], log[15], *log[17:]]
+    report = verify(full_bundle_keeping_notes(swapped, log))
+    assert errors(report)[0] == ("E_SEQ_GAP", 15)
+    assert {("E_ROOT", "checkpoints/25.note"), ("E_ROOT", "checkpoints/40.note")} <= set(
+        errors(report)
+    )
+
+
+def test_a_tail_truncated_after_the_last_checkpoint_is_unanchored_and_caught_by_a_prior() -> None:
+    log = make_log(45)
+    bundle = full_bundle(log[:42], SIZES)  # the log had 45 records; 3 cut after checkpoint 40
+    report = verify(bundle)
+    assert report.ok and codes(report) == [("W_UNANCHORED_TAIL", 40)]
+    assert report.as_dict()["unanchored"] == 2
+    report = verify(bundle, prior=checkpoint(log, 45))
+    assert errors(report) == [("E_TRUNCATED", "--prior")]
+
+
+def test_a_tail_truncated_below_the_last_checkpoint_is_caught(log: list[bytes]) -> None:
+    report = verify(full_bundle_keeping_notes(log[:33], log))
+    assert errors(report) == [("E_TRUNCATED", "checkpoints/40.note")]
+    # with that checkpoint removed as well, only the regulator's copy shows the cut
+    cut = full_bundle(log[:33], [10, 25])
+    assert verify(cut).ok
+    assert errors(verify(cut, prior=checkpoint(log, 40))) == [("E_TRUNCATED", "--prior")]
+
+
+def test_an_old_copy_restored_and_appended_to_is_a_fork() -> None:
+    before = make_log(40)
+    restored = records_of(before[:25]) + [
+        record(seq, "", action="model_version.retired") for seq in range(25, 45)
+    ]
+    after = chain(restored)
+    bundle = full_bundle(after, [10, 25, 40, 45])  # signed by a checkpointer that was fooled
+    assert verify(bundle).ok
+    kept = checkpoint(before, 40)
+    report = verify(bundle, prior=kept)
+    assert errors(report) == [("E_FORK", "--prior")]
+    assert kept.decode() in report.findings[0].message
+    kept_30 = checkpoint(before, 30)
+    assert errors(verify(bundle, prior=kept_30)) == [("E_CONSISTENCY", "--prior")]
+
+
+def non_canonical_cases() -> list[str]:
+    return sorted(set(NONCANONICAL) - {"trailing-newline"})  # a jsonl line cannot hold one
+
+
+@pytest.mark.parametrize("case", non_canonical_cases())
+def test_a_non_canonical_body_is_caught_even_when_chained_and_signed(
+    log: list[bytes], case: str
+) -> None:
+    bodies = list(log)
+    bodies[5] = NONCANONICAL[case](bodies[5])
+    prev = verifier.leaf_hash(bodies[5])  # re-chain the rest over the forged bytes
+    for seq in range(6, len(bodies)):
+        bodies[seq] = canonical_dumps({**json.loads(bodies[seq]), "prev": prev})
+        prev = verifier.leaf_hash(bodies[seq])
+    report = verify(resigned(bodies))
+    assert [code for code, _ in errors(report)] == ["E_NONCANONICAL"]
+    assert errors(report)[0][1] == 5
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"log": "warden.other/audit"}, "E_ORIGIN"),
+        ({"v": 2}, "E_VERSION"),
+        ({"ts": "2026-03-01T08:59:59.000000Z"}, "E_TS_REGRESSION"),
+        ({"actor": "root"}, "E_PARSE"),
+    ],
+    ids=["spliced-from-another-log", "unknown-version", "clock-went-back", "wrong-type"],
+)
+def test_a_record_out_of_place_is_caught_even_when_chained_and_signed(
+    log: list[bytes], change: dict[str, Any], code: str
+) -> None:
+    records = records_of(log)
+    records[7].update(change)
+    report = verify(resigned(chain(records)))
+    assert errors(report) == [(code, 7)]
+
+
+def signature_record(seq: int, request: int) -> dict[str, Any]:
+    content = {
+        "request": request,
+        "model": "credit-risk",
+        "version": 3,
+        "artifact_digest": "sha256:" + "ab" * 32,
+        "environment": "prod",
+        "policy_version": 2,
+        "step": 1,
+        "decision": "approve",
+        "meaning": "I approve this deployment",
+        "signer": "7",
+        "printed_name": "Vera Validator",
+        "signed_at": "2026-03-01T09:00:09.000000Z",
+    }
+    return record(
+        seq,
+        "",
+        action="signoff.signed",
+        data={
+            "signed_content": content,
+            "signed_sha256": hashlib.sha256(canonical_dumps(content)).hexdigest(),
+        },
+    )
+
+
+def test_a_signature_record_moved_onto_another_request_is_caught(log: list[bytes]) -> None:
+    records = records_of(log)
+    records[9] = signature_record(9, request=5)
+    assert verify(resigned(chain(records))).ok
+    records[9]["data"]["signed_content"]["request"] = 6  # moved; the digest no longer matches
+    assert errors(verify(resigned(chain(records)))) == [("E_ESIG", 9)]
+    records[9] = signature_record(9, request=5)
+    del records[9]["data"]["signed_content"]["printed_name"]
+    records[9]["data"]["signed_sha256"] = hashlib.sha256(
+        canonical_dumps(records[9]["data"]["signed_content"])
+    ).hexdigest()
+    assert errors(verify(resigned(chain(records)))) == [("E_ESIG", 9)]
+
+
+def test_a_body_that_is_not_json_and_a_missing_final_newline_are_parse_errors(
+    log: list[bytes],
+) -> None:
+    bundle = full_bundle_keeping_notes(log, log)
+    bundle.files["records.jsonl"] = bundle.files["records.jsonl"][:-1]
+    assert verify(bundle).findings[0] == verifier.Finding(
+        "E_PARSE", None, "records.jsonl does not end in a newline", "records.jsonl"
+    )
+    bundle.bodies = [*log[:3], b"{not json", *log[4:]]
+    assert ("E_PARSE", 3) in errors(verify(bundle))
+
+
+# Checkpoint notes tampered with ---------------------------------------------------------------
+
+
+def edit_note(bundle: Bundle, size: int, edit: Callable[[bytes], bytes]) -> Bundle:
+    bundle.files[f"checkpoints/{size}.note"] = edit(bundle.files[f"checkpoints/{size}.note"])
+    return bundle
+
+
+def signed_body(text: str) -> bytes:
+    return sign_note(text.encode(), [SIGNER])
+
+
+@pytest.mark.parametrize(
+    ("edit", "code"),
+    [
+        (lambda note: note.replace(b"\n40\n", b"\n41\n", 1), "E_SIG"),
+        (lambda note: note.replace(b"\n40\n", b"\n040\n", 1), "E_SIG"),
+        (lambda note: note.replace(ORIGIN.encode(), b"warden.test/audjt", 1), "E_SIG"),
+        (lambda note: note[:-60] + bytes([note[-60] ^ 1]) + note[-59:], "E_SIG"),
+        (lambda note: note.replace(b"\n", b"\r\n"), "E_NOTE"),
+        (lambda note: note.split(b"\n\n")[0] + b"\n", "E_NOTE"),
+    ],
+    ids=["size", "size-007", "origin", "signature", "crlf", "unsigned"],
+)
+def test_an_edited_checkpoint_note_is_refused(
+    bundle: Bundle, edit: Callable[[bytes], bytes], code: str
+) -> None:
+    report = verify(edit_note(bundle, 40, edit))
+    assert errors(report)[0] == (code, "checkpoints/40.note")
+    assert ("E_TRUNCATED", "checkpoints/40.note") not in errors(report)
+
+
+def test_an_edited_root_is_refused(bundle: Bundle, log: list[bytes]) -> None:
+    root = verifier.root(leaves(log))
+    other = bytes([root[0] ^ 1]) + root[1:]
+    forged = sign_note(format_checkpoint(ORIGIN, 40, other), [OTHER_SIGNER])
+    bundle.files["checkpoints/40.note"] = bundle.files["checkpoints/40.note"].replace(
+        format_checkpoint(ORIGIN, 40, root), format_checkpoint(ORIGIN, 40, other)
+    )
+    assert errors(verify(bundle))[0] == ("E_SIG", "checkpoints/40.note")
+    bundle.files["checkpoints/40.note"] = forged
+    assert errors(verify(bundle))[0] == ("E_NO_TRUSTED_SIG", "checkpoints/40.note")
+
+
+def test_malformed_checkpoints_signed_with_the_real_key_are_still_refused(
+    bundle: Bundle, log: list[bytes]
+) -> None:
+    root = format_checkpoint(ORIGIN, 40, verifier.root(leaves(log))).split(b"\n")[2].decode()
+    bundle.files["checkpoints/40.note"] = signed_body(f"{ORIGIN}\n040\n{root}\n")
+    assert errors(verify(bundle))[0] == ("E_NOTE", "checkpoints/40.note")
+    bundle.files["checkpoints/40.note"] = checkpoint(log, 40).replace(b"\n", b"\r\n")
+    assert errors(verify(bundle))[0] == ("E_NOTE", "checkpoints/40.note")
+    bundle.files["checkpoints/40.note"] = checkpoint(log, 39)  # the name says 40
+    assert errors(verify(bundle))[0] == ("E_NOTE", "checkpoints/40.note")
+    bundle.files["checkpoints/40.note"] = checkpoint(log, 40)
+    bundle.files["checkpoints/10.note"] = checkpoint(log, 10, origin="warden.other/audit")
+    assert errors(verify(bundle)) == [("E_ORIGIN", "checkpoints/10.note")]
+    assert ("E_ORIGIN", "checkpoints/40.note") in errors(verify(bundle, origin="warden.other/x"))
+
+
+def test_a_checkpoint_file_with_a_non_canonical_name_is_refused(
+    bundle: Bundle, log: list[bytes]
+) -> None:
+    bundle.files["checkpoints/040.note"] = bundle.files.pop("checkpoints/40.note")
+    assert ("E_NOTE", "checkpoints/040.note") in errors(verify(bundle))
+
+
+# Partial exports -----------------------------------------------------------------------------
+
+
+SEQS = [1, 3, 4, 5, 21, 39]
+
+
+def test_a_tampered_record_of_a_partial_export_fails_its_inclusion_proof(
+    log: list[bytes],
+) -> None:
+    bundle = partial_bundle(log, SEQS)
+    bodies = bundle.bodies
+    edited = json.loads(bodies[4])
+    edited["data"]["note"] = "edited"
+    bundle.bodies = [*bodies[:4], canonical_dumps(edited), *bodies[5:]]
+    assert errors(verify(bundle)) == [("E_ROOT", 21)]
+
+
+def test_a_partial_export_links_neighbours_and_keeps_order(log: list[bytes]) -> None:
+    bundle = partial_bundle(log, SEQS)
+    bodies = bundle.bodies
+    bundle.bodies = [bodies[0], bodies[2], bodies[1], *bodies[3:]]  # 1, 4, 3, 5, ...
+    found = errors(verify(bundle))
+    assert ("E_SEQ_DUP", 3) in found
+
+
+def test_partial_export_proofs_must_match_their_records(log: list[bytes]) -> None:
+    bundle = partial_bundle(log, SEQS)
+    lines = bundle.files["proofs/inclusion.jsonl"].split(b"\n")
+    bundle.files["proofs/inclusion.jsonl"] = b"\n".join(lines[:2] + lines[3:])  # one missing
+    found = errors(verify(bundle))
+    assert ("E_ROOT", 4) in found and ("E_ROOT", 39) in found
+    bundle = partial_bundle(log, SEQS)
+    line = json.loads(lines[0])
+    line["proof"][0] = "00" * 32
+    bundle.files["proofs/inclusion.jsonl"] = b"\n".join([json.dumps(line).encode(), *lines[1:]])
+    assert errors(verify(bundle)) == [("E_ROOT", 1)]
+
+
+def test_a_partial_export_needs_a_trusted_checkpoint_and_consistency_to_a_prior(
+    log: list[bytes],
+) -> None:
+    assert errors(verify(partial_bundle(log, SEQS), prior=checkpoint(log, 10))) == [
+        ("E_CONSISTENCY", "--prior")
+    ]
+    forked = make_log(40)
+    forked_records = records_of(forked)
+    forked_records[2]["data"]["note"] = "another history"
+    other = chain(forked_records)
+    assert errors(verify(partial_bundle(log, SEQS, prior=10), prior=checkpoint(other, 10))) == [
+        ("E_FORK", "--prior")
+    ]
+    bundle = partial_bundle(log, SEQS, prior=10)
+    bundle.files["checkpoints/10.note"] = checkpoint(other, 10)
+    assert ("E_CONSISTENCY", "proofs/consistency.jsonl") in errors(verify(bundle))
+    bundle = partial_bundle(log, SEQS)
+    bundle.files["checkpoints/40.note"] = checkpoint(log, 40, signers=(OTHER_SIGNER,))
+    found = errors(verify(bundle))
+    assert ("E_NO_TRUSTED_SIG", None) in found and ("E_ROOT", 1) in found
+
+
+def test_a_partial_export_cannot_pass_for_a_full_one(log: list[bytes]) -> None:
+    bundle = partial_bundle(log, SEQS)
+    del bundle.files["proofs/inclusion.jsonl"]
+    bundle.manifest["kind"] = "full"
+    found = errors(verify(bundle))
+    assert ("E_SEQ_GAP", 0) in found and ("E_TRUNCATED", "checkpoints/40.note") in found
+
+
+# The manifest, the zip, the keys -------------------------------------------------------------
+
+
+def test_a_manifest_that_disagrees_with_the_bundle_is_reported(bundle: Bundle) -> None:
+    data = bundle.zip()
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    manifest = json.loads(files["manifest.json"])
+    manifest["files"]["records.jsonl"] = "00" * 32
+    manifest["kind"] = "partial"
+    files["manifest.json"] = json.dumps(manifest).encode()
+    files["notes.txt"] = b"an unexpected file"
+    report = verify(Bundle(files).zip(refresh_manifest=False))
+    assert [message for code, _, message, _ in map(astuple, report.errors)] == [
+        "unexpected file 'notes.txt' in the bundle",
+        "notes.txt is not listed",
+        "the SHA-256 of records.jsonl is not the one listed",
+        "kind 'partial', but the bundle is full",
+    ]
+    del files["manifest.json"]
+    assert ("E_MANIFEST", "manifest.json") in errors(
+        verify(Bundle(files).zip(refresh_manifest=False))
+    )
+
+
+def zip_of(members: list[tuple[str, bytes]]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members:
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_what_cannot_be_read_at_all_is_a_bundle_error(bundle: Bundle) -> None:
+    with pytest.raises(BundleError, match="not a readable zip"):
+        verify(b"PK\x03\x04 not really a zip")
+    with pytest.raises(BundleError, match=r"no records\.jsonl"):
+        verify(zip_of([("manifest.json", b"{}")]))
+    with (
+        pytest.warns(UserWarning, match="Duplicate name"),
+        pytest.raises(BundleError, match="more than one"),
+    ):
+        verify(zip_of([("records.jsonl", b""), ("records.jsonl", b"")]))
+    with pytest.raises(BundleError, match="no trusted verification key"):
+        verify(bundle, keys=[])
+
+
+# Random single-byte flips ------------------------------------------------------------------
+
+
+FLIPS = 100_000
+
+
+def test_random_single_byte_flips_are_never_accepted() -> None:
+    """AUDIT_SPEC section 8: at least 10^5 random single-byte changes to the unpacked records
+    and notes, re-zipped with a manifest rewritten to match, and not one is accepted. A small
+    bundle, so that every byte of it is flipped many times over; positions are uniform over
+    all bytes of the records and notes, values uniform over the 255 other byte values."""
+    log = make_log(6)
+    bundle = full_bundle(log, [4, 6])
+    targets = ["records.jsonl", "checkpoints/4.note", "checkpoints/6.note"]
+    offsets = []
+    for name in targets:
+        offsets.extend((name, position) for position in range(len(bundle.files[name])))
+    rng = random.Random(20261122)
+    accepted = []
+    seen: dict[str, int] = dict.fromkeys(targets, 0)
+    for _ in range(FLIPS):
+        name, position = offsets[rng.randrange(len(offsets))]
+        data = bytearray(bundle.files[name])
+        data[position] ^= rng.randrange(1, 256)
+        flipped = Bundle({**bundle.files, name: bytes(data)}, bundle.manifest)
+        seen[name] += 1
+        if verify(flipped).ok:
+            accepted.append((name, position, bytes(data)))
+    assert accepted == []
+    assert sum(seen.values()) == FLIPS and all(seen.values()), seen
+
+
+# The command line --------------------------------------------------------------------------
+
+
+def run(
+    tmp_path: Path, bundle: Bundle, *args: str, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str]:
+    """Exit status and stdout+stderr of ``python -m audit.verifier BUNDLE ARGS``."""
+    path = tmp_path / "bundle.zip"
+    path.write_bytes(bundle.zip())
+    status = main([str(path), *args])
+    captured = capsys.readouterr()
+    return status, captured.out + captured.err
+
+
+def test_the_command_prints_a_summary_and_exits_0_when_intact(
+    tmp_path: Path, bundle: Bundle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out = run(tmp_path, bundle, "--key", KEY_LINE, capsys=capsys)
+    assert status == 0
+    assert "result       OK" in out and "records      40 (seq 0..39)" in out
+    assert "completeness proven" in out
+
+
+def test_the_command_reports_findings_as_json_and_exits_1(
+    tmp_path: Path, log: list[bytes], capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle = full_bundle_keeping_notes(log[:17] + log[18:], log)
+    key_file = tmp_path / "warden.pub"
+    key_file.write_text(KEY_LINE + "\n")
+    status, out = run(tmp_path, bundle, "--key", str(key_file), "--json", capsys=capsys)
+    assert status == 1
+    report = json.loads(out)
+    assert report["ok"] is False and report["records"] == 39
+    assert report["findings"][0] == {
+        "code": "E_SEQ_GAP",
+        "seq": 17,
+        "message": "seq 17 missing before 18",
+    }
+
+
+def test_the_command_checks_a_prior_note_and_prints_both_notes_of_a_fork(
+    tmp_path: Path, log: list[bytes], capsys: pytest.CaptureFixture[str]
+) -> None:
+    rewritten = records_of(log)
+    rewritten[3]["data"]["note"] = "edited"
+    kept = tmp_path / "kept.note"
+    kept.write_bytes(checkpoint(log, 25))
+    status, out = run(
+        tmp_path, resigned(chain(rewritten)), "--key", KEY_LINE, "--prior", str(kept), capsys=capsys
+    )
+    assert status == 1
+    assert "E_FORK" in out and checkpoint(log, 25).decode() in out
+
+
+def test_the_command_exits_2_when_it_cannot_verify(
+    tmp_path: Path, bundle: Bundle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out = run(tmp_path, bundle, "--key", "warden.test+00000000+AAAA", capsys=capsys)
+    assert status == 2
+    assert out.startswith("cannot verify: --key: verifier key: unsupported algorithm")
+    (tmp_path / "junk.zip").write_bytes(b"junk")
+    assert main([str(tmp_path / "junk.zip"), "--key", KEY_LINE]) == 2
+    assert "not a readable zip" in capsys.readouterr().err
+    assert main([str(tmp_path / "bundle.zip"), "--key", KEY_LINE, "--prior", "/nonexistent"]) == 2
+
+
+def test_checking_bodies_in_worker_processes_finds_exactly_the_same(
+    monkeypatch: pytest.MonkeyPatch, log: list[bytes]
+) -> None:
+    monkeypatch.setattr(verifier, "_PARALLEL_FROM", 0)
+    monkeypatch.setattr(verifier, "_CHUNK", 7)
+    tampered = full_bundle_keeping_notes(log[:17] + log[18:], log)
+    serial = verify(tampered, workers=1)
+    parallel = verify(tampered, workers=2)
+    assert parallel.findings == serial.findings and parallel.records == serial.records
