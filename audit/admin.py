@@ -1,8 +1,9 @@
 """The audit log in the Django admin: browse and search, never change.
 
-Records, log heads, checkpoints and tree nodes are read-only for everyone, superusers
-included: there is no add, change or delete permission and no action (the database refuses
-such writes anyway).
+Records, log heads, checkpoints, tree nodes and export jobs are read-only for everyone,
+superusers included: there is no add, change or delete permission and no action (the
+database refuses such writes to the log anyway; export jobs change only through
+``audit.exports``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from audit.models import AuditRecord, Checkpoint, LogHead, TreeNode
+from audit.models import AuditExport, AuditRecord, Checkpoint, LogHead, TreeNode
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -102,3 +103,37 @@ class TreeNodeAdmin(ReadOnlyAdmin):
     list_filter = ("level",)
     fields = ("log", "level", "index", "hash")
     readonly_fields = fields
+
+
+@admin.register(AuditExport)
+class AuditExportAdmin(ReadOnlyAdmin):
+    """Export jobs, to look at: requested through the API (``audit.exports``), never here."""
+
+    list_display = ("id", "requested_by", "status", "model_name", "records", "created_at")
+    list_filter = ("status",)
+    search_fields = ("id", "requested_by__username", "model_name", "sha256")
+    date_hierarchy = "created_at"
+    fields = (
+        "id",
+        "requested_by",
+        "actor",
+        "model_name",
+        "since",
+        "until",
+        "prior_size",
+        "status",
+        "error",
+        "file_name",
+        "sha256",
+        "size_bytes",
+        "record_count",
+        "checkpoint_size",
+        "created_at",
+        "started_at",
+        "finished_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="records", ordering="record_count")
+    def records(self, obj: AuditExport) -> int | None:
+        return obj.record_count

@@ -12,20 +12,32 @@ person's grants cover; a per-model view belongs in the registry, which can, and 
 The verification keys are public (``/public-key`` needs no credential): they are what an
 auditor needs to check checkpoints without trusting Warden. Checkpoints and proofs need the
 same access as the records they commit to.
+
+Export bundles (``/exports``) need ``audit.export_auditrecord`` (``AuditExportAccess``); they
+are written in the background by ``audit.tasks.export_bundle`` and each is visible to the
+person who requested it.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import django_filters
 from django.conf import settings
+from django.db import transaction
 from django.db.models import QuerySet
+from django.http import FileResponse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import generics
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import generics, status
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import BaseParser
 from rest_framework.permissions import SAFE_METHODS
@@ -35,10 +47,19 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit import keys
-from audit.models import AuditRecord
+from audit.exports import (
+    EXPORT_PERMISSION,
+    audit_export_file,
+    audit_export_get,
+    audit_export_list,
+    audit_export_request,
+)
+from audit.models import AuditExport, AuditRecord
 from audit.notes import parse_verifier
 from audit.proofs import checkpoint_get, consistency_proof_get, inclusion_proof_get
 from audit.serializers import (
+    AuditExportRequestSerializer,
+    AuditExportSerializer,
     AuditRecordSerializer,
     ConsistencyProofSerializer,
     ConsistencyQuerySerializer,
@@ -47,7 +68,10 @@ from audit.serializers import (
     PublicKeysSerializer,
     VerificationReportSerializer,
 )
+from audit.tasks import export_bundle
 from audit.verification import verify_log
+from governance.accounts.callers import Caller
+from governance.accounts.models import ApiKeyScope, User
 from governance.common.pagination import SeqCursorPagination
 from governance.common.permissions import AuditLogAccess, ScopedPermission
 from governance.common.schema import error_responses
@@ -320,3 +344,149 @@ class ConsistencyProofView(APIView):
                 }
             ).data
         )
+
+
+# Export bundles ---------------------------------------------------------------------------------
+
+
+class AuditExportAccess(ScopedPermission):
+    """Export bundles: ``audit:read`` for keys (an export reads the log), and for everyone the
+    global ``audit.export_auditrecord`` permission (auditors and administrators by default).
+    Each caller sees only their own exports (``audit_export_get``: another's is 404)."""
+
+    read_scopes = (ApiKeyScope.AUDIT_READ.value,)
+    write_scopes = (ApiKeyScope.AUDIT_READ.value,)
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if not super().has_permission(request, view):
+            return False
+        if not request.user.has_perm(EXPORT_PERMISSION):
+            self.message = f"exporting the audit log needs the {EXPORT_PERMISSION} permission"
+            return False
+        return True
+
+
+def _caller(request: Request) -> User:
+    return cast(User, request.user)
+
+
+@extend_schema_view(
+    get=extend_schema(
+        summary="Your export bundles, newest first",
+        responses={200: AuditExportSerializer, **error_responses(401, 403)},
+    ),
+    post=extend_schema(
+        summary="Request an export bundle (written in the background)",
+        description=(
+            "Without a filter, a full export: every record up to a checkpoint signed for the "
+            "export (the completeness proof). With `model`, `since` (inclusive) or `until` "
+            "(exclusive), a partial export: each record with an inclusion proof, but records "
+            "may be missing. `prior_size` adds a consistency proof from a checkpoint you hold. "
+            "Answers 202; poll the export until `status` is `done`, then follow "
+            "`links.download`. The format is docs/audit-bundle.md."
+        ),
+        request=AuditExportRequestSerializer,
+        responses={202: AuditExportSerializer, **error_responses(400, 401, 403, 404)},
+    ),
+)
+@extend_schema(tags=["audit"])
+class AuditExportListView(generics.ListAPIView):
+    """The caller's exports, and new export requests: the request is checked and recorded
+    (``audit.export_requested``) now, and ``audit.tasks.export_bundle`` writes the bundle
+    after the commit, on the checkpointer's queue."""
+
+    permission_classes = [AuditExportAccess]
+    serializer_class = AuditExportSerializer
+    queryset = AuditExport.objects.none()
+    filter_backends: list[Any] = []
+
+    def get_queryset(self) -> QuerySet[AuditExport]:
+        if getattr(self, "swagger_fake_view", False):
+            return AuditExport.objects.none()
+        return audit_export_list(user=_caller(self.request))
+
+    def post(self, request: Request) -> Response:
+        query = AuditExportRequestSerializer(data=request.data)
+        query.is_valid(raise_exception=True)
+        export = audit_export_request(
+            requested_by=_caller(request),
+            actor=Caller.from_request(request).actor,
+            **query.validated_data,
+        )
+        export_id = str(export.id)
+        transaction.on_commit(lambda: export_bundle.delay(export_id))
+        export.refresh_from_db()  # tasks run in-process without a broker (dev)
+        data = AuditExportSerializer(export, context={"request": request}).data
+        return Response(
+            data, status=status.HTTP_202_ACCEPTED, headers={"Location": data["links"]["self"]}
+        )
+
+
+@extend_schema(exclude=True)
+class AuditExportListAliasView(AuditExportListView):
+    """``exports`` without the trailing slash (a POST cannot follow a redirect)."""
+
+    permission_classes = [AuditExportAccess]
+
+
+@extend_schema(
+    summary="One of your export bundles: status, counts, SHA-256",
+    responses={200: AuditExportSerializer, **error_responses(401, 403, 404)},
+)
+@extend_schema(tags=["audit"])
+class AuditExportDetailView(APIView):
+    """An export of the caller's; ``links.download`` is set once it is ``done``, ``error``
+    says why when it ``failed``. Another person's export is 404."""
+
+    permission_classes = [AuditExportAccess]
+
+    def get(self, request: Request, export_id: uuid.UUID) -> Response:
+        export = audit_export_get(user=_caller(request), export_id=export_id)
+        return Response(AuditExportSerializer(export, context={"request": request}).data)
+
+
+class ZipRenderer(BaseRenderer):
+    """Bytes as they are (the bundle is sent as a file response; this names the type)."""
+
+    media_type = "application/zip"
+    format = "zip"
+    charset = None
+
+    def render(
+        self,
+        data: Any,
+        accepted_media_type: str | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
+    ) -> bytes:
+        return bytes(data) if isinstance(data, bytes | bytearray) else b""
+
+
+@extend_schema(
+    summary="Download the zip of a done export",
+    responses={
+        (200, "application/zip"): OpenApiResponse(
+            response=OpenApiTypes.BINARY,
+            description="The bundle (docs/audit-bundle.md); `X-Content-SHA256` is its SHA-256.",
+        ),
+        **_json_errors(401, 403, 404, 409),
+    },
+)
+@extend_schema(tags=["audit"])
+class AuditExportDownloadView(_TextView):
+    """The bundle as an attachment, with its SHA-256 in ``X-Content-SHA256`` (the same as in
+    the export and in its ``audit.exported`` record); 409 until the export is done."""
+
+    permission_classes = [AuditExportAccess]
+    renderer_classes = [ZipRenderer, JSONRenderer]
+
+    def get(self, request: Request, export_id: uuid.UUID) -> FileResponse:
+        export = audit_export_get(user=_caller(request), export_id=export_id)
+        path = audit_export_file(export=export)
+        response = FileResponse(
+            path.open("rb"),
+            as_attachment=True,
+            filename=f"warden-audit-{export.id}.zip",
+            content_type="application/zip",
+        )
+        response["X-Content-SHA256"] = export.sha256
+        return response

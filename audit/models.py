@@ -1,5 +1,5 @@
-"""The audit log's tables: the records, one head row per log, the signed checkpoints and the
-cached Merkle tree nodes.
+"""The audit log's tables: the records, one head row per log, the signed checkpoints, the
+cached Merkle tree nodes, and the export jobs of the API.
 
 A record stores its exact canonical bytes in a text column (never ``jsonb``, which reorders
 keys). The indexed columns beside the body (``action``, ``actor_id``...) are copies taken from
@@ -12,8 +12,10 @@ holds only INSERT and SELECT on them (``audit/sql/app_role.sql``).
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, NoReturn, TypeVar
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -183,3 +185,63 @@ class TreeNode(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.log} ({self.level}, {self.index})"
+
+
+class AuditExportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class AuditExport(models.Model):
+    """An export bundle requested through the API, and the job that writes it.
+
+    Not an audit table: the row is the job's bookkeeping (status, where the file is), while
+    what matters is in the log (``audit.exports``: ``audit.export_requested`` when the row is
+    created, ``audit.exported`` or ``audit.export_failed`` when the job ends, each in the
+    transaction that changes the row). ``queued -> running -> done | failed``; a done or
+    failed export is never run again. ``file_name`` is relative to ``AUDIT_EXPORT_DIR``.
+    ``actor`` is the audit actor of the request (how the requester authenticated), used for
+    the records the worker appends later.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="audit_exports"
+    )
+    actor = models.JSONField(help_text="the audit actor of the request")
+    model_name = models.CharField(
+        max_length=200, blank=True, help_text="filter: records whose scope.model is this name"
+    )
+    since = models.DateTimeField(null=True, blank=True, help_text="filter: records at or after")
+    until = models.DateTimeField(null=True, blank=True, help_text="filter: records before")
+    prior_size = models.BigIntegerField(
+        null=True, blank=True, help_text="an earlier checkpoint to prove consistency from"
+    )
+    status = models.CharField(
+        max_length=10, choices=AuditExportStatus.choices, default=AuditExportStatus.QUEUED
+    )
+    error = models.TextField(blank=True)
+    file_name = models.CharField(max_length=200, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True, help_text="of the whole zip, hex")
+    size_bytes = models.BigIntegerField(null=True, blank=True)
+    record_count = models.BigIntegerField(null=True, blank=True)
+    checkpoint_size = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["requested_by", "-created_at"], name="audit_export_requester")
+        ]
+
+    def __str__(self) -> str:
+        return f"export {self.id} ({self.status})"
+
+    @property
+    def is_partial(self) -> bool:
+        """Whether a filter applies (a partial export), rather than the whole log."""
+        return bool(self.model_name) or self.since is not None or self.until is not None

@@ -7,6 +7,7 @@ from typing import Any
 from celery import shared_task
 
 from audit.checkpoints import checkpoint_create, checkpoint_due
+from audit.exports import audit_export_run
 
 
 @shared_task(name="audit.tasks.checkpoint_if_due", ignore_result=True)
@@ -23,3 +24,14 @@ def checkpoint_if_due() -> dict[str, Any]:
         "created": result.created,
         "size": result.checkpoint.size if result.checkpoint else None,
     }
+
+
+@shared_task(name="audit.tasks.export_bundle", ignore_result=True, acks_late=True)
+def export_bundle(export_id: str) -> dict[str, Any]:
+    """Write the bundle of a requested export (``audit.exports.audit_export_run``). Routed to
+    the ``checkpoints`` queue: an export signs a checkpoint first, so it runs where the
+    signing key is. Idempotent by export id: a done or failed export is not run again, and a
+    redelivery after a lost worker writes it afresh (acknowledged late for that reason).
+    """
+    export = audit_export_run(export_id=export_id)
+    return {"export": str(export.id), "status": export.status, "sha256": export.sha256}

@@ -14,4 +14,12 @@ urlpatterns = [
     path("checkpoints/<int:size>", api.CheckpointView.as_view(), name="checkpoint"),
     path("proofs/inclusion", api.InclusionProofView.as_view(), name="proof-inclusion"),
     path("proofs/consistency", api.ConsistencyProofView.as_view(), name="proof-consistency"),
+    path("exports/", api.AuditExportListView.as_view(), name="export-list"),
+    path("exports", api.AuditExportListAliasView.as_view(), name="export-list-no-slash"),
+    path("exports/<uuid:export_id>", api.AuditExportDetailView.as_view(), name="export"),
+    path(
+        "exports/<uuid:export_id>/download",
+        api.AuditExportDownloadView.as_view(),
+        name="export-download",
+    ),
 ]

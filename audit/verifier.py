@@ -1178,9 +1178,10 @@ def _json_lines(report: BundleReport, archive: zipfile.ZipFile, name: str, code:
     """The JSON objects of a proofs file, one per line; a line that is not one is reported."""
     data = _read_member(archive, name)
     out: list[Any] = []
-    for number, line in enumerate(
-        data.split(b"\n")[:-1] if data.endswith(b"\n") else data.split(b"\n"), 1
-    ):
+    lines = data.split(b"\n") if data else []
+    if data.endswith(b"\n"):
+        lines.pop()
+    for number, line in enumerate(lines, 1):
         try:
             item = json.loads(line, parse_constant=_reject_constant)
         except (ValueError, _NotInProfile) as exc:

@@ -209,8 +209,18 @@ AUDIT_CHECKPOINT_PUBLISH_DIR = envstr("AUDIT_CHECKPOINT_PUBLISH_DIR") or str(
 # Cadence: sign when the last checkpoint is this old, or this many records behind.
 AUDIT_CHECKPOINT_INTERVAL_SECONDS = envint("AUDIT_CHECKPOINT_INTERVAL_SECONDS", 60)
 AUDIT_CHECKPOINT_EVERY_RECORDS = envint("AUDIT_CHECKPOINT_EVERY_RECORDS", 1000)
-# Checkpoint signing runs on its own queue, served by the one worker that holds the key.
-CELERY_TASK_ROUTES = {"audit.tasks.checkpoint_if_due": {"queue": "checkpoints"}}
+# Export bundles (AUDIT_SPEC.md section 6) requested through the API: written by the
+# checkpointer's worker, downloaded through the web processes, so a directory both see (the
+# media volume in docker-compose.yml). The bundles hold the whole log: keep it private.
+AUDIT_EXPORT_DIR = envstr("AUDIT_EXPORT_DIR") or str(MEDIA_ROOT / "audit-exports")
+# Records read from the database per query while a bundle is written (memory stays flat).
+AUDIT_EXPORT_CHUNK_RECORDS = envint("AUDIT_EXPORT_CHUNK_RECORDS", 5000)
+# Checkpoint signing runs on its own queue, served by the one worker that holds the key;
+# exports sign a checkpoint first, so they run there too.
+CELERY_TASK_ROUTES = {
+    "audit.tasks.checkpoint_if_due": {"queue": "checkpoints"},
+    "audit.tasks.export_bundle": {"queue": "checkpoints"},
+}
 CELERY_BEAT_SCHEDULE = {
     "audit-checkpoint-if-due": {"task": "audit.tasks.checkpoint_if_due", "schedule": 10.0},
 }

@@ -1,5 +1,5 @@
 """The test suite's settings: fast hashing, no throttling surprises, a test log origin, and a
-checkpoint signing key generated per test session in a temporary directory."""
+checkpoint signing key and export directory per test session in a temporary directory."""
 
 import atexit
 import os
@@ -25,3 +25,4 @@ AUDIT_SIGNING_KEY_AUTOGENERATE = True
 AUDIT_CHECKPOINT_PUBLISH_DIR = envstr("AUDIT_CHECKPOINT_PUBLISH_DIR") or str(
     _SESSION_DIR / "checkpoints"
 )
+AUDIT_EXPORT_DIR = envstr("AUDIT_EXPORT_DIR") or str(_SESSION_DIR / "exports")

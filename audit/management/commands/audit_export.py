@@ -1,0 +1,117 @@
+"""``manage.py audit_export --out FILE.zip [--model NAME] [--since T] [--until T]
+[--prior-size N] [--as USERNAME]``: write an export bundle (docs/audit-bundle.md).
+
+Without a filter the bundle is a full export, ending at a checkpoint signed first (so this
+runs where the signing key is, like ``audit_checkpoint``); ``--model``, ``--since``
+(inclusive) and ``--until`` (exclusive) make it partial. Times are ISO 8601 with a time zone
+(``2026-01-31T00:00:00Z``, ``...+02:00``); a time without one is refused. The file is written
+next to ``--out`` under a temporary name and then given its name; an existing file is never
+overwritten. The export is recorded in the log (``audit.exported``) with the bundle's SHA-256.
+
+Who exports: ``--as USERNAME`` names an active user holding ``audit.export_auditrecord`` (as
+``create_service_account --as`` names its administrator; recorded with ``auth`` ``cli``);
+without it, the operating-system user running the command, as a ``system`` actor.
+
+Prints one line: the file, kind, record count, checkpoint, size and SHA-256. Exit 0 on
+success, 1 on any refusal or error (the message says why), 2 when the checkpointer raised an
+alarm (a fork, a truncation, records that do not verify), as ``audit_checkpoint`` does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from audit.exports import ExportFailed, bundle_export, export_permitted, operator_actor
+from audit.management.commands.audit_checkpoint import ALARM_EXIT
+from audit.services import Actor
+from governance.accounts.callers import Caller
+from governance.accounts.models import User
+from governance.common.errors import DomainError
+
+
+def _time(option: str, value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise CommandError(
+            f"{option} {value!r} is not an ISO 8601 time (e.g. 2026-01-31T00:00:00Z)"
+        ) from None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise CommandError(
+            f"{option} {value!r} has no time zone: add Z or an offset such as +02:00"
+        )
+    return parsed
+
+
+class Command(BaseCommand):
+    help = "Write an audit export bundle (zip) and record the export in the log."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--out", required=True, help="the zip to write (must not exist)")
+        parser.add_argument("--model", default=None, help="only records of this model")
+        parser.add_argument("--since", default=None, help="only records at or after (ISO 8601)")
+        parser.add_argument("--until", default=None, help="only records before (ISO 8601)")
+        parser.add_argument(
+            "--prior-size",
+            type=int,
+            default=None,
+            help="a signed checkpoint size to prove consistency from",
+        )
+        parser.add_argument(
+            "--as",
+            dest="operator",
+            default=None,
+            help="the user exporting (default: the operating-system user, as a system actor)",
+        )
+        parser.add_argument("--database", default="default", help="database alias")
+
+    def _actor(self, username: str | None) -> Actor:
+        if username is None:
+            return operator_actor()
+        user = User.objects.filter(username=username, is_active=True).first()
+        if user is None:
+            raise CommandError(f"no active user {username!r}")
+        if not export_permitted(user):
+            raise CommandError(
+                f"{username} may not export the audit log (needs audit.export_auditrecord)"
+            )
+        return Caller(user=user, auth="cli").actor
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        since = _time("--since", options["since"])
+        until = _time("--until", options["until"])
+        actor = self._actor(options["operator"])
+        out = Path(options["out"])
+        try:
+            bundle, record = bundle_export(
+                out=out,
+                actor=actor,
+                model=options["model"],
+                since=since,
+                until=until,
+                prior_size=options["prior_size"],
+                using=options["database"],
+            )
+        except DomainError as exc:
+            raise CommandError(exc.message) from exc
+        except ExportFailed as exc:
+            if not exc.alarm:
+                raise CommandError(exc.message) from exc
+            self.stderr.write(f"ALARM: {exc.message}")
+            for note in exc.notes:
+                self.stderr.write(f"\n{note}")
+            sys.exit(ALARM_EXIT)
+        except OSError as exc:
+            raise CommandError(f"cannot write {out}: {exc}") from exc
+        self.stdout.write(
+            f"wrote {out}: {bundle.kind} export, {bundle.records} records, checkpoint "
+            f"{bundle.checkpoint_size}, {bundle.size_bytes} bytes, sha256 {bundle.sha256} "
+            f"(recorded as seq {record.seq})"
+        )
