@@ -13,5 +13,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/v1/", include("registry.urls")),
+    path("api/v1/", include("governance.approvals.urls")),
     path("api/v1/audit/", include("audit.urls")),
 ]

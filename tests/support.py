@@ -48,6 +48,12 @@ GOVERNED_TABLES = frozenset(
         "registry_datasetversion",
         "registry_datasetusage",
         "accounts_apikey",
+        "approvals_environment",
+        "approvals_signoffpolicy",
+        "approvals_deploymentrequest",
+        "approvals_signoff",
+        "approvals_gatecheck",
+        "approvals_deployment",
     }
 )
 AUDIT_TABLE = "audit_auditrecord"

@@ -114,3 +114,30 @@ def api_exception_handler(exc: Exception, ctx: dict[str, Any]) -> Response | Non
         code = codes if isinstance(codes, str) else exc.default_code
         response.data = _body(str(code), str(exc.detail))
     return response
+
+
+class SeparationOfDutiesViolation(Forbidden):
+    """A sign-off refused by separation of duties; ``code`` names the rule that refused it
+    (``requester_cannot_sign``, ``author_cannot_sign``, ``owner_cannot_sign_independent_step``,
+    ``already_signed_another_step``, ``role_required``, ...)."""
+
+    code = "separation_of_duties"
+
+    def __init__(
+        self, message: str, *, rule: str, fields: dict[str, list[str]] | None = None
+    ) -> None:
+        super().__init__(message, fields=fields)
+        self.code = rule
+
+
+class ReauthenticationFailed(Forbidden):
+    """Signing needs the signer's password again at that moment; it was missing or wrong
+    (``reauthentication_failed``), or too many failures locked signing (``signing_locked``)."""
+
+    code = "reauthentication_failed"
+
+    def __init__(
+        self, message: str, *, code: str = "reauthentication_failed", fields: Any = None
+    ) -> None:
+        super().__init__(message, fields=fields)
+        self.code = code

@@ -90,3 +90,25 @@ class DeploymentsAccess(ScopedPermission):
 
     read_scopes = (ApiKeyScope.DEPLOYMENTS_WRITE.value,)
     write_scopes = (ApiKeyScope.DEPLOYMENTS_WRITE.value,)
+
+
+class DeploymentRequestAccess(ScopedPermission):
+    """Deployment requests, environments, policies and the deployments timeline: any key of
+    the pipeline may read them; creating, withdrawing or revoking a request through a key
+    needs ``deployments:write``."""
+
+    read_scopes = (
+        ApiKeyScope.GATE_READ.value,
+        ApiKeyScope.DEPLOYMENTS_WRITE.value,
+        ApiKeyScope.REGISTRY_READ.value,
+        ApiKeyScope.REGISTRY_WRITE.value,
+    )
+    write_scopes = (ApiKeyScope.DEPLOYMENTS_WRITE.value,)
+
+
+class SigningAccess(ScopedPermission):
+    """Electronic signatures: a person in a session re-entering their password; no API key
+    may sign, whatever its scopes."""
+
+    read_scopes = ()
+    write_scopes = ()

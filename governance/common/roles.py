@@ -26,20 +26,34 @@ _VIEW_ALL = [
     "registry.view_dataset",
     "registry.view_datasetversion",
     "audit.view_auditrecord",
+    "approvals.view_environment",
+    "approvals.view_signoffpolicy",
+    "approvals.view_deploymentrequest",
+    "approvals.view_signoff",
+    "approvals.view_deployment",
+    "approvals.view_gatecheck",
 ]
+# Everyone who builds models reads the environments and the policies that will apply.
+_DEPLOY_READ = ["approvals.view_environment", "approvals.view_signoffpolicy"]
 _BUILD = [
     "registry.add_registeredmodel",
     "registry.add_dataset",
     "registry.view_dataset",
     "registry.view_datasetversion",
+    *_DEPLOY_READ,
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.DATA_SCIENTIST: _BUILD,
     Role.ML_ENGINEER: _BUILD,
     Role.VALIDATOR: _VIEW_ALL,
-    Role.RISK_OFFICER: [*_VIEW_ALL, "registry.change_risk_registeredmodel"],
-    Role.COMPLIANCE_OFFICER: _VIEW_ALL,
+    Role.RISK_OFFICER: [
+        *_VIEW_ALL,
+        "registry.change_risk_registeredmodel",
+        "approvals.break_glass",
+        "approvals.revoke_deploymentrequest",
+    ],
+    Role.COMPLIANCE_OFFICER: [*_VIEW_ALL, "approvals.revoke_deploymentrequest"],
     Role.AUDITOR: [*_VIEW_ALL, "audit.export_auditrecord"],
     Role.ADMIN: [
         *_VIEW_ALL,
@@ -50,6 +64,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "registry.change_risk_registeredmodel",
         "registry.change_dataset",
         "audit.export_auditrecord",
+        "approvals.publish_signoffpolicy",
     ],
 }
 

@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "audit",
     "governance.accounts",
     "registry",
+    "governance.approvals",
     "governance",
 ]
 

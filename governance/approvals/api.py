@@ -1,0 +1,448 @@
+"""REST API v1 of sign-off and deployment: environments, policies, deployment requests and
+their signatures, break-glass, deployments reported by CI, what is live, and the gate.
+
+Views are thin: an input serializer parses, a selector finds what the caller may see (out of
+scope is 404) and one service does the write. Domain errors become HTTP in
+``governance.common.errors.api_exception_handler``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django.db.models import QuerySet
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import generics, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
+
+from governance.accounts.callers import Caller
+from governance.accounts.models import User
+from governance.approvals import selectors, services
+from governance.approvals.models import Deployment, DeploymentRequest, Environment, SignOffPolicy
+from governance.approvals.serializers import (
+    DeploymentRequestSerializer,
+    DeploymentSerializer,
+    EmergencySerializer,
+    EnvironmentSerializer,
+    GateAnswerSerializer,
+    GateQuerySerializer,
+    LiveQuerySerializer,
+    LiveSerializer,
+    PolicySerializer,
+    RejectSerializer,
+    ReportSerializer,
+    RequestCreateSerializer,
+    RetrospectiveSerializer,
+    SignOffSerializer,
+    SignSerializer,
+)
+from governance.approvals.workflow import Decision
+from governance.common.errors import InvalidInput
+from governance.common.pagination import StandardPagination
+from governance.common.permissions import (
+    DeploymentRequestAccess,
+    DeploymentsAccess,
+    GateAccess,
+    SigningAccess,
+)
+from governance.common.schema import error_responses
+from registry import selectors as registry_selectors
+from registry.serializers import ReasonSerializer
+
+READ_ERRORS = error_responses(401, 403, 404)
+WRITE_ERRORS = error_responses(400, 401, 403, 404, 409)
+
+
+def _user(request: Request) -> User:
+    return cast(User, request.user)
+
+
+def _parse(serializer_class: type[BaseSerializer], data: Any) -> dict[str, Any]:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class _SelectorView(generics.GenericAPIView):
+    # Reads go through ``selected()``; the empty ``queryset`` only names the model for the
+    # schema generator.
+    pagination_class = StandardPagination
+
+    def selected(self) -> QuerySet:
+        raise NotImplementedError
+
+    def get_queryset(self) -> QuerySet:
+        if getattr(self, "swagger_fake_view", False):
+            return cast(QuerySet, self.queryset)
+        return self.selected()
+
+
+@extend_schema(summary="Environments in promotion order", tags=["deployments"])
+class EnvironmentListView(_SelectorView, generics.ListAPIView):
+    """A version must have been deployed to the previous environment before the next."""
+
+    permission_classes = [DeploymentRequestAccess]
+    queryset = Environment.objects.none()
+    serializer_class = EnvironmentSerializer
+
+    def selected(self) -> QuerySet:
+        return selectors.environment_list(user=_user(self.request))
+
+
+@extend_schema(summary="Published sign-off policies, every version", tags=["deployments"])
+class PolicyListView(_SelectorView, generics.ListAPIView):
+    """Policies per environment and risk tier; a published version never changes."""
+
+    permission_classes = [DeploymentRequestAccess]
+    queryset = SignOffPolicy.objects.none()
+    serializer_class = PolicySerializer
+
+    def selected(self) -> QuerySet:
+        return selectors.policy_list(user=_user(self.request))
+
+
+@extend_schema_view(
+    get=extend_schema(
+        summary="Deployment requests of the models you may see",
+        parameters=[
+            OpenApiParameter("model", str),
+            OpenApiParameter("environment", str),
+            OpenApiParameter("state", str),
+        ],
+        responses={200: DeploymentRequestSerializer, **READ_ERRORS},
+    ),
+    post=extend_schema(
+        summary="Request a deployment of a model version to an environment",
+        request=RequestCreateSerializer,
+        responses={201: DeploymentRequestSerializer, **WRITE_ERRORS},
+    ),
+)
+@extend_schema(tags=["deployments"])
+class RequestListView(_SelectorView, generics.ListAPIView):
+    """Requests keep the policy version they started under."""
+
+    permission_classes = [DeploymentRequestAccess]
+    queryset = DeploymentRequest.objects.none()
+    serializer_class = DeploymentRequestSerializer
+
+    def selected(self) -> QuerySet:
+        params = self.request.query_params
+        return selectors.deployment_request_list(
+            user=_user(self.request),
+            model=params.get("model"),
+            environment=params.get("environment"),
+            state=params.get("state"),
+        )
+
+    def post(self, request: Request) -> Response:
+        data = _parse(RequestCreateSerializer, request.data)
+        version = registry_selectors.model_version_get(
+            user=_user(request), model_name=data["model"], version=data["version"]
+        )
+        created = services.deployment_request_submit(
+            caller=Caller.from_request(request),
+            version=version,
+            environment=data["environment"],
+            reason=data["reason"],
+        )
+        return Response(DeploymentRequestSerializer(created).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(
+    summary="One deployment request, with its signatures",
+    responses={200: DeploymentRequestSerializer, **READ_ERRORS},
+    tags=["deployments"],
+)
+class RequestDetailView(generics.GenericAPIView):
+    """A request of a model the caller may see; otherwise 404."""
+
+    permission_classes = [DeploymentRequestAccess]
+    serializer_class = DeploymentRequestSerializer
+
+    def get(self, request: Request, request_id: int) -> Response:
+        found = selectors.deployment_request_get(user=_user(request), request_id=request_id)
+        return Response(DeploymentRequestSerializer(found).data)
+
+
+def _answer(request: Request, request_id: int) -> Response:
+    found = selectors.deployment_request_get(user=_user(request), request_id=request_id)
+    return Response(DeploymentRequestSerializer(found).data)
+
+
+@extend_schema(
+    summary="Sign the current step (approve or reject), re-entering your password",
+    description=(
+        "Separation of duties: the requester and the version's author never sign; one person "
+        "signs one step; independent steps exclude the model's owner; the step's role is "
+        "required. Refusals are 403 with the rule as `error.code` and are recorded."
+    ),
+    request=SignSerializer,
+    responses={201: SignOffSerializer, **WRITE_ERRORS},
+    tags=["deployments"],
+)
+class RequestSignView(generics.GenericAPIView):
+    """An electronic signature: a person in a session, with their password."""
+
+    permission_classes = [SigningAccess]
+    serializer_class = SignSerializer
+
+    def post(self, request: Request, request_id: int) -> Response:
+        found = selectors.deployment_request_get(user=_user(request), request_id=request_id)
+        data = _parse(SignSerializer, request.data)
+        signoff = services.signoff_sign(
+            caller=Caller.from_request(request),
+            request=found,
+            decision=data["decision"],
+            meaning=data.get("meaning"),
+            comment=data.get("comment", ""),
+            password=data.get("password"),
+        )
+        return Response(SignOffSerializer(signoff).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(
+    summary="Reject the request (a signature with decision reject)",
+    request=RejectSerializer,
+    responses={201: SignOffSerializer, **WRITE_ERRORS},
+    tags=["deployments"],
+)
+class RequestRejectView(generics.GenericAPIView):
+    """One rejection by any signer of the current step rejects the request."""
+
+    permission_classes = [SigningAccess]
+    serializer_class = RejectSerializer
+
+    def post(self, request: Request, request_id: int) -> Response:
+        found = selectors.deployment_request_get(user=_user(request), request_id=request_id)
+        data = _parse(RejectSerializer, request.data)
+        signoff = services.signoff_sign(
+            caller=Caller.from_request(request),
+            request=found,
+            decision=Decision.REJECT,
+            comment=data.get("comment", ""),
+            password=data.get("password"),
+        )
+        return Response(SignOffSerializer(signoff).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(
+    summary="Withdraw a pending request (its requester)",
+    request=ReasonSerializer,
+    responses={200: DeploymentRequestSerializer, **WRITE_ERRORS},
+    tags=["deployments"],
+)
+class RequestWithdrawView(generics.GenericAPIView):
+    """Only the requester withdraws, only while pending."""
+
+    permission_classes = [DeploymentRequestAccess]
+    serializer_class = ReasonSerializer
+
+    def post(self, request: Request, request_id: int) -> Response:
+        found = selectors.deployment_request_get(user=_user(request), request_id=request_id)
+        data = _parse(ReasonSerializer, request.data)
+        services.deployment_request_withdraw(
+            caller=Caller.from_request(request), request=found, reason=data["reason"]
+        )
+        return _answer(request, request_id)
+
+
+@extend_schema(
+    summary="Revoke an approval (risk or compliance officers)",
+    request=ReasonSerializer,
+    responses={200: DeploymentRequestSerializer, **WRITE_ERRORS},
+    tags=["deployments"],
+)
+class RequestRevokeView(generics.GenericAPIView):
+    """What is live stays live; the gate denies new deployments (``revoked``)."""
+
+    permission_classes = [DeploymentRequestAccess]
+    serializer_class = ReasonSerializer
+
+    def post(self, request: Request, request_id: int) -> Response:
+        found = selectors.deployment_request_get(user=_user(request), request_id=request_id)
+        data = _parse(ReasonSerializer, request.data)
+        services.deployment_request_revoke(
+            caller=Caller.from_request(request), request=found, reason=data["reason"]
+        )
+        return _answer(request, request_id)
+
+
+@extend_schema(
+    summary="Break-glass: allow a deployment without sign-off (re-enter your password)",
+    request=EmergencySerializer,
+    responses={201: DeploymentRequestSerializer, **WRITE_ERRORS},
+    tags=["deployments"],
+)
+class EmergencyView(generics.GenericAPIView):
+    """Holders of the break-glass permission (risk officers); a retrospective review must
+    follow before ``retrospective_due_at``."""
+
+    permission_classes = [SigningAccess]
+    serializer_class = EmergencySerializer
+
+    def post(self, request: Request) -> Response:
+        data = _parse(EmergencySerializer, request.data)
+        version = registry_selectors.model_version_get(
+            user=_user(request), model_name=data["model"], version=data["version"]
+        )
+        created = services.deployment_emergency(
+            caller=Caller.from_request(request),
+            version=version,
+            environment=data["environment"],
+            reason=data["reason"],
+            password=data.get("password"),
+        )
+        return Response(DeploymentRequestSerializer(created).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(
+    summary="Sign the retrospective review of a break-glass deployment",
+    request=RetrospectiveSerializer,
+    responses={201: SignOffSerializer, **WRITE_ERRORS},
+    tags=["deployments"],
+)
+class RetrospectiveView(generics.GenericAPIView):
+    """Signed by a validator or officer other than the one who broke the glass."""
+
+    permission_classes = [SigningAccess]
+    serializer_class = RetrospectiveSerializer
+
+    def post(self, request: Request, request_id: int) -> Response:
+        found = selectors.deployment_request_get(user=_user(request), request_id=request_id)
+        data = _parse(RetrospectiveSerializer, request.data)
+        signoff = services.signoff_retrospective(
+            caller=Caller.from_request(request),
+            request=found,
+            decision=data.get("decision", Decision.APPROVE),
+            comment=data.get("comment", ""),
+            password=data.get("password"),
+        )
+        return Response(SignOffSerializer(signoff).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(
+    summary="Report a deployment, rollback or retirement (CI, scope deployments:write)",
+    request=ReportSerializer,
+    responses={201: DeploymentSerializer, **WRITE_ERRORS},
+    tags=["deployments"],
+)
+class DeploymentReportView(generics.GenericAPIView):
+    """What actually happened; a rollback names the version that was live and makes the
+    previously live version live again."""
+
+    permission_classes = [DeploymentsAccess]
+    serializer_class = ReportSerializer
+
+    def post(self, request: Request) -> Response:
+        data = _parse(ReportSerializer, request.data)
+        version = registry_selectors.model_version_get(
+            user=_user(request), model_name=data.pop("model"), version=data.pop("version")
+        )
+        deployment = services.deployment_report(
+            caller=Caller.from_request(request), version=version, **data
+        )
+        return Response(DeploymentSerializer(deployment).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(
+    summary="Which version of each model was live in the environment at an instant",
+    parameters=[OpenApiParameter("at", str, description="ISO 8601 time; default now")],
+    responses={200: LiveSerializer, **error_responses(400, 401, 403, 404)},
+    tags=["deployments"],
+)
+class LiveView(generics.GenericAPIView):
+    """Computed from the reported deployments, rollbacks and retirements."""
+
+    permission_classes = [DeploymentRequestAccess]
+    serializer_class = LiveSerializer
+
+    def get(self, request: Request, environment: str) -> Response:
+        data = _parse(LiveQuerySerializer, request.query_params.dict())
+        at = data.get("at") or timezone.now()
+        live = selectors.live_list(user=_user(request), environment_name=environment, at=at)
+        return Response({"environment": environment, "at": at.isoformat(), "live": live})
+
+
+@extend_schema(
+    summary="The deployment history of a model, per environment",
+    parameters=[OpenApiParameter("environment", str)],
+    responses={200: DeploymentSerializer, **READ_ERRORS},
+    tags=["deployments"],
+)
+class DeploymentHistoryView(_SelectorView, generics.ListAPIView):
+    """Every reported event of the model, by environment then time."""
+
+    permission_classes = [DeploymentRequestAccess]
+    queryset = Deployment.objects.none()
+    serializer_class = DeploymentSerializer
+
+    def selected(self) -> QuerySet:
+        return selectors.deployment_history(
+            user=_user(self.request),
+            model_name=self.kwargs["name"],
+            environment_name=self.request.query_params.get("environment"),
+        )
+
+
+@extend_schema(
+    summary="May this artifact be deployed to this environment now?",
+    description=(
+        "Always 200 for a well-formed question: `allowed` with machine-readable `reasons` "
+        "(`not_requested`, `pending_step:<name>`, `rejected`, `expired`, `revoked`, "
+        "`digest_mismatch`, `previous_environment_missing`, `retired`, "
+        "`waiting_until:<time>`, `evidence_missing:<kind>`, `evidence_failed:<kind>`, "
+        "`evidence_stale:<kind>`). HTTP errors never mean denied. Every check is recorded."
+    ),
+    parameters=[
+        OpenApiParameter("model", str, required=True),
+        OpenApiParameter("version", int, required=True),
+        OpenApiParameter("environment", str, required=True),
+        OpenApiParameter("digest", str, required=True),
+        OpenApiParameter("pipeline_run", str),
+        OpenApiParameter("commit", str),
+    ],
+    responses={200: GateAnswerSerializer, **error_responses(400, 401, 403, 404)},
+    tags=["gate"],
+)
+class GateView(generics.GenericAPIView):
+    """The CI gate (scope ``gate:read``)."""
+
+    permission_classes = [GateAccess]
+    serializer_class = GateAnswerSerializer
+
+    def get(self, request: Request) -> Response:
+        data = _parse(GateQuerySerializer, request.query_params.dict())
+        version = registry_selectors.model_version_get(
+            user=_user(request), model_name=data["model"], version=data["version"]
+        )
+        env = (
+            selectors.environment_list(user=_user(request)).filter(name=data["environment"]).first()
+        )
+        if env is None:
+            raise InvalidInput(
+                f"environment {data['environment']!r} does not exist",
+                fields={"environment": ["Unknown environment."]},
+            )
+        answer = services.gate_check(
+            caller=Caller.from_request(request),
+            version=version,
+            environment=env,
+            digest=data["digest"],
+            pipeline_run=data.get("pipeline_run", ""),
+            commit=data.get("commit", ""),
+        )
+        signoffs = answer.request.signoffs.all() if answer.request else []
+        return Response(
+            {
+                "allowed": answer.check.allowed,
+                "status": answer.check.status,
+                "reasons": answer.check.reasons,
+                "request": answer.request.pk if answer.request else None,
+                "signoffs": SignOffSerializer(signoffs, many=True).data,
+                "check_id": str(answer.check.check_id),
+                "audit_seq": answer.audit_seq,
+            }
+        )

@@ -1,0 +1,277 @@
+"""Input and output shapes of the deployments API.
+
+Input serializers check types, lengths and formats only; who may, which transitions and
+separation of duties stay in ``governance.approvals.services``. People are named by username, models
+and versions by name and number; requests by their id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from governance.approvals.models import (
+    Deployment,
+    DeploymentEvent,
+    DeploymentRequest,
+    Environment,
+    SignOff,
+    SignOffPolicy,
+)
+from governance.approvals.workflow import (
+    Decision,
+    Meaning,
+    RequestState,
+    Signature,
+    current_step,
+    steps_from,
+)
+from registry.models import DIGEST_PATTERN, SLUG_PATTERN
+from registry.serializers import (
+    DIGEST_MESSAGE,
+    MAX_BIGINT,
+    SLUG_MESSAGE,
+    StrictInputSerializer,
+    TextField,
+    WholeNumberField,
+)
+from registry.services import MAX_REASON
+
+
+def _model_field() -> serializers.RegexField:
+    return serializers.RegexField(
+        SLUG_PATTERN, max_length=100, error_messages={"invalid": SLUG_MESSAGE}
+    )
+
+
+def _version_field() -> WholeNumberField:
+    return WholeNumberField(min_value=1, max_value=MAX_BIGINT)
+
+
+class RequestCreateSerializer(StrictInputSerializer):
+    model = _model_field()
+    version = _version_field()
+    environment = TextField(max_length=50)
+    reason = TextField(max_length=MAX_REASON)
+
+
+class EmergencySerializer(RequestCreateSerializer):
+    password = TextField(max_length=1000, required=False, allow_blank=True, trim_whitespace=False)
+
+
+class SignSerializer(StrictInputSerializer):
+    decision = serializers.ChoiceField(choices=Decision.choices)
+    meaning = serializers.ChoiceField(choices=Meaning.choices, required=False)
+    comment = TextField(max_length=MAX_REASON, required=False, allow_blank=True)
+    password = TextField(max_length=1000, required=False, allow_blank=True, trim_whitespace=False)
+
+
+class RejectSerializer(StrictInputSerializer):
+    comment = TextField(max_length=MAX_REASON, required=False, allow_blank=True)
+    password = TextField(max_length=1000, required=False, allow_blank=True, trim_whitespace=False)
+
+
+class RetrospectiveSerializer(RejectSerializer):
+    decision = serializers.ChoiceField(choices=Decision.choices, required=False)
+
+
+class ReportSerializer(StrictInputSerializer):
+    model = _model_field()
+    version = _version_field()
+    environment = TextField(max_length=50)
+    event = serializers.ChoiceField(choices=DeploymentEvent.choices)
+    occurred_at = serializers.DateTimeField(required=False)
+    pipeline_run = TextField(max_length=1000, required=False, allow_blank=True)
+    commit = TextField(max_length=100, required=False, allow_blank=True)
+    check_id = serializers.UUIDField(required=False)
+
+
+class GateQuerySerializer(StrictInputSerializer):
+    model = _model_field()
+    version = serializers.IntegerField(min_value=1, max_value=MAX_BIGINT)
+    environment = serializers.CharField(max_length=50)
+    digest = serializers.RegexField(
+        DIGEST_PATTERN,
+        max_length=71,
+        trim_whitespace=False,
+        error_messages={"invalid": DIGEST_MESSAGE},
+    )
+    pipeline_run = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+    commit = serializers.CharField(max_length=100, required=False, allow_blank=True)
+
+
+class LiveQuerySerializer(StrictInputSerializer):
+    at = serializers.DateTimeField(required=False)
+
+
+class EnvironmentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Environment
+        fields = ["name", "position", "description"]
+
+
+class PolicySerializer(serializers.ModelSerializer):
+    environment: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="name", read_only=True
+    )
+    published_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    steps = serializers.ListField(child=serializers.DictField(), read_only=True)
+    evidence = serializers.ListField(child=serializers.DictField(), read_only=True)
+
+    class Meta:
+        model = SignOffPolicy
+        fields = [
+            "environment",
+            "risk_tier",
+            "version",
+            "steps",
+            "evidence",
+            "approval_expiry_days",
+            "wait_seconds",
+            "note",
+            "published_at",
+            "published_by",
+        ]
+
+
+class SignOffSerializer(serializers.ModelSerializer):
+    signer: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    signed_content = serializers.DictField(read_only=True)
+
+    class Meta:
+        model = SignOff
+        fields = [
+            "step",
+            "signer",
+            "printed_name",
+            "decision",
+            "meaning",
+            "comment",
+            "signed_at",
+            "signed_sha256",
+            "signed_content",
+        ]
+
+
+class DeploymentRequestSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="model_version.model.name", read_only=True)
+    version = serializers.IntegerField(source="model_version.version", read_only=True)
+    artifact_digest = serializers.CharField(source="model_version.artifact_digest", read_only=True)
+    environment: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="name", read_only=True
+    )
+    requester: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    closed_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    policy = serializers.SerializerMethodField()
+    pending_step = serializers.SerializerMethodField()
+    signoffs = SignOffSerializer(many=True, read_only=True)
+    retrospective_overdue = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DeploymentRequest
+        fields = [
+            "id",
+            "model",
+            "version",
+            "artifact_digest",
+            "environment",
+            "policy",
+            "requester",
+            "reason",
+            "state",
+            "pending_step",
+            "created_at",
+            "approved_at",
+            "effective_at",
+            "expires_at",
+            "closed_at",
+            "closed_by",
+            "close_reason",
+            "retrospective_due_at",
+            "retrospective_overdue",
+            "signoffs",
+        ]
+
+    def get_policy(self, obj: DeploymentRequest) -> dict[str, Any]:
+        return {
+            "environment": obj.policy.environment.name,
+            "risk_tier": obj.policy.risk_tier,
+            "version": obj.policy.version,
+        }
+
+    def get_pending_step(self, obj: DeploymentRequest) -> str | None:
+        if obj.state != RequestState.PENDING:
+            return None
+        signatures = [Signature(s.step, s.signer_id, s.decision) for s in obj.signoffs.all()]
+        step = current_step(steps_from(obj.policy.steps), signatures)
+        return step.name if step else None
+
+    def get_retrospective_overdue(self, obj: DeploymentRequest) -> bool:
+        return bool(
+            obj.state == RequestState.EMERGENCY
+            and obj.retrospective_due_at is not None
+            and obj.retrospective_due_at < timezone.now()
+            and not obj.signoffs.all()
+        )
+
+
+class DeploymentSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="model_version.model.name", read_only=True)
+    version = serializers.IntegerField(source="model_version.version", read_only=True)
+    artifact_digest = serializers.CharField(source="model_version.artifact_digest", read_only=True)
+    environment: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="name", read_only=True
+    )
+    reported_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    check_id = serializers.UUIDField(source="gate_check.check_id", read_only=True, default=None)
+
+    class Meta:
+        model = Deployment
+        fields = [
+            "model",
+            "version",
+            "artifact_digest",
+            "environment",
+            "event",
+            "occurred_at",
+            "reported_by",
+            "reported_at",
+            "pipeline_run",
+            "commit",
+            "check_id",
+            "unchecked",
+        ]
+
+
+class LiveEntrySerializer(serializers.Serializer):
+    model = serializers.CharField()
+    version = serializers.IntegerField()
+    artifact_digest = serializers.CharField()
+
+
+class LiveSerializer(serializers.Serializer):
+    environment = serializers.CharField()
+    at = serializers.DateTimeField()
+    live = LiveEntrySerializer(many=True)
+
+
+class GateAnswerSerializer(serializers.Serializer):
+    allowed = serializers.BooleanField()
+    status = serializers.CharField()
+    reasons = serializers.ListField(child=serializers.CharField())
+    request = serializers.IntegerField(allow_null=True)
+    signoffs = SignOffSerializer(many=True)
+    check_id = serializers.UUIDField()
+    audit_seq = serializers.IntegerField()

@@ -1,0 +1,1142 @@
+"""The only code that changes deployment requests, sign-offs, policies, gate checks and
+deployments. One function per use case.
+
+Each service checks the caller and the invariants, asks ``governance.approvals.workflow`` under
+a row lock (``select_for_update``), changes the rows and appends exactly one audit record as the
+last step of one durable transaction. A refusal (``Forbidden`` or ``Conflict``) rolls back and
+is then recorded as a security event in a transaction of its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import Permission
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from audit.canonical import dumps, format_timestamp, to_profile
+from audit.models import AuditRecord
+from audit.services import (
+    SYSTEM_ACTOR,
+    AuditEvent,
+    Subject,
+    audit_append,
+    audit_append_security_event,
+)
+from governance.accounts.callers import Caller
+from governance.accounts.models import User
+from governance.approvals import evidence as evidence_module
+from governance.approvals import selectors
+from governance.approvals.models import (
+    Deployment,
+    DeploymentEvent,
+    DeploymentRequest,
+    Environment,
+    GateCheck,
+    SignOff,
+    SignOffPolicy,
+)
+from governance.approvals.workflow import (
+    Decision,
+    GateFacts,
+    Meaning,
+    Parties,
+    RequestAction,
+    RequestFacts,
+    RequestState,
+    Signature,
+    Step,
+    action_after_signature,
+    check_signer,
+    current_step,
+    gate_reasons,
+    next_state,
+    steps_from,
+)
+from governance.common.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    ReauthenticationFailed,
+    SeparationOfDutiesViolation,
+)
+from governance.common.roles import Role, has_role
+from registry.models import ModelStatus, ModelVersion, RiskTier, VersionStatus
+
+MAX_REASON = 2000
+# Five failed re-authentications within the window lock signing for the user (11.300).
+REAUTH_MAX_FAILURES = 5
+REAUTH_WINDOW = dt.timedelta(minutes=getattr(settings, "DEPLOYMENTS_REAUTH_LOCK_MINUTES", 15))
+RETROSPECTIVE_DUE = dt.timedelta(hours=getattr(settings, "DEPLOYMENTS_RETROSPECTIVE_HOURS", 72))
+RETROSPECTIVE_ROLES = (Role.VALIDATOR, Role.RISK_OFFICER, Role.COMPLIANCE_OFFICER)
+# CI clocks drift a little; a deployment further in the future is a mistake.
+FUTURE_SKEW = dt.timedelta(minutes=5)
+
+
+# Helpers ---------------------------------------------------------------------------------
+
+
+def _reason(reason: str | None) -> str:
+    text = (reason or "").strip()
+    if not text:
+        raise InvalidInput("a reason is required", fields={"reason": ["This field is required."]})
+    if len(text) > MAX_REASON:
+        raise InvalidInput(
+            "reason too long",
+            fields={"reason": [f"Ensure this field has no more than {MAX_REASON} characters."]},
+        )
+    return text
+
+
+def _group_grants(user: User, perm: str) -> bool:
+    """Whether one of the user's groups holds ``perm`` (superuser status does not count)."""
+    if not user.is_active:
+        return False
+    app_label, codename = perm.split(".", 1)
+    return Permission.objects.filter(
+        group__user=user, content_type__app_label=app_label, codename=codename
+    ).exists()
+
+
+def _may_request(user: User, version: ModelVersion) -> bool:
+    perm = "registry.register_version_registeredmodel"
+    return user.has_perm(perm, version.model) or has_role(user, Role.ADMIN)
+
+
+def _roles_of(user: User) -> frozenset[str]:
+    if not user.is_active:
+        return frozenset()
+    names = set(user.groups.values_list("name", flat=True))
+    return frozenset(names & set(Role.values))
+
+
+def _request_subject(request: DeploymentRequest) -> Subject:
+    return Subject(type="deployment_request", id=str(request.pk), label=str(request))
+
+
+def _scope(version: ModelVersion, environment: Environment) -> dict[str, Any]:
+    return {
+        "model": version.model.name,
+        "version": version.version,
+        "environment": environment.name,
+    }
+
+
+def request_snapshot(request: DeploymentRequest) -> dict[str, Any]:
+    """The request as it appears in audit records."""
+    policy = request.policy
+    return {
+        "id": request.pk,
+        "model": request.model_version.model.name,
+        "version": request.model_version.version,
+        "artifact_digest": request.model_version.artifact_digest,
+        "environment": request.environment.name,
+        "policy": {
+            "id": policy.pk,
+            "environment": policy.environment.name,
+            "risk_tier": policy.risk_tier,
+            "version": policy.version,
+        },
+        "requester": {"id": str(request.requester_id), "name": request.requester.printed_name},
+        "reason": request.reason,
+        "state": request.state,
+        "approved_at": request.approved_at,
+        "effective_at": request.effective_at,
+        "expires_at": request.expires_at,
+        "retrospective_due_at": request.retrospective_due_at,
+    }
+
+
+@contextmanager
+def _recording_refusals(
+    caller: Caller, *, action: str, subject: Subject, scope: Mapping[str, Any]
+) -> Iterator[None]:
+    """Record a ``Forbidden`` or ``Conflict`` raised inside the block as a security event,
+    after the block's transaction rolled back, then let it propagate."""
+    try:
+        yield
+    except (Forbidden, Conflict) as error:
+        if getattr(error, "recorded", False):
+            raise
+        audit_append_security_event(
+            event=AuditEvent(
+                action=action,
+                actor=caller.actor,
+                object=subject,
+                scope=scope,
+                data={"code": error.code, "message": error.message},
+            )
+        )
+        raise
+
+
+def _lock(request: DeploymentRequest) -> DeploymentRequest:
+    return (
+        DeploymentRequest.objects.select_for_update()
+        .select_related("model_version__model", "environment", "policy__environment", "requester")
+        .get(pk=request.pk)
+    )
+
+
+def _signatures(request: DeploymentRequest) -> list[Signature]:
+    return [
+        Signature(step=s.step, signer_id=s.signer_id, decision=s.decision)
+        for s in SignOff.objects.filter(request=request).exclude(step=SignOff.RETROSPECTIVE)
+    ]
+
+
+def _parties(request: DeploymentRequest) -> Parties:
+    version = request.model_version
+    return Parties(
+        requester_id=request.requester_id,
+        author_id=version.author_id,
+        owner_id=version.model.owner_id,
+    )
+
+
+def _environment(name: str) -> Environment:
+    found = Environment.objects.filter(name=name).first()
+    if found is None:
+        raise InvalidInput(
+            f"environment {name!r} does not exist",
+            fields={"environment": [f"Unknown environment {name!r}."]},
+        )
+    return found
+
+
+def _evidence_results(
+    version: ModelVersion, policy: SignOffPolicy, now: dt.datetime
+) -> list[evidence_module.EvidenceResult]:
+    return [
+        evidence_module.judge(
+            version=version,
+            requirement=evidence_module.EvidenceRequirement.from_data(item),
+            now=now,
+        )
+        for item in policy.evidence
+    ]
+
+
+def _approval_times(
+    request: DeploymentRequest, now: dt.datetime
+) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
+    policy = request.policy
+    return (
+        now,
+        now + dt.timedelta(seconds=policy.wait_seconds),
+        now + dt.timedelta(days=policy.approval_expiry_days),
+    )
+
+
+# Re-authentication -----------------------------------------------------------------------
+
+
+def _reauthenticate(caller: Caller, password: str | None, *, subject: Subject, scope: Any) -> None:
+    """Check the signer's password at this moment. Failures are security events; the fifth
+    within the window locks signing for the user until the window has passed."""
+    user = caller.user
+    if user.is_service_account or caller.api_key is not None:
+        raise SeparationOfDutiesViolation(
+            "a signature is given by a person in a session, never with an API key",
+            rule="person_required",
+        )
+    now = timezone.now()
+    last_success = SignOff.objects.filter(signer=user).aggregate(m=Max("signed_at"))["m"]
+    since = max(now - REAUTH_WINDOW, last_success) if last_success else now - REAUTH_WINDOW
+    failures = AuditRecord.objects.filter(
+        action="signoff.reauthentication_failed", actor_id=str(user.pk), ts__gte=since
+    ).count()
+    if failures >= REAUTH_MAX_FAILURES:
+        raise ReauthenticationFailed(
+            f"signing is locked after {REAUTH_MAX_FAILURES} failed re-authentications; "
+            f"try again in {int(REAUTH_WINDOW.total_seconds() // 60)} minutes",
+            code="signing_locked",
+        )
+    if password and user.check_password(password):
+        return
+    left = REAUTH_MAX_FAILURES - failures - 1
+    error = ReauthenticationFailed(
+        "re-authentication failed: your password is required to sign"
+        if not password
+        else "re-authentication failed: wrong password"
+        + (f" ({left} attempts left)" if left > 0 else "; signing is now locked"),
+        fields={"password": ["Enter your password to sign."]},
+    )
+    audit_append_security_event(
+        event=AuditEvent(
+            action="signoff.reauthentication_failed",
+            actor=caller.actor,
+            object=subject,
+            scope=scope,
+            data={"code": error.code, "message": error.message, "failures": failures + 1},
+        )
+    )
+    error.recorded = True  # type: ignore[attr-defined]
+    raise error
+
+
+# Deployment requests ---------------------------------------------------------------------
+
+
+def _check_deployable(version: ModelVersion) -> None:
+    if version.model.status == ModelStatus.RETIRED:
+        raise Conflict(f"model {version.model.name!r} is retired")
+    if version.status in (VersionStatus.DEPRECATED, VersionStatus.RETIRED):
+        raise Conflict(f"{version} is {version.status}")
+
+
+def _check_promotion(version: ModelVersion, environment: Environment) -> None:
+    previous = selectors.previous_environment(environment)
+    if previous is not None and not selectors.deployed_in(version=version, environment=previous):
+        raise Conflict(
+            f"{version} must be deployed to {previous.name} before it is requested for "
+            f"{environment.name} (previous_environment_missing)"
+        )
+
+
+def _open_request(version: ModelVersion, environment: Environment) -> DeploymentRequest | None:
+    now = timezone.now()
+    for found in DeploymentRequest.objects.filter(
+        model_version=version,
+        environment=environment,
+        state__in=[RequestState.PENDING, RequestState.APPROVED, RequestState.EMERGENCY],
+    ):
+        if found.state == RequestState.PENDING or (found.expires_at and found.expires_at > now):
+            return found
+    return None
+
+
+def deployment_request_submit(
+    *, caller: Caller, version: ModelVersion, environment: str, reason: str
+) -> DeploymentRequest:
+    """Ask for ``version`` to be deployed to ``environment`` under the current policy of the
+    environment and the model's risk tier. The request keeps that policy version. A policy
+    with no steps approves at once (the request is still recorded)."""
+    env = _environment(environment)
+    note = _reason(reason)
+    scope = _scope(version, env)
+    subject = Subject(type="model_version", id=str(version.pk), label=str(version))
+    with _recording_refusals(
+        caller, action="deployment_request.refused", subject=subject, scope=scope
+    ):
+        if caller.user.is_service_account:
+            raise Forbidden("a deployment is requested by a person, not a service account")
+        if not _may_request(caller.user, version):
+            raise Forbidden(f"you may not request deployments of {version.model.name}")
+        with transaction.atomic(durable=True):
+            version = (
+                ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
+            )
+            _check_deployable(version)
+            _check_promotion(version, env)
+            existing = _open_request(version, env)
+            if existing is not None:
+                raise Conflict(
+                    f"{version} already has an open request for {env.name} (#{existing.pk})"
+                )
+            policy = selectors.policy_current(environment=env, risk_tier=version.model.risk_tier)
+            request = DeploymentRequest(
+                model_version=version,
+                environment=env,
+                policy=policy,
+                requester=caller.user,
+                reason=note,
+            )
+            if not policy.steps:
+                request.state = next_state(RequestState.PENDING, RequestAction.APPROVE)
+                request.policy = policy
+                request.approved_at, request.effective_at, request.expires_at = _approval_times(
+                    request, timezone.now()
+                )
+            request.save()
+            audit_append(
+                events=[
+                    AuditEvent(
+                        action="deployment_request.submitted",
+                        actor=caller.actor,
+                        object=_request_subject(request),
+                        scope=scope,
+                        data=request_snapshot(request),
+                        reason=note,
+                    )
+                ]
+            )
+    return request
+
+
+def _signed_content(
+    *,
+    request: DeploymentRequest,
+    step: str,
+    decision: str,
+    meaning: str,
+    signer: User,
+    signed_at: dt.datetime,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """What a signature signs: everything that identifies the request, the step and the
+    evidence shown, so the signature cannot be moved to another request or step."""
+    version = request.model_version
+    shown = [
+        {
+            "kind": result.requirement.kind,
+            "status": result.status,
+            "report": result.evidence.report_id if result.evidence else None,
+            "sha256": result.evidence.sha256 if result.evidence else None,
+        }
+        for result in _evidence_results(version, request.policy, now)
+    ]
+    datasets = [
+        {
+            "dataset": usage.dataset_version.dataset.name,
+            "version": usage.dataset_version.version,
+            "role": usage.role,
+            "content_digest": usage.dataset_version.content_digest,
+        }
+        for usage in version.dataset_usages.select_related("dataset_version__dataset").order_by(
+            "dataset_version__dataset__name", "dataset_version__version", "role"
+        )
+    ]
+    content = {
+        "request": request.pk,
+        "model": version.model.name,
+        "version": version.version,
+        "artifact_digest": version.artifact_digest,
+        "environment": request.environment.name,
+        "policy": {
+            "id": request.policy.pk,
+            "risk_tier": request.policy.risk_tier,
+            "version": request.policy.version,
+        },
+        "step": step,
+        "decision": decision,
+        "meaning": meaning,
+        "signer": {"id": str(signer.pk), "username": signer.username},
+        "printed_name": signer.printed_name,
+        "signed_at": format_timestamp(signed_at),
+        "evidence": {"reports": shown, "datasets": datasets},
+    }
+    profiled: dict[str, Any] = to_profile(content)
+    return profiled
+
+
+def signed_sha256(content: Mapping[str, Any]) -> str:
+    """SHA-256 of the canonical JSON (RFC 8785 profile of ``audit.canonical``) of ``content``."""
+    return hashlib.sha256(dumps(dict(content))).hexdigest()
+
+
+def _meaning(meaning: str | None, step: Step) -> str:
+    chosen = meaning or step.meaning
+    if chosen not in Meaning.values:
+        raise InvalidInput(
+            f"meaning {chosen!r} is not one of {', '.join(Meaning.values)}",
+            fields={"meaning": [f'"{chosen}" is not a valid choice.']},
+        )
+    return chosen
+
+
+def signoff_sign(
+    *,
+    caller: Caller,
+    request: DeploymentRequest,
+    decision: str,
+    password: str | None,
+    meaning: str | None = None,
+    comment: str = "",
+) -> SignOff:
+    """Sign the current step of a pending request (approve or reject), re-authenticating
+    with the password. Separation of duties decides who may sign (``workflow.check_signer``);
+    one rejection rejects the request; the signature completing the last step approves it.
+    Exactly one audit record (``signoff.signed``) carries the signed content and its digest."""
+    if decision not in Decision.values:
+        raise InvalidInput(
+            f"decision {decision!r} is not one of {', '.join(Decision.values)}",
+            fields={"decision": [f'"{decision}" is not a valid choice.']},
+        )
+    if len(comment or "") > MAX_REASON:
+        raise InvalidInput("comment too long", fields={"comment": ["Too long."]})
+    subject = _request_subject(request)
+    scope = _scope(request.model_version, request.environment)
+    with _recording_refusals(caller, action="signoff.refused", subject=subject, scope=scope):
+        _reauthenticate(caller, password, subject=subject, scope=scope)
+        with transaction.atomic(durable=True):
+            request = _lock(request)
+            next_state(request.state, RequestAction.SIGN)
+            steps = steps_from(request.policy.steps)
+            signatures = _signatures(request)
+            signer = caller.user
+            step = check_signer(
+                steps=steps,
+                signatures=signatures,
+                parties=_parties(request),
+                signer_id=signer.pk,
+                signer_roles=_roles_of(signer),
+                signer_is_person=not signer.is_service_account,
+            )
+            chosen = _meaning(meaning, step)
+            now = timezone.now()
+            content = _signed_content(
+                request=request,
+                step=step.name,
+                decision=decision,
+                meaning=chosen,
+                signer=signer,
+                signed_at=now,
+                now=now,
+            )
+            digest = signed_sha256(content)
+            signoff = SignOff.objects.create(
+                request=request,
+                step=step.name,
+                signer=signer,
+                decision=decision,
+                meaning=chosen,
+                printed_name=signer.printed_name,
+                comment=(comment or "").strip(),
+                signed_at=now,
+                signed_content=content,
+                signed_sha256=digest,
+            )
+            action = action_after_signature(
+                steps=steps,
+                signatures=[*signatures, Signature(step.name, signer.pk, decision)],
+                decision=decision,
+            )
+            request.state = next_state(request.state, action)
+            if action == RequestAction.APPROVE:
+                request.approved_at, request.effective_at, request.expires_at = _approval_times(
+                    request, now
+                )
+            elif action == RequestAction.REJECT:
+                request.closed_at, request.closed_by = now, signer
+            request.save()
+            audit_append(
+                events=[
+                    AuditEvent(
+                        action="signoff.signed",
+                        actor=caller.actor,
+                        object=Subject(type="signoff", id=str(signoff.pk), label=str(signoff)),
+                        scope=scope,
+                        data={
+                            "signed_content": content,
+                            "signed_sha256": digest,
+                            "comment": signoff.comment,
+                            "request_state": request.state,
+                        },
+                    )
+                ]
+            )
+    return signoff
+
+
+def _close(
+    caller: Caller,
+    request: DeploymentRequest,
+    *,
+    action: str,
+    event: str,
+    reason: str,
+    allowed: Any,
+) -> DeploymentRequest:
+    note = _reason(reason)
+    subject = _request_subject(request)
+    scope = _scope(request.model_version, request.environment)
+    with _recording_refusals(
+        caller, action="deployment_request.refused", subject=subject, scope=scope
+    ):
+        allowed(request)
+        with transaction.atomic(durable=True):
+            request = _lock(request)
+            request.state = next_state(request.state, action)
+            request.closed_at, request.closed_by, request.close_reason = (
+                timezone.now(),
+                caller.user,
+                note,
+            )
+            request.save()
+            audit_append(
+                events=[
+                    AuditEvent(
+                        action=event,
+                        actor=caller.actor,
+                        object=subject,
+                        scope=scope,
+                        data=request_snapshot(request),
+                        reason=note,
+                    )
+                ]
+            )
+    return request
+
+
+def deployment_request_withdraw(
+    *, caller: Caller, request: DeploymentRequest, reason: str
+) -> DeploymentRequest:
+    """The requester withdraws a pending request."""
+
+    def allowed(found: DeploymentRequest) -> None:
+        if found.requester_id != caller.user.pk:
+            raise Forbidden("only the requester may withdraw a request")
+
+    return _close(
+        caller,
+        request,
+        action=RequestAction.WITHDRAW,
+        event="deployment_request.withdrawn",
+        reason=reason,
+        allowed=allowed,
+    )
+
+
+def deployment_request_revoke(
+    *, caller: Caller, request: DeploymentRequest, reason: str
+) -> DeploymentRequest:
+    """Revoke an approval (holders of ``revoke_deploymentrequest`` through their role: risk
+    and compliance officers). What is live stays live; new deployments are denied."""
+
+    def allowed(found: DeploymentRequest) -> None:
+        if not _group_grants(caller.user, "approvals.revoke_deploymentrequest"):
+            raise Forbidden("only a risk or compliance officer may revoke an approval")
+
+    return _close(
+        caller,
+        request,
+        action=RequestAction.REVOKE,
+        event="deployment_request.revoked",
+        reason=reason,
+        allowed=allowed,
+    )
+
+
+def deployment_request_expire(*, request: DeploymentRequest) -> DeploymentRequest:
+    """Warden expires an approval whose time has passed (the gate already denies it)."""
+    with transaction.atomic(durable=True):
+        request = _lock(request)
+        if request.expires_at is None or request.expires_at > timezone.now():
+            raise Conflict(f"request #{request.pk} has not expired yet")
+        request.state = next_state(request.state, RequestAction.EXPIRE)
+        request.closed_at = timezone.now()
+        request.save()
+        audit_append(
+            events=[
+                AuditEvent(
+                    action="deployment_request.expired",
+                    actor=SYSTEM_ACTOR,
+                    object=_request_subject(request),
+                    scope=_scope(request.model_version, request.environment),
+                    data=request_snapshot(request),
+                )
+            ]
+        )
+    return request
+
+
+def deployment_requests_expire_due() -> int:
+    """Expire every approval past its time, each in its own transaction; how many."""
+    due = DeploymentRequest.objects.filter(
+        state=RequestState.APPROVED, expires_at__lte=timezone.now()
+    ).values_list("pk", flat=True)
+    done = 0
+    for pk in list(due):
+        try:
+            deployment_request_expire(request=DeploymentRequest.objects.get(pk=pk))
+        except Conflict:
+            continue
+        done += 1
+    return done
+
+
+# Break-glass -----------------------------------------------------------------------------
+
+
+def deployment_emergency(
+    *, caller: Caller, version: ModelVersion, environment: str, reason: str, password: str | None
+) -> DeploymentRequest:
+    """Break-glass: a holder of ``break_glass`` (through a role, the risk officers by default)
+    allows a deployment without sign-off, re-authenticating. The request is ``emergency`` and
+    a retrospective review must be signed by someone else before ``retrospective_due_at``."""
+    env = _environment(environment)
+    note = _reason(reason)
+    scope = _scope(version, env)
+    subject = Subject(type="model_version", id=str(version.pk), label=str(version))
+    with _recording_refusals(
+        caller, action="deployment_request.refused", subject=subject, scope=scope
+    ):
+        if not _group_grants(caller.user, "approvals.break_glass"):
+            raise Forbidden("break-glass deployment needs the break_glass permission")
+        _reauthenticate(caller, password, subject=subject, scope=scope)
+        with transaction.atomic(durable=True):
+            version = (
+                ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
+            )
+            _check_deployable(version)
+            policy = selectors.policy_current(environment=env, risk_tier=version.model.risk_tier)
+            now = timezone.now()
+            request = DeploymentRequest(
+                model_version=version,
+                environment=env,
+                policy=policy,
+                requester=caller.user,
+                reason=note,
+                state=RequestState.EMERGENCY,
+                approved_at=now,
+                effective_at=now,
+                expires_at=now + dt.timedelta(days=policy.approval_expiry_days),
+                retrospective_due_at=now + RETROSPECTIVE_DUE,
+            )
+            request.save()
+            audit_append(
+                events=[
+                    AuditEvent(
+                        action="deployment_request.emergency_opened",
+                        actor=caller.actor,
+                        object=_request_subject(request),
+                        scope=scope,
+                        data=request_snapshot(request),
+                        reason=note,
+                    )
+                ]
+            )
+    return request
+
+
+def signoff_retrospective(
+    *,
+    caller: Caller,
+    request: DeploymentRequest,
+    password: str | None,
+    decision: str = Decision.APPROVE,
+    comment: str = "",
+) -> SignOff:
+    """The retrospective review of a break-glass deployment, signed (with re-authentication)
+    by a validator or officer other than the one who broke the glass and the version's author.
+    A ``reject`` decision is recorded as the review's finding; the request stays ``emergency``."""
+    if decision not in Decision.values:
+        raise InvalidInput(
+            f"decision {decision!r} is not one of {', '.join(Decision.values)}",
+            fields={"decision": [f'"{decision}" is not a valid choice.']},
+        )
+    subject = _request_subject(request)
+    scope = _scope(request.model_version, request.environment)
+    with _recording_refusals(caller, action="signoff.refused", subject=subject, scope=scope):
+        _reauthenticate(caller, password, subject=subject, scope=scope)
+        with transaction.atomic(durable=True):
+            request = _lock(request)
+            if request.state != RequestState.EMERGENCY:
+                raise Conflict("only a break-glass request has a retrospective review")
+            if SignOff.objects.filter(request=request).exists():
+                raise Conflict("the retrospective review is already signed")
+            signer = caller.user
+            parties = _parties(request)
+            if signer.pk in (parties.requester_id, parties.author_id):
+                raise SeparationOfDutiesViolation(
+                    "the retrospective review is signed by someone other than the one who "
+                    "broke the glass and the version's author",
+                    rule="requester_cannot_sign"
+                    if signer.pk == parties.requester_id
+                    else "author_cannot_sign",
+                )
+            if not _roles_of(signer) & set(RETROSPECTIVE_ROLES):
+                raise SeparationOfDutiesViolation(
+                    "the retrospective review needs a validator, risk or compliance officer",
+                    rule="role_required",
+                )
+            now = timezone.now()
+            content = _signed_content(
+                request=request,
+                step=SignOff.RETROSPECTIVE,
+                decision=decision,
+                meaning=Meaning.REVIEW,
+                signer=signer,
+                signed_at=now,
+                now=now,
+            )
+            digest = signed_sha256(content)
+            signoff = SignOff.objects.create(
+                request=request,
+                step=SignOff.RETROSPECTIVE,
+                signer=signer,
+                decision=decision,
+                meaning=Meaning.REVIEW,
+                printed_name=signer.printed_name,
+                comment=(comment or "").strip(),
+                signed_at=now,
+                signed_content=content,
+                signed_sha256=digest,
+            )
+            audit_append(
+                events=[
+                    AuditEvent(
+                        action="signoff.signed",
+                        actor=caller.actor,
+                        object=Subject(type="signoff", id=str(signoff.pk), label=str(signoff)),
+                        scope=scope,
+                        data={
+                            "signed_content": content,
+                            "signed_sha256": digest,
+                            "comment": signoff.comment,
+                            "request_state": request.state,
+                        },
+                    )
+                ]
+            )
+    return signoff
+
+
+# Policies --------------------------------------------------------------------------------
+
+
+def signoff_policy_publish(
+    *,
+    caller: Caller,
+    environment: str,
+    risk_tier: str,
+    steps: Sequence[Mapping[str, Any]],
+    evidence: Sequence[Mapping[str, Any]] = (),
+    approval_expiry_days: int = 30,
+    wait_seconds: int = 0,
+    note: str = "",
+) -> SignOffPolicy:
+    """Publish the next version of the policy of an environment and risk tier (administrators
+    through their role). Published versions never change; open requests keep theirs."""
+    env = _environment(environment)
+    if risk_tier not in RiskTier.values:
+        raise InvalidInput(
+            f"risk_tier {risk_tier!r} is not one of {', '.join(RiskTier.values)}",
+            fields={"risk_tier": [f'"{risk_tier}" is not a valid choice.']},
+        )
+    checked_steps = _check_steps(steps)
+    checked_evidence = _check_evidence(evidence)
+    if approval_expiry_days < 1 or wait_seconds < 0:
+        raise InvalidInput(
+            "approval_expiry_days must be >= 1 and wait_seconds >= 0",
+            fields={"approval_expiry_days": ["Must be >= 1."]},
+        )
+    subject = Subject(type="signoff_policy", id=f"{env.name}/{risk_tier}", label="")
+    with _recording_refusals(
+        caller, action="signoff_policy.refused", subject=subject, scope={"environment": env.name}
+    ):
+        if not _group_grants(caller.user, "approvals.publish_signoffpolicy"):
+            raise Forbidden("only an administrator may publish a sign-off policy")
+        with transaction.atomic(durable=True):
+            latest = (
+                SignOffPolicy.objects.select_for_update()
+                .filter(environment=env, risk_tier=risk_tier)
+                .aggregate(m=Max("version"))["m"]
+                or 0
+            )
+            policy = SignOffPolicy.objects.create(
+                environment=env,
+                risk_tier=risk_tier,
+                version=latest + 1,
+                steps=checked_steps,
+                evidence=checked_evidence,
+                approval_expiry_days=approval_expiry_days,
+                wait_seconds=wait_seconds,
+                note=note,
+                published_by=caller.user,
+            )
+            audit_append(
+                events=[
+                    AuditEvent(
+                        action="signoff_policy.published",
+                        actor=caller.actor,
+                        object=Subject(type="signoff_policy", id=str(policy.pk), label=str(policy)),
+                        scope={"environment": env.name},
+                        data={
+                            "environment": env.name,
+                            "risk_tier": risk_tier,
+                            "version": policy.version,
+                            "steps": checked_steps,
+                            "evidence": checked_evidence,
+                            "approval_expiry_days": approval_expiry_days,
+                            "wait_seconds": wait_seconds,
+                            "note": note,
+                        },
+                    )
+                ]
+            )
+    return policy
+
+
+def _check_steps(steps: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    names: set[str] = set()
+    for index, data in enumerate(steps):
+        try:
+            step = Step.from_data(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInput(
+                f"steps[{index}] is malformed", fields={"steps": [f"item {index}: {exc}"]}
+            ) from exc
+        unknown = set(step.roles) - set(Role.values)
+        if not step.roles or unknown or step.required < 1 or step.name in names:
+            raise InvalidInput(
+                f"steps[{index}] needs a unique name, known roles and required >= 1",
+                fields={"steps": [f"item {index}: bad step."]},
+            )
+        if step.meaning not in Meaning.values or step.name == SignOff.RETROSPECTIVE:
+            raise InvalidInput(
+                f"steps[{index}] has a bad meaning or a reserved name",
+                fields={"steps": [f"item {index}: bad step."]},
+            )
+        names.add(step.name)
+        out.append(step.as_data())
+    return out
+
+
+def _check_evidence(evidence: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for index, data in enumerate(evidence):
+        try:
+            item = evidence_module.EvidenceRequirement.from_data(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInput(
+                f"evidence[{index}] is malformed", fields={"evidence": [f"item {index}: {exc}"]}
+            ) from exc
+        out.append(
+            {
+                "kind": item.kind,
+                "thresholds": to_profile(dict(item.thresholds)),
+                "max_age_days": item.max_age_days,
+            }
+        )
+    return out
+
+
+# The gate --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GateAnswer:
+    """The gate's answer and where it was recorded."""
+
+    check: GateCheck
+    request: DeploymentRequest | None
+    audit_seq: int
+
+
+def _deciding_request(version: ModelVersion, environment: Environment) -> DeploymentRequest | None:
+    return (
+        DeploymentRequest.objects.filter(model_version=version, environment=environment)
+        .exclude(state=RequestState.WITHDRAWN)
+        .select_related("policy__environment", "requester")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def gate_check(
+    *,
+    caller: Caller,
+    version: ModelVersion,
+    environment: Environment,
+    digest: str,
+    pipeline_run: str = "",
+    commit: str = "",
+) -> GateAnswer:
+    """May the artifact ``digest`` of ``version`` go to ``environment`` now? Deny by default:
+    allowed only when no reason denies it (``workflow.gate_reasons``). Every answer is kept
+    as a ``GateCheck`` and recorded in the audit log (``gate.checked``)."""
+    now = timezone.now()
+    request = _deciding_request(version, environment)
+    previous = selectors.previous_environment(environment)
+    policy = (
+        request.policy
+        if request is not None
+        else selectors.policy_current(environment=environment, risk_tier=version.model.risk_tier)
+    )
+    results = _evidence_results(version, policy, now)
+    facts: RequestFacts | None = None
+    status = "not_requested"
+    if request is not None:
+        pending = None
+        if request.state == RequestState.PENDING:
+            step = current_step(steps_from(request.policy.steps), _signatures(request))
+            pending = step.name if step else None
+        facts = RequestFacts(
+            state=request.state,
+            pending_step=pending,
+            expires_at=request.expires_at,
+            effective_at=request.effective_at,
+        )
+        status = request.state
+        if request.expires_at is not None and request.expires_at <= now:
+            status = RequestState.EXPIRED
+    reasons = gate_reasons(
+        GateFacts(
+            now=now,
+            digest_matches=digest == version.artifact_digest,
+            retired=version.model.status == ModelStatus.RETIRED
+            or version.status == VersionStatus.RETIRED,
+            previous_environment_ok=previous is None
+            or selectors.deployed_in(version=version, environment=previous),
+            request=facts,
+            evidence=[(r.requirement.kind, r.status) for r in results],
+        )
+    )
+    with transaction.atomic(durable=True):
+        check = GateCheck.objects.create(
+            check_id=uuid.uuid4(),
+            model_version=version,
+            environment=environment,
+            digest=digest,
+            allowed=not reasons,
+            status=str(status),
+            reasons=reasons,
+            request=request,
+            asked_by=caller.user,
+            asked_at=now,
+            pipeline_run=pipeline_run,
+            commit=commit,
+        )
+        (record,) = audit_append(
+            events=[
+                AuditEvent(
+                    action="gate.checked",
+                    actor=caller.actor,
+                    object=Subject(type="gate_check", id=str(check.check_id), label=str(version)),
+                    scope=_scope(version, environment),
+                    data={
+                        "check_id": str(check.check_id),
+                        "model": version.model.name,
+                        "version": version.version,
+                        "environment": environment.name,
+                        "digest": digest,
+                        "allowed": check.allowed,
+                        "status": check.status,
+                        "reasons": reasons,
+                        "request": request.pk if request else None,
+                        "evidence": [
+                            {
+                                "kind": r.requirement.kind,
+                                "status": r.status,
+                                "sha256": r.evidence.sha256 if r.evidence else None,
+                            }
+                            for r in results
+                        ],
+                        "pipeline_run": pipeline_run,
+                        "commit": commit,
+                    },
+                )
+            ]
+        )
+    return GateAnswer(check=check, request=request, audit_seq=record.seq)
+
+
+# Deployments -----------------------------------------------------------------------------
+
+
+def deployment_report(
+    *,
+    caller: Caller,
+    version: ModelVersion,
+    environment: str,
+    event: str,
+    occurred_at: dt.datetime | None = None,
+    pipeline_run: str = "",
+    commit: str = "",
+    check_id: uuid.UUID | None = None,
+) -> Deployment:
+    """Record what CI did in an environment: ``deployed``, ``rolled_back`` or ``retired``.
+
+    A rollback or retirement names the version that was live at that instant. A ``deployed``
+    report that no allowing gate check for the same digest backs is kept, and flagged
+    ``unchecked`` (an alert in its audit record)."""
+    env = _environment(environment)
+    if event not in DeploymentEvent.values:
+        raise InvalidInput(
+            f"event {event!r} is not one of {', '.join(DeploymentEvent.values)}",
+            fields={"event": [f'"{event}" is not a valid choice.']},
+        )
+    now = timezone.now()
+    when = occurred_at or now
+    if when > now + FUTURE_SKEW:
+        raise InvalidInput(
+            "occurred_at is in the future", fields={"occurred_at": ["Must not be in the future."]}
+        )
+    scope = _scope(version, env)
+    subject = Subject(type="model_version", id=str(version.pk), label=str(version))
+    with _recording_refusals(caller, action="deployment.refused", subject=subject, scope=scope):
+        if not _may_request(caller.user, version):
+            raise Forbidden(f"you may not report deployments of {version.model.name}")
+        check = None
+        if check_id is not None:
+            check = GateCheck.objects.filter(check_id=check_id).first()
+            if (
+                check is None
+                or check.model_version_id != version.pk
+                or check.environment_id != env.pk
+            ):
+                raise InvalidInput(
+                    "check_id does not name a gate check of this version and environment",
+                    fields={"check_id": ["Unknown gate check for this version and environment."]},
+                )
+        with transaction.atomic(durable=True):
+            Environment.objects.select_for_update().get(pk=env.pk)
+            if event != DeploymentEvent.DEPLOYED:
+                live = selectors.live_in(environment=env, at=when, model_ids=[version.model_id])
+                if live.get(version.model_id) != version:
+                    raise Conflict(f"{version} was not live in {env.name} at {when.isoformat()}")
+            backing = check
+            if event == DeploymentEvent.DEPLOYED and backing is None:
+                backing = (
+                    GateCheck.objects.filter(
+                        model_version=version,
+                        environment=env,
+                        allowed=True,
+                        digest=version.artifact_digest,
+                    )
+                    .order_by("-asked_at")
+                    .first()
+                )
+            unchecked = event == DeploymentEvent.DEPLOYED and not (
+                backing is not None
+                and backing.allowed
+                and backing.digest == version.artifact_digest
+            )
+            deployment = Deployment.objects.create(
+                model_version=version,
+                environment=env,
+                event=event,
+                occurred_at=when,
+                reported_by=caller.user,
+                pipeline_run=pipeline_run,
+                commit=commit,
+                gate_check=backing,
+                unchecked=unchecked,
+            )
+            audit_append(
+                events=[
+                    AuditEvent(
+                        action=f"deployment.{event}",
+                        actor=caller.actor,
+                        object=Subject(
+                            type="deployment", id=str(deployment.pk), label=str(deployment)
+                        ),
+                        scope=scope,
+                        data={
+                            "model": version.model.name,
+                            "version": version.version,
+                            "artifact_digest": version.artifact_digest,
+                            "environment": env.name,
+                            "event": event,
+                            "occurred_at": when,
+                            "pipeline_run": pipeline_run,
+                            "commit": commit,
+                            "check_id": str(backing.check_id) if backing else None,
+                            "alert": "deployed_without_allowing_gate_check" if unchecked else None,
+                        },
+                    )
+                ]
+            )
+    return deployment
