@@ -37,12 +37,13 @@ import base64
 import binascii
 import hashlib
 import json
+import json.encoder
 import os
 import re
 import sys
 import unicodedata
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, TypeVar
 
@@ -70,6 +71,8 @@ _REQUIRED: dict[str, type | tuple[type, ...]] = {
     "data": dict,
 }
 _OPTIONAL: dict[str, type] = {"reason": str, "context": dict}
+# A decoded JSON value is exactly one of dict, list, str, int, float, bool or None.
+_REQUIRED_TYPES = tuple(_REQUIRED.values())
 _T = TypeVar("_T")
 
 
@@ -175,9 +178,29 @@ def _strings(value: Any) -> Iterator[str]:
 # small record's checks). The float and constant hooks are called only for values that are
 # outside the profile anyway, so a valid body pays nothing for them.
 _DECODER = json.JSONDecoder(parse_float=_reject_float, parse_constant=_reject_constant)
+_RAW_DECODE = _DECODER.raw_decode
 _ENCODER = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, check_circular=False
 )
+
+
+def _make_canonical_text() -> Callable[[Any], str]:
+    """``_ENCODER.encode`` without rebuilding the C encoder on every call (which
+    ``JSONEncoder.encode`` does); the plain method where the C accelerator is missing."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return _ENCODER.encode
+    encode = make(
+        None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", True, False, False
+    )
+
+    def canonical_text(value: Any) -> str:
+        return "".join(encode(value, 0))
+
+    return canonical_text
+
+
+_canonical_text = _make_canonical_text()
 # In canonical bytes an integer follows ':', ',' or '[' (then maybe '-'); one of 16 or more
 # digits may be beyond 2**53-1 and sends the record to the exact check. Mapping those marks
 # to "p" and digits to "0" turns the search into one substring test (a regular expression
@@ -203,23 +226,60 @@ def leaf_hash(body: bytes) -> str:
     return hashlib.sha256(b"\x00" + body).hexdigest()
 
 
-def parse_record(body: bytes) -> dict[str, Any]:
-    """Parse one body and check it is canonical; raise ``ValueError`` with code and reason."""
+def _decode(body: bytes) -> tuple[str, dict[str, Any]]:
+    """The body as text and as an object; ``ValueError`` (code, reason) if it is neither."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ValueError("E_PARSE", f"not UTF-8: {exc.reason}") from exc
     try:
-        record = _DECODER.decode(text)
-    except _NotInProfile as exc:
-        raise ValueError("E_NONCANONICAL", str(exc)) from exc
-    except ValueError as exc:
-        raise ValueError("E_PARSE", f"not JSON: {exc}") from exc
+        record, end = _RAW_DECODE(text)
+    except ValueError:  # _NotInProfile included: the slow path below names the problem
+        end = -1
+    if end != len(text):
+        try:
+            record = _DECODER.decode(text)
+        except _NotInProfile as exc:
+            raise ValueError("E_NONCANONICAL", str(exc)) from exc
+        except ValueError as exc:
+            raise ValueError("E_PARSE", f"not JSON: {exc}") from exc
     if not isinstance(record, dict):
         raise ValueError("E_PARSE", "a record must be a JSON object")
+    return text, record
+
+
+def _check_fields(record: dict[str, Any]) -> None:
+    """The record's fields, their types and the formats of ts and prev."""
+    try:  # one pass in C for the usual case; the loop below names what is wrong
+        types = tuple(map(type, map(record.__getitem__, _REQUIRED)))
+    except KeyError:
+        types = ()
+    if types != _REQUIRED_TYPES:
+        for name, kind in _REQUIRED.items():
+            if name not in record:
+                raise ValueError("E_PARSE", f"field {name!r} missing")
+            value = record[name]
+            if isinstance(value, bool) or not isinstance(value, kind):
+                raise ValueError("E_PARSE", f"field {name!r} has the wrong type")
+    if len(record) > len(_REQUIRED):
+        for name, kind in _OPTIONAL.items():
+            if name in record and not isinstance(record[name], kind):
+                raise ValueError("E_PARSE", f"field {name!r} has the wrong type")
+        unknown = record.keys() - _FIELDS
+        if unknown:
+            raise ValueError("E_PARSE", f"unknown fields {sorted(unknown)}")
+    if not _TS.match(record["ts"]):
+        raise ValueError("E_PARSE", f"ts {record['ts']!r} is not YYYY-MM-DDTHH:MM:SS.ffffffZ")
+    if not _HEX64.match(record["prev"]):
+        raise ValueError("E_PARSE", "prev is not 64 lowercase hex digits")
+
+
+def parse_record(body: bytes) -> dict[str, Any]:
+    """Parse one body and check it is canonical; raise ``ValueError`` with code and reason."""
+    text, record = _decode(body)
     # Compared as text: valid UTF-8 cannot hold a lone surrogate, so an escaped one
     # ("\ud800"), which decodes to one, never re-encodes to the same text.
-    if _ENCODER.encode(record) != text:
+    if _canonical_text(record) != text:
         try:
             json.loads(text, object_pairs_hook=_no_duplicates)
         except _NotInProfile as exc:
@@ -241,23 +301,7 @@ def parse_record(body: bytes) -> dict[str, Any]:
         key = _NON_ASCII_KEY.search(text)
         if key is not None:
             raise ValueError("E_NONCANONICAL", f"object key not ASCII: ...{key.group()!r}")
-    for name, kind in _REQUIRED.items():
-        if name not in record:
-            raise ValueError("E_PARSE", f"field {name!r} missing")
-        value = record[name]
-        if isinstance(value, bool) or not isinstance(value, kind):
-            raise ValueError("E_PARSE", f"field {name!r} has the wrong type")
-    if len(record) > len(_REQUIRED):
-        for name, kind in _OPTIONAL.items():
-            if name in record and not isinstance(record[name], kind):
-                raise ValueError("E_PARSE", f"field {name!r} has the wrong type")
-        unknown = record.keys() - _FIELDS
-        if unknown:
-            raise ValueError("E_PARSE", f"unknown fields {sorted(unknown)}")
-    if not _TS.match(record["ts"]):
-        raise ValueError("E_PARSE", f"ts {record['ts']!r} is not YYYY-MM-DDTHH:MM:SS.ffffffZ")
-    if not _HEX64.match(record["prev"]):
-        raise ValueError("E_PARSE", "prev is not 64 lowercase hex digits")
+    _check_fields(record)
     return record
 
 
