@@ -148,3 +148,30 @@ def imported_roots(path: Path) -> set[str]:
             assert node.level == 0, f"{path.name}: no relative imports"
             roots.add((node.module or "").split(".")[0])
     return roots
+
+
+def current_database_url() -> str:
+    """The URL of the PostgreSQL database this test runs on, for the processes it starts."""
+    db = connection.settings_dict
+    credentials = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def migrated_sqlite_file(path: Path) -> Path:
+    """A file database at ``path``, migrated by ``manage.py migrate`` in a process of its own
+    (the triggers and seeds exactly as a deployment gets them); tests copy it."""
+    done = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=REPO,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "governance.settings.test",
+            "DATABASE_URL": f"sqlite:///{path}",
+        },
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, f"migrate failed:\n{done.stdout}\n{done.stderr}"
+    return path

@@ -19,12 +19,11 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from audit import keys, merkle
 from audit.notes import Checkpoint as CheckpointText
 from audit.notes import open_checkpoint, sign_checkpoint
-from tests.support import on_postgres
+from tests.support import current_database_url, migrated_sqlite_file, on_postgres
 
 # Transactional: the processes' commits must be visible to the test, and the flush afterwards
 # (past the triggers, see conftest) cleans up.
@@ -72,27 +71,7 @@ class Target:
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A file database migrated once by ``manage.py migrate``; tests copy it."""
     path = tmp_path_factory.mktemp("checkpoint-sqlite") / "template.sqlite3"
-    done = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=REPO,
-        env={
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "governance.settings.test",
-            "DATABASE_URL": f"sqlite:///{path}",
-        },
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return path
-
-
-def _postgres_url() -> str:
-    db = connection.settings_dict
-    credentials = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    return migrated_sqlite_file(path)
 
 
 @pytest.fixture(params=["sqlite-file", "postgres"])
@@ -100,7 +79,7 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
     if request.param == "postgres":
         if not on_postgres():
             pytest.skip("PostgreSQL checkpointers run when the suite runs on PostgreSQL")
-        yield Target(_postgres_url(), tmp_path)
+        yield Target(current_database_url(), tmp_path)
         return
     if on_postgres():
         pytest.skip("file-SQLite checkpointers run in the SQLite pass of the suite")

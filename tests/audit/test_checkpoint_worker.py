@@ -23,12 +23,11 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from audit import keys, merkle
 from audit.notes import open_checkpoint
 from audit.tasks import checkpoint_if_due
-from tests.support import need, on_postgres, port_open
+from tests.support import current_database_url, migrated_sqlite_file, need, on_postgres, port_open
 
 # Transactional: on PostgreSQL the worker's commits must be visible to the test, and the flush
 # afterwards (past the triggers, see conftest) cleans up.
@@ -83,27 +82,7 @@ class Target:
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A file database migrated once by ``manage.py migrate``; tests copy it."""
     path = tmp_path_factory.mktemp("worker-sqlite") / "template.sqlite3"
-    done = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=REPO,
-        env={
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "governance.settings.test",
-            "DATABASE_URL": f"sqlite:///{path}",
-        },
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return path
-
-
-def _postgres_url() -> str:
-    db = connection.settings_dict
-    credentials = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    return migrated_sqlite_file(path)
 
 
 @pytest.fixture(params=["sqlite-file", "postgres"])
@@ -111,7 +90,7 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
     if request.param == "postgres":
         if not on_postgres():
             pytest.skip("the PostgreSQL worker runs when the suite runs on PostgreSQL")
-        return Target(_postgres_url(), tmp_path)
+        return Target(current_database_url(), tmp_path)
     if on_postgres():
         pytest.skip("the file-SQLite worker runs in the SQLite pass of the suite")
     path = tmp_path / "audit.sqlite3"

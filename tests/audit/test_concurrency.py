@@ -23,11 +23,10 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from audit.verifier import verify_bodies
 from tests.audit.helpers import stored
-from tests.support import on_postgres
+from tests.support import current_database_url, migrated_sqlite_file, on_postgres
 
 # Transactional: on PostgreSQL the writers' commits must be visible to the test, and the
 # flush afterwards (past the triggers, see conftest) cleans up.
@@ -65,8 +64,7 @@ def _python(database_url: str, *args: str, timeout: int = 240) -> str:
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A file database migrated once by ``manage.py migrate``; tests copy it."""
     path = tmp_path_factory.mktemp("audit-sqlite") / "template.sqlite3"
-    _python(f"sqlite:///{path}", "manage.py", "migrate", "--noinput")
-    return path
+    return migrated_sqlite_file(path)
 
 
 class Target:
@@ -93,19 +91,13 @@ def _sqlite_reader(path: Path) -> Callable[[], list[tuple[int, bytes]]]:
     return read
 
 
-def _postgres_url() -> str:
-    db = connection.settings_dict
-    credentials = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 @pytest.fixture(params=BACKENDS)
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
     if request.param == "postgres":
         if not on_postgres():
             pytest.skip("PostgreSQL writers run when the suite runs on PostgreSQL (DATABASE_URL)")
         assert not stored(), "the test database should start empty"
-        yield Target(_postgres_url(), lambda: [(seq, body) for seq, _, _, body in stored()])
+        yield Target(current_database_url(), lambda: [(seq, body) for seq, _, _, body in stored()])
         return
     if on_postgres():
         pytest.skip("file-SQLite writers run in the SQLite pass of the suite")

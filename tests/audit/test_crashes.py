@@ -26,10 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connection
 
 from tests.audit.crashers import MODEL
-from tests.support import need, on_postgres
+from tests.support import current_database_url, migrated_sqlite_file, need, on_postgres
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -79,14 +78,7 @@ def _migrate(database_url: str) -> None:
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A file database migrated once by ``manage.py migrate``; tests copy it."""
     path = tmp_path_factory.mktemp("crash-sqlite") / "template.sqlite3"
-    _migrate(f"sqlite:///{path}")
-    return path
-
-
-def _postgres_url() -> str:
-    db = connection.settings_dict
-    credentials = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    return migrated_sqlite_file(path)
 
 
 @pytest.fixture(params=["sqlite-file", "postgres"])
@@ -95,7 +87,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "postgres":
         if not on_postgres():
             pytest.skip("PostgreSQL crashes run when the suite runs on PostgreSQL (DATABASE_URL)")
-        url = _postgres_url()
+        url = current_database_url()
     else:
         if on_postgres():
             pytest.skip("file-SQLite crashes run in the SQLite pass of the suite")
