@@ -34,12 +34,9 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 
 COPY . .
 
-# The project is not packaged (tool.uv.package = false), so uv installs no console scripts:
-# provide `warden-gate` by hand.
-RUN printf '%s\n' '#!/bin/sh' \
-        'exec python -c "import sys; from governance.approvals.gate_cli import main; sys.exit(main())" "$@"' \
-        > /usr/local/bin/warden-gate \
-    && chmod 0755 /usr/local/bin/warden-gate
+# `warden-gate`, the CI client of the gate, is a distribution of its own (standard library
+# only); installed here so that the image can also serve as a pipeline step.
+RUN uv pip install --python /opt/venv/bin/python --no-deps ./clients/warden-gate
 
 # Static files are collected at build time (prod uses WhiteNoise's manifest storage). prod
 # settings insist on their variables, so placeholders are given for this step only.

@@ -1,6 +1,8 @@
-"""URL map: admin, the REST API v1, its OpenAPI schema and offline Swagger UI."""
+"""URL map: admin, the REST API v1, its OpenAPI schema and offline Swagger UI, the approval
+pages and their login."""
 
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -14,5 +16,13 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/v1/", include("registry.urls")),
     path("api/v1/", include("governance.approvals.urls")),
+    path("api/v1/", include("governance.webhooks.urls")),
     path("api/v1/audit/", include("audit.urls")),
+    path("approvals/", include("governance.approvals.page_urls")),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

@@ -54,6 +54,7 @@ GOVERNED_TABLES = frozenset(
         "approvals_signoff",
         "approvals_gatecheck",
         "approvals_deployment",
+        "webhooks_webhooksubscription",
     }
 )
 AUDIT_TABLE = "audit_auditrecord"

@@ -8,7 +8,7 @@ scope is 404) and one service does the write. Domain errors become HTTP in
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -31,6 +31,7 @@ from governance.approvals.serializers import (
     GateQuerySerializer,
     LiveQuerySerializer,
     LiveSerializer,
+    PolicyPublishSerializer,
     PolicySerializer,
     RejectSerializer,
     ReportSerializer,
@@ -46,6 +47,7 @@ from governance.common.permissions import (
     DeploymentRequestAccess,
     DeploymentsAccess,
     GateAccess,
+    ScopedPermission,
     SigningAccess,
 )
 from governance.common.schema import error_responses
@@ -92,16 +94,38 @@ class EnvironmentListView(_SelectorView, generics.ListAPIView):
         return selectors.environment_list(user=_user(self.request))
 
 
-@extend_schema(summary="Published sign-off policies, every version", tags=["deployments"])
-class PolicyListView(_SelectorView, generics.ListAPIView):
-    """Policies per environment and risk tier; a published version never changes."""
+class PolicyAccess(ScopedPermission):
+    """Policies: read like deployment requests; publishing is a person's act (an
+    administrator, ``approvals.publish_signoffpolicy``, checked by the service), never a key's."""
 
-    permission_classes = [DeploymentRequestAccess]
+    read_scopes = DeploymentRequestAccess.read_scopes
+    write_scopes: ClassVar[tuple[str, ...]] = ()
+
+
+@extend_schema_view(
+    get=extend_schema(summary="Published sign-off policies, every version"),
+    post=extend_schema(
+        summary="Publish the next version of a sign-off policy (administrators)",
+        request=PolicyPublishSerializer,
+        responses={201: PolicySerializer, **WRITE_ERRORS},
+    ),
+)
+@extend_schema(tags=["deployments"])
+class PolicyListView(_SelectorView, generics.ListAPIView):
+    """Policies per environment and risk tier; a published version never changes, and open
+    requests keep the version they started under."""
+
+    permission_classes = [PolicyAccess]
     queryset = SignOffPolicy.objects.none()
     serializer_class = PolicySerializer
 
     def selected(self) -> QuerySet:
         return selectors.policy_list(user=_user(self.request))
+
+    def post(self, request: Request) -> Response:
+        data = _parse(PolicyPublishSerializer, request.data)
+        policy = services.signoff_policy_publish(caller=Caller.from_request(request), **data)
+        return Response(PolicySerializer(policy).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema_view(

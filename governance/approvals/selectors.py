@@ -7,22 +7,41 @@ scope is 404.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
+from audit.models import AuditRecord
 from governance.accounts.models import User
+from governance.approvals.evidence import EvidenceRequirement, EvidenceResult, judge
 from governance.approvals.models import (
     Deployment,
     DeploymentEvent,
     DeploymentRequest,
     Environment,
+    SignOff,
     SignOffPolicy,
 )
-from governance.approvals.workflow import live_versions
-from governance.common.errors import NotFound
+from governance.approvals.workflow import (
+    Decision,
+    GateFacts,
+    Parties,
+    RequestFacts,
+    RequestState,
+    Signature,
+    Step,
+    check_signer,
+    current_step,
+    gate_reasons,
+    live_versions,
+    steps_from,
+)
+from governance.common.errors import DomainError, NotFound
+from governance.common.roles import Role
 from registry import selectors as registry_selectors
-from registry.models import ModelVersion
+from registry.models import ModelStatus, ModelVersion, VersionStatus
 
 
 def environment_list(*, user: User) -> QuerySet[Environment]:
@@ -158,3 +177,192 @@ def deployment_history(
         environment = environment_get(user=user, name=environment_name)
         queryset = queryset.filter(environment=environment)
     return queryset.order_by("environment__position", "occurred_at", "id")
+
+
+# Review pages ----------------------------------------------------------------------------
+# Read-only views of one request for the approval forms: nothing here writes or records.
+
+
+def request_signatures(request: DeploymentRequest) -> list[Signature]:
+    """The step signatures already given on ``request`` (the retrospective review aside)."""
+    return [
+        Signature(step=s.step, signer_id=s.signer_id, decision=s.decision)
+        for s in request.signoffs.all()
+        if s.step != SignOff.RETROSPECTIVE
+    ]
+
+
+def user_roles(user: User) -> frozenset[str]:
+    """The roles ``user`` holds through group membership (superuser status does not count)."""
+    if not user.is_active:
+        return frozenset()
+    return frozenset(set(user.groups.values_list("name", flat=True)) & set(Role.values))
+
+
+def signing_refusal(*, user: User, request: DeploymentRequest) -> str | None:
+    """Why ``user`` may not sign ``request`` now, or None when the workflow would let them
+    (re-authentication is still checked when they sign). For display only: the service
+    decides, under its row lock."""
+    if request.state != RequestState.PENDING:
+        return f"the request is {request.get_state_display().lower()}"
+    version = request.model_version
+    try:
+        check_signer(
+            steps=steps_from(request.policy.steps),
+            signatures=request_signatures(request),
+            parties=Parties(
+                requester_id=request.requester_id,
+                author_id=version.author_id,
+                owner_id=version.model.owner_id,
+            ),
+            signer_id=user.pk,
+            signer_roles=user_roles(user),
+            signer_is_person=not user.is_service_account,
+        )
+    except DomainError as error:
+        return error.message
+    return None
+
+
+def deployment_requests_awaiting(*, user: User) -> list[DeploymentRequest]:
+    """Pending requests the user may see whose current step the user may sign now."""
+    pending = deployment_request_list(user=user, state=RequestState.PENDING)
+    return [r for r in pending if signing_refusal(user=user, request=r) is None]
+
+
+@dataclass(frozen=True)
+class StepProgress:
+    """A policy step of a request: its definition, its signatures and where it stands."""
+
+    step: Step
+    signoffs: list[SignOff]
+    approvals: int
+    status: str  # "complete", "current", "waiting" or "rejected"
+
+
+def step_progress(request: DeploymentRequest) -> list[StepProgress]:
+    """The request's policy steps in order, each with the signatures given on it."""
+    steps = steps_from(request.policy.steps)
+    signoffs = list(request.signoffs.all())
+    current = current_step(steps, request_signatures(request))
+    out: list[StepProgress] = []
+    for step in steps:
+        mine = [s for s in signoffs if s.step == step.name]
+        approved = sum(1 for s in mine if s.decision == Decision.APPROVE)
+        if any(s.decision == Decision.REJECT for s in mine):
+            status = "rejected"
+        elif approved >= step.required:
+            status = "complete"
+        elif current is not None and current.name == step.name:
+            status = "current"
+        else:
+            status = "waiting"
+        out.append(StepProgress(step=step, signoffs=mine, approvals=approved, status=status))
+    return out
+
+
+def evidence_for(
+    request: DeploymentRequest, *, now: dt.datetime | None = None
+) -> list[EvidenceResult]:
+    """The evidence the request's policy requires, judged now (what signers are shown)."""
+    when = now or timezone.now()
+    return [
+        judge(
+            version=request.model_version,
+            requirement=EvidenceRequirement.from_data(item),
+            now=when,
+        )
+        for item in request.policy.evidence
+    ]
+
+
+@dataclass(frozen=True)
+class GatePreview:
+    """What the gate would answer now for the request's version, digest and environment.
+    Not recorded: only ``services.gate_check`` records an answer."""
+
+    allowed: bool
+    status: str
+    reasons: list[str]
+    deciding_request_id: int | None
+
+
+def gate_preview(request: DeploymentRequest) -> GatePreview:
+    """The gate's current answer for the request's artifact in its environment, computed as
+    ``services.gate_check`` does (same facts, same ``workflow.gate_reasons``), without
+    recording a gate check."""
+    version, environment = request.model_version, request.environment
+    now = timezone.now()
+    deciding = (
+        DeploymentRequest.objects.filter(model_version=version, environment=environment)
+        .exclude(state=RequestState.WITHDRAWN)
+        .select_related("policy")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    policy = (
+        deciding.policy
+        if deciding is not None
+        else policy_current(environment=environment, risk_tier=version.model.risk_tier)
+    )
+    results = [
+        judge(version=version, requirement=EvidenceRequirement.from_data(item), now=now)
+        for item in policy.evidence
+    ]
+    facts: RequestFacts | None = None
+    status = "not_requested"
+    if deciding is not None:
+        pending = None
+        if deciding.state == RequestState.PENDING:
+            step = current_step(steps_from(deciding.policy.steps), request_signatures(deciding))
+            pending = step.name if step else None
+        facts = RequestFacts(
+            state=deciding.state,
+            pending_step=pending,
+            expires_at=deciding.expires_at,
+            effective_at=deciding.effective_at,
+        )
+        status = deciding.state
+        if deciding.expires_at is not None and deciding.expires_at <= now:
+            status = RequestState.EXPIRED
+    previous = previous_environment(environment)
+    reasons = gate_reasons(
+        GateFacts(
+            now=now,
+            digest_matches=True,
+            retired=version.model.status == ModelStatus.RETIRED
+            or version.status == VersionStatus.RETIRED,
+            previous_environment_ok=previous is None
+            or deployed_in(version=version, environment=previous),
+            request=facts,
+            evidence=[(r.requirement.kind, r.status) for r in results],
+        )
+    )
+    return GatePreview(
+        allowed=not reasons,
+        status=str(status),
+        reasons=reasons,
+        deciding_request_id=deciding.pk if deciding else None,
+    )
+
+
+def live_version(request: DeploymentRequest) -> ModelVersion | None:
+    """The version of the request's model live now in the request's environment."""
+    live = live_in(
+        environment=request.environment,
+        at=timezone.now(),
+        model_ids=[request.model_version.model_id],
+    )
+    return live.get(request.model_version.model_id)
+
+
+def deployment_request_audit_trail(*, request: DeploymentRequest) -> list[AuditRecord]:
+    """The audit records of a request (already scoped by ``deployment_request_get``) and of
+    its sign-offs, including refusals recorded as security events, in log order."""
+    signoff_ids = [str(pk) for pk in request.signoffs.values_list("pk", flat=True)]
+    return list(
+        AuditRecord.objects.filter(
+            Q(object_type="deployment_request", object_id=str(request.pk))
+            | Q(object_type="signoff", object_id__in=signoff_ids)
+        ).order_by("seq")
+    )

@@ -28,7 +28,8 @@ from governance.approvals.workflow import (
     current_step,
     steps_from,
 )
-from registry.models import DIGEST_PATTERN, SLUG_PATTERN
+from governance.common.roles import Role
+from registry.models import DIGEST_PATTERN, SLUG_PATTERN, RiskTier
 from registry.serializers import (
     DIGEST_MESSAGE,
     MAX_BIGINT,
@@ -100,6 +101,39 @@ class GateQuerySerializer(StrictInputSerializer):
     )
     pipeline_run = serializers.CharField(max_length=1000, required=False, allow_blank=True)
     commit = serializers.CharField(max_length=100, required=False, allow_blank=True)
+
+
+class PolicyStepSerializer(StrictInputSerializer):
+    name = TextField(max_length=100)
+    roles = serializers.ListField(
+        child=serializers.ChoiceField(choices=Role.choices), min_length=1, max_length=10
+    )
+    # The metaclass moves declared fields off the class, so this does not shadow
+    # ``Field.required``; mypy sees only the class attribute.
+    required = WholeNumberField(min_value=1, max_value=100, default=1)  # type: ignore[assignment]
+    independent = serializers.BooleanField(default=False)
+    meaning = serializers.ChoiceField(choices=Meaning.choices, default=Meaning.APPROVAL)
+
+
+class PolicyEvidenceSerializer(StrictInputSerializer):
+    kind = serializers.ChoiceField(choices=[("fairness", "Fairness"), ("drift", "Drift")])
+    thresholds = serializers.DictField(required=False, default=dict)
+    max_age_days = WholeNumberField(min_value=1, max_value=3650, required=False, allow_null=True)
+
+
+class PolicyPublishSerializer(StrictInputSerializer):
+    """A new version of the policy of an environment and risk tier. Shapes only: unique step
+    names, reserved names and the evidence thresholds are checked by the service."""
+
+    environment = TextField(max_length=50)
+    risk_tier = serializers.ChoiceField(choices=RiskTier.choices)
+    steps = serializers.ListField(child=PolicyStepSerializer(), max_length=20)
+    evidence = serializers.ListField(
+        child=PolicyEvidenceSerializer(), max_length=10, required=False, default=list
+    )
+    approval_expiry_days = WholeNumberField(min_value=1, max_value=3650, default=30)
+    wait_seconds = WholeNumberField(min_value=0, max_value=30 * 24 * 3600, default=0)
+    note = TextField(max_length=MAX_REASON, required=False, allow_blank=True, default="")
 
 
 class LiveQuerySerializer(StrictInputSerializer):

@@ -69,6 +69,7 @@ from governance.common.errors import (
     ReauthenticationFailed,
     SeparationOfDutiesViolation,
 )
+from governance.common.events import emit
 from governance.common.roles import Role, has_role
 from registry.models import ModelStatus, ModelVersion, RiskTier, VersionStatus
 
@@ -370,6 +371,7 @@ def deployment_request_submit(
                     )
                 ]
             )
+            emit("deployment_request.submitted", request, caller.actor)
     return request
 
 
@@ -535,6 +537,7 @@ def signoff_sign(
                     )
                 ]
             )
+            emit("signoff.signed", signoff, caller.actor)
     return signoff
 
 
@@ -575,6 +578,7 @@ def _close(
                     )
                 ]
             )
+            emit(event, request, caller.actor)
     return request
 
 
@@ -637,6 +641,7 @@ def deployment_request_expire(*, request: DeploymentRequest) -> DeploymentReques
                 )
             ]
         )
+        emit("deployment_request.expired", request, SYSTEM_ACTOR)
     return request
 
 
@@ -706,6 +711,7 @@ def deployment_emergency(
                     )
                 ]
             )
+            emit("deployment_request.emergency_opened", request, caller.actor)
     return request
 
 
@@ -789,6 +795,7 @@ def signoff_retrospective(
                     )
                 ]
             )
+            emit("signoff.signed", signoff, caller.actor)
     return signoff
 
 
@@ -1030,6 +1037,7 @@ def gate_check(
                 )
             ]
         )
+        emit("gate.checked", check, caller.actor)
     return GateAnswer(check=check, request=request, audit_seq=record.seq)
 
 
@@ -1139,4 +1147,5 @@ def deployment_report(
                     )
                 ]
             )
+            emit(f"deployment.{event}", deployment, caller.actor)
     return deployment

@@ -35,6 +35,12 @@ _VIEW_ALL = [
 ]
 # Everyone who builds models reads the environments and the policies that will apply.
 _DEPLOY_READ = ["approvals.view_environment", "approvals.view_signoffpolicy"]
+# Who sends Warden's events where is security relevant: managed by officers and administrators.
+_WEBHOOKS = [
+    "webhooks.view_webhooksubscription",
+    "webhooks.view_webhookdelivery",
+    "webhooks.manage_webhooksubscription",
+]
 _BUILD = [
     "registry.add_registeredmodel",
     "registry.add_dataset",
@@ -52,8 +58,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "registry.change_risk_registeredmodel",
         "approvals.break_glass",
         "approvals.revoke_deploymentrequest",
+        *_WEBHOOKS,
     ],
-    Role.COMPLIANCE_OFFICER: [*_VIEW_ALL, "approvals.revoke_deploymentrequest"],
+    Role.COMPLIANCE_OFFICER: [*_VIEW_ALL, "approvals.revoke_deploymentrequest", *_WEBHOOKS],
     Role.AUDITOR: [*_VIEW_ALL, "audit.export_auditrecord"],
     Role.ADMIN: [
         *_VIEW_ALL,
@@ -65,6 +72,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "registry.change_dataset",
         "audit.export_auditrecord",
         "approvals.publish_signoffpolicy",
+        *_WEBHOOKS,
     ],
 }
 

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "governance.accounts",
     "registry",
     "governance.approvals",
+    "governance.webhooks",
     "governance",
 ]
 
@@ -117,7 +118,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+# The approval pages' own login (the admin keeps its login page).
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/approvals/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
 GUARDIAN_RAISE_403 = False
 ANONYMOUS_USER_NAME = None
 
@@ -171,6 +175,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "LifecycleStatusEnum": "registry.models.ModelStatus",
         "VersionStatusEnum": "registry.models.VersionStatus",
+        "WebhookEventEnum": "governance.webhooks.models.WebhookEvent",
+        "WebhookDeliveryStatusEnum": "governance.webhooks.models.DeliveryStatus",
     },
 }
 
@@ -224,7 +230,25 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_BEAT_SCHEDULE = {
     "audit-checkpoint-if-due": {"task": "audit.tasks.checkpoint_if_due", "schedule": 10.0},
+    "webhooks-sweep": {"task": "governance.webhooks.tasks.sweep", "schedule": 30.0},
+    "approvals-expire-due-requests": {
+        "task": "governance.approvals.tasks.expire_due_requests",
+        "schedule": 300.0,
+    },
 }
+
+# Webhooks (docs/webhooks.md). Secrets are encrypted with a key derived from WEBHOOK_SECRET_KEY
+# (comma-separated: the first encrypts, all decrypt), else from SECRET_KEY.
+WEBHOOK_SECRET_KEY = envstr("WEBHOOK_SECRET_KEY")
+# Targets on private, loopback or reserved addresses are refused unless their host name, address
+# or network (CIDR) is listed here; listed hosts may also use plain http.
+WEBHOOK_ALLOWED_HOSTS: list[str] = envlist("WEBHOOK_ALLOWED_HOSTS", [])
+WEBHOOK_REQUIRE_HTTPS = envbool("WEBHOOK_REQUIRE_HTTPS", False)
+WEBHOOK_TIMEOUT_SECONDS = envint("WEBHOOK_TIMEOUT_SECONDS", 10)
+# Seconds before each retry after a failed attempt (the first attempt is immediate).
+WEBHOOK_RETRY_DELAYS = [
+    int(s) for s in envlist("WEBHOOK_RETRY_DELAYS", ["10", "30", "120", "600", "1800", "7200"])
+]
 
 LOGGING = {
     "version": 1,

@@ -30,6 +30,8 @@ AUDIT_LOG_ORIGIN = require("AUDIT_LOG_ORIGIN")
 # Never generated here: the checkpointer is given AUDIT_SIGNING_KEY_FILE (0600), web processes
 # only AUDIT_VERIFICATION_KEYS (see base).
 AUDIT_SIGNING_KEY_AUTOGENERATE = False
+# Webhooks only over https, except to hosts listed in WEBHOOK_ALLOWED_HOSTS.
+WEBHOOK_REQUIRE_HTTPS = True
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", True)

@@ -26,3 +26,5 @@ AUDIT_CHECKPOINT_PUBLISH_DIR = envstr("AUDIT_CHECKPOINT_PUBLISH_DIR") or str(
     _SESSION_DIR / "checkpoints"
 )
 AUDIT_EXPORT_DIR = envstr("AUDIT_EXPORT_DIR") or str(_SESSION_DIR / "exports")
+# The test receivers listen on 127.0.0.1.
+WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]

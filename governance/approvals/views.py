@@ -1,0 +1,412 @@
+"""Server-rendered approval pages, mounted at ``/approvals/``: the list of deployment
+requests, "request a deployment", the review page of a request, and the sign, withdraw and
+revoke forms.
+
+Views are thin: reads go through ``selectors`` (a request outside the user's scope is a 404),
+writes through ``services`` (a refusal is shown on the form with the service's reason, with
+its HTTP status: 403 for separation of duties or a failed re-authentication, 409 for a
+conflict). Every page needs a login; every form is CSRF-protected by the middleware.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, cast
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from governance.accounts.callers import Caller
+from governance.accounts.models import User
+from governance.approvals import selectors, services
+from governance.approvals.forms import (
+    DeploymentRequestForm,
+    ReasonForm,
+    RequestFilterForm,
+    SignForm,
+    add_domain_error,
+)
+from governance.approvals.models import DeploymentRequest
+from governance.approvals.workflow import (
+    Decision,
+    Meaning,
+    RequestState,
+    current_step,
+    steps_from,
+)
+from governance.common.errors import DomainError, NotFound
+from governance.common.roles import Role, has_role
+from registry import selectors as registry_selectors
+from registry.models import ModelVersion
+
+PAGE_SIZE = 25
+
+
+def _user(request: HttpRequest) -> User:
+    return cast(User, request.user)
+
+
+def _caller(request: HttpRequest) -> Caller:
+    return Caller(user=_user(request), auth="session")
+
+
+def _get_request(request: HttpRequest, request_id: int) -> DeploymentRequest:
+    try:
+        return selectors.deployment_request_get(user=_user(request), request_id=request_id)
+    except NotFound as error:
+        raise Http404(error.message) from error
+
+
+def _review_url(request_id: int) -> str:
+    return reverse("approval_pages:review", args=[request_id])
+
+
+# The list --------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET"])
+def request_list(request: HttpRequest) -> HttpResponse:
+    """Requests the user may see, filtered by state and environment, or only those awaiting
+    the user's signature."""
+    user = _user(request)
+    form = RequestFilterForm(request.GET or None, user=user)
+    state = environment = ""
+    awaiting = False
+    if form.is_valid():
+        state = form.cleaned_data["state"]
+        environment = form.cleaned_data["environment"]
+        awaiting = form.cleaned_data["awaiting"]
+    found: Any
+    if awaiting:
+        found = [
+            r
+            for r in selectors.deployment_requests_awaiting(user=user)
+            if (not state or r.state == state)
+            and (not environment or r.environment.name == environment)
+        ]
+    else:
+        found = selectors.deployment_request_list(
+            user=user, state=state or None, environment=environment or None
+        )
+    page = Paginator(found, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "approvals/request_list.html",
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "awaiting_count": len(selectors.deployment_requests_awaiting(user=user)),
+            "filtered": bool(state or environment or awaiting),
+            "nav": "list",
+        },
+    )
+
+
+# Request a deployment --------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def request_create(request: HttpRequest) -> HttpResponse:
+    """Choose a visible model version and an environment, give a justification; the service
+    refuses what the promotion order, the model's state or the user's rights do not allow."""
+    user = _user(request)
+    status = 200
+    if request.method == "POST":
+        form = DeploymentRequestForm(request.POST, user=user)
+        if form.is_valid():
+            try:
+                created = services.deployment_request_submit(
+                    caller=_caller(request),
+                    version=form.cleaned_data["model_version"],
+                    environment=form.cleaned_data["environment"],
+                    reason=form.cleaned_data["reason"],
+                )
+            except DomainError as error:
+                add_domain_error(form, error)
+                status = error.http_status
+            else:
+                messages.success(
+                    request,
+                    f"Request #{created.pk} submitted: {created.get_state_display().lower()}.",
+                )
+                return HttpResponseRedirect(_review_url(created.pk))
+        else:
+            status = 400
+    else:
+        form = DeploymentRequestForm(
+            initial={
+                "model_version": request.GET.get("version"),
+                "environment": request.GET.get("environment"),
+            },
+            user=user,
+        )
+    return render(
+        request, "approvals/request_form.html", {"form": form, "nav": "create"}, status=status
+    )
+
+
+# The review page -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldDiff:
+    """One parameter or metric of the live version compared with the requested one."""
+
+    name: str
+    live: Any
+    requested: Any
+    change: str  # "same", "changed", "added", "removed"
+
+
+def _diff(live: dict[str, Any], requested: dict[str, Any]) -> list[FieldDiff]:
+    rows = []
+    for name in sorted(set(live) | set(requested)):
+        if name not in live:
+            change = "added"
+        elif name not in requested:
+            change = "removed"
+        else:
+            change = "same" if live[name] == requested[name] else "changed"
+        rows.append(FieldDiff(name, live.get(name), requested.get(name), change))
+    return rows
+
+
+def _lineage(user: User, version: ModelVersion) -> dict[str, Any]:
+    graph = registry_selectors.lineage_get(
+        user=user, model_name=version.model.name, version=version.version
+    )
+    me = f"model_version:{version.model.name}:{version.version}"
+    nodes = {node["id"]: node for node in graph["nodes"]}
+    datasets = [
+        {**nodes[edge["from"]], "role": edge["role"]}
+        for edge in graph["edges"]
+        if edge["to"] == me and edge["role"] != "parent"
+    ]
+    parents = [nodes[edge["from"]] for edge in graph["edges"] if edge["role"] == "parent"]
+    return {"datasets": datasets, "ancestry": parents}
+
+
+def _trail(found: DeploymentRequest) -> list[dict[str, Any]]:
+    rows = []
+    for record in selectors.deployment_request_audit_trail(request=found):
+        body = json.loads(record.body)
+        data = body.get("data") or {}
+        # Refusals and failed re-authentications are security events: say which rule.
+        security = record.action.endswith((".refused", "_failed"))
+        rows.append(
+            {
+                "seq": record.seq,
+                "ts": record.ts,
+                "actor": (body.get("actor") or {}).get("name") or record.actor_id,
+                "action": record.action,
+                "refusal": data.get("code") if security else None,
+                "message": data.get("message") if security else "",
+            }
+        )
+    return rows
+
+
+def _may_revoke(user: User) -> bool:
+    return has_role(user, Role.RISK_OFFICER) or has_role(user, Role.COMPLIANCE_OFFICER)
+
+
+@login_required
+@require_http_methods(["GET"])
+def request_review(request: HttpRequest, request_id: int) -> HttpResponse:
+    """Everything a signer reviews: the version, its lineage, the evidence and its verdicts,
+    the difference from the live version, the policy's steps and signatures, the gate's
+    current answer and the request's audit trail."""
+    user = _user(request)
+    found = _get_request(request, request_id)
+    version = found.model_version
+    live = selectors.live_version(found)
+    refusal = selectors.signing_refusal(user=user, request=found)
+    return render(
+        request,
+        "approvals/request_review.html",
+        {
+            "req": found,
+            "version": version,
+            "model": version.model,
+            "lineage": _lineage(user, version),
+            "evidence": selectors.evidence_for(found),
+            "live": live,
+            "diffs": [
+                ("Parameters", _diff(live.parameters, version.parameters)),
+                ("Metrics", _diff(live.metrics, version.metrics)),
+            ]
+            if live
+            else [],
+            "steps": selectors.step_progress(found),
+            "signoffs": list(found.signoffs.all()),
+            "gate": selectors.gate_preview(found),
+            "trail": _trail(found),
+            "signing_refusal": refusal,
+            "can_sign": found.state == RequestState.PENDING,
+            "can_withdraw": found.state == RequestState.PENDING and found.requester_id == user.pk,
+            "can_revoke": found.state == RequestState.APPROVED and _may_revoke(user),
+        },
+    )
+
+
+# Signing ---------------------------------------------------------------------------------
+
+
+def _preview(
+    found: DeploymentRequest, user: User, decision: str, meaning: str
+) -> dict[str, Any] | None:
+    """What a signature would sign now (the service's own content builder), and its SHA-256.
+    The time of signing is set when the signature is made, so the recorded ``signed_sha256``
+    covers this content with that time."""
+    step = current_step(steps_from(found.policy.steps), selectors.request_signatures(found))
+    if step is None or found.state != RequestState.PENDING:
+        return None
+    now = timezone.now()
+    content = services._signed_content(  # the exact builder the signature uses
+        request=found,
+        step=step.name,
+        decision=decision,
+        meaning=meaning or step.meaning,
+        signer=user,
+        signed_at=now,
+        now=now,
+    )
+    return {
+        "step": step,
+        "content": content,
+        "json": json.dumps(content, indent=2, sort_keys=True),
+        "sha256": services.signed_sha256(content),
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def request_sign(request: HttpRequest, request_id: int) -> HttpResponse:
+    """Sign the current step with decision, meaning, comment and password. A refusal keeps
+    the form and says why (the service has recorded it as a security event)."""
+    user = _user(request)
+    found = _get_request(request, request_id)
+    step = current_step(steps_from(found.policy.steps), selectors.request_signatures(found))
+    status = 200
+    if request.method == "POST":
+        form = SignForm(request.POST)
+        if form.is_valid():
+            try:
+                signoff = services.signoff_sign(
+                    caller=_caller(request),
+                    request=found,
+                    decision=form.cleaned_data["decision"],
+                    meaning=form.cleaned_data["meaning"],
+                    comment=form.cleaned_data["comment"],
+                    password=form.cleaned_data["password"],
+                )
+            except DomainError as error:
+                add_domain_error(form, error)
+                status = error.http_status
+                found = _get_request(request, request_id)
+            else:
+                found.refresh_from_db()
+                messages.success(
+                    request,
+                    f"Your signature on step “{signoff.step}” ({signoff.decision}) is recorded "
+                    f"with SHA-256 {signoff.signed_sha256}. The request is now "
+                    f"{found.get_state_display().lower()}.",
+                )
+                return HttpResponseRedirect(_review_url(found.pk))
+        else:
+            status = 400
+    else:
+        form = SignForm(
+            initial={"decision": Decision.APPROVE, "meaning": step.meaning if step else ""}
+        )
+    decision = form.data.get("decision") or Decision.APPROVE
+    meaning = form.data.get("meaning") or (step.meaning if step else Meaning.APPROVAL)
+    if decision not in Decision.values:
+        decision = Decision.APPROVE
+    if meaning not in Meaning.values:
+        meaning = step.meaning if step else Meaning.APPROVAL
+    return render(
+        request,
+        "approvals/sign_form.html",
+        {
+            "req": found,
+            "version": found.model_version,
+            "form": form,
+            "step": step,
+            "preview": _preview(found, user, decision, meaning),
+            "evidence": selectors.evidence_for(found),
+            "signing_refusal": selectors.signing_refusal(user=user, request=found),
+        },
+        status=status,
+    )
+
+
+# Withdraw and revoke ---------------------------------------------------------------------
+
+
+def _close_view(
+    request: HttpRequest, request_id: int, *, title: str, verb: str, apply: Any
+) -> HttpResponse:
+    found = _get_request(request, request_id)
+    status = 200
+    if request.method == "POST":
+        form = ReasonForm(request.POST)
+        if form.is_valid():
+            try:
+                closed = apply(
+                    caller=_caller(request), request=found, reason=form.cleaned_data["reason"]
+                )
+            except DomainError as error:
+                add_domain_error(form, error)
+                status = error.http_status
+            else:
+                messages.success(request, f"Request #{closed.pk} {verb}.")
+                return HttpResponseRedirect(_review_url(closed.pk))
+        else:
+            status = 400
+    else:
+        form = ReasonForm()
+    return render(
+        request,
+        "approvals/close_form.html",
+        {"req": found, "version": found.model_version, "form": form, "title": title},
+        status=status,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def request_withdraw(request: HttpRequest, request_id: int) -> HttpResponse:
+    """The requester withdraws a pending request, with a reason."""
+    return _close_view(
+        request,
+        request_id,
+        title="Withdraw the request",
+        verb="withdrawn",
+        apply=services.deployment_request_withdraw,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def request_revoke(request: HttpRequest, request_id: int) -> HttpResponse:
+    """A risk or compliance officer revokes an approval, with a reason."""
+    return _close_view(
+        request,
+        request_id,
+        title="Revoke the approval",
+        verb="revoked",
+        apply=services.deployment_request_revoke,
+    )

@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class WebhooksConfig(AppConfig):
+    """Webhook subscriptions and their signed deliveries of the sign-off domain's events."""
+
+    name = "governance.webhooks"
+    label = "webhooks"
+    verbose_name = "Webhooks"
+
+    def ready(self) -> None:
+        from governance.common.events import domain_event
+        from governance.webhooks.events import on_domain_event
+
+        domain_event.connect(on_domain_event, dispatch_uid="webhooks.on_domain_event")

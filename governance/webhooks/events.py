@@ -1,0 +1,197 @@
+"""From domain events to webhook deliveries.
+
+``on_domain_event`` receives ``governance.common.events.domain_event`` (sent by the approvals
+services inside their transaction, right after the audit record), turns the audit action into
+the webhook event types it means (a signature that completes the last step is also
+``deployment_request.approved``; a denied gate check is ``gate.denied``) and calls ``publish``.
+
+``publish`` writes one ``WebhookDelivery`` per active subscription to the event type, in the
+same transaction (an outbox), and sends them after commit: a change that rolls back sends
+nothing. Payloads carry ids, names, states, the actor's name and the audit seq; never secrets.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from audit.canonical import format_timestamp
+from audit.models import AuditRecord
+from audit.services import Actor
+from governance.webhooks.models import WebhookDelivery, WebhookEvent, WebhookSubscription
+
+PAYLOAD_VERSION = 1
+
+
+def _subscribed(event_type: str) -> list[WebhookSubscription]:
+    return [
+        subscription
+        for subscription in WebhookSubscription.objects.filter(active=True)
+        if event_type in subscription.events
+    ]
+
+
+def encode(payload: Mapping[str, Any]) -> bytes:
+    """The body sent: compact JSON, keys sorted, UTF-8."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def publish(event_type: str, payload: Mapping[str, Any]) -> list[WebhookDelivery]:
+    """Queue ``payload`` (the ``data`` of an event envelope, or a whole envelope with
+    ``data``) for every active subscription to ``event_type``; sent after commit."""
+    if event_type not in WebhookEvent.values:
+        raise ValueError(f"unknown webhook event type {event_type!r}")
+    subscriptions = _subscribed(event_type)
+    if not subscriptions:
+        return []
+    envelope = dict(payload) if "data" in payload else {"data": dict(payload)}
+    event_id = uuid.UUID(str(envelope.get("id") or uuid.uuid4()))
+    envelope = {
+        "v": PAYLOAD_VERSION,
+        "id": str(event_id),
+        "type": event_type,
+        "occurred_at": envelope.get("occurred_at") or format_timestamp(timezone.now()),
+        **{k: v for k, v in envelope.items() if k not in ("id", "type", "occurred_at", "v")},
+    }
+    body = encode(envelope)
+    now = timezone.now()
+    deliveries = WebhookDelivery.objects.bulk_create(
+        [
+            WebhookDelivery(
+                delivery_id=uuid.uuid4(),
+                subscription=subscription,
+                event_id=event_id,
+                event_type=event_type,
+                payload=body,
+                next_attempt_at=now,
+            )
+            for subscription in subscriptions
+        ]
+    )
+    from governance.webhooks.services import enqueue_on_commit
+
+    enqueue_on_commit(deliveries)
+    return deliveries
+
+
+# Translation of domain events -------------------------------------------------------------
+
+
+def _audit_seq(object_type: str, object_id: str, action: str) -> int | None:
+    """The seq of the record the service has just appended (this transaction holds the
+    log's lock, so it is the newest one for the object and action)."""
+    seq: int | None = (
+        AuditRecord.objects.filter(
+            log=settings.AUDIT_LOG_ORIGIN,
+            object_type=object_type,
+            object_id=object_id,
+            action=action,
+        )
+        .order_by("-seq")
+        .values_list("seq", flat=True)
+        .first()
+    )
+    return seq
+
+
+def _request_data(request: Any) -> dict[str, Any]:
+    version = request.model_version
+    return {
+        "id": request.pk,
+        "model": version.model.name,
+        "version": version.version,
+        "artifact_digest": version.artifact_digest,
+        "environment": request.environment.name,
+        "state": request.state,
+        "requester": request.requester.printed_name,
+        "expires_at": format_timestamp(request.expires_at) if request.expires_at else None,
+    }
+
+
+def _translate(action: str, subject: Any) -> tuple[list[str], str, str, dict[str, Any]]:
+    """(webhook event types, audit object type, audit object id, data) of a domain event."""
+    from governance.approvals.models import Deployment, DeploymentRequest, GateCheck, SignOff
+
+    if isinstance(subject, DeploymentRequest):
+        types = [action]
+        if action == "deployment_request.submitted" and subject.state == "approved":
+            types.append(WebhookEvent.REQUEST_APPROVED)
+        return types, "deployment_request", str(subject.pk), {"request": _request_data(subject)}
+    if isinstance(subject, SignOff):
+        request = subject.request
+        types = [WebhookEvent.SIGNOFF_SIGNED.value]
+        if request.state == "approved" and subject.step != SignOff.RETROSPECTIVE:
+            types.append(WebhookEvent.REQUEST_APPROVED)
+        elif request.state == "rejected":
+            types.append(WebhookEvent.REQUEST_REJECTED)
+        data = {
+            "request": _request_data(request),
+            "signoff": {
+                "id": subject.pk,
+                "step": subject.step,
+                "decision": subject.decision,
+                "meaning": subject.meaning,
+                "signer": subject.printed_name,
+                "signed_sha256": subject.signed_sha256,
+            },
+        }
+        return types, "signoff", str(subject.pk), data
+    if isinstance(subject, GateCheck):
+        version = subject.model_version
+        data = {
+            "check": {
+                "check_id": str(subject.check_id),
+                "model": version.model.name,
+                "version": version.version,
+                "environment": subject.environment.name,
+                "digest": subject.digest,
+                "allowed": subject.allowed,
+                "status": subject.status,
+                "reasons": list(subject.reasons),
+                "request": subject.request_id,
+                "pipeline_run": subject.pipeline_run,
+            }
+        }
+        types = [] if subject.allowed else [WebhookEvent.GATE_DENIED.value]
+        return types, "gate_check", str(subject.check_id), data
+    if isinstance(subject, Deployment):
+        version = subject.model_version
+        data = {
+            "deployment": {
+                "id": subject.pk,
+                "model": version.model.name,
+                "version": version.version,
+                "artifact_digest": version.artifact_digest,
+                "environment": subject.environment.name,
+                "event": subject.event,
+                "occurred_at": format_timestamp(subject.occurred_at),
+                "pipeline_run": subject.pipeline_run,
+                "commit": subject.commit,
+                "check_id": str(subject.gate_check.check_id) if subject.gate_check else None,
+                "unchecked": subject.unchecked,
+            }
+        }
+        return [action], "deployment", str(subject.pk), data
+    return [], "", "", {}
+
+
+def on_domain_event(sender: Any, *, action: str, subject: Any, actor: Actor, **_: Any) -> None:
+    """Receiver of ``domain_event``: publish the webhook events an audit action means."""
+    types, object_type, object_id, data = _translate(action, subject)
+    types = [t for t in types if t in WebhookEvent.values]
+    if not types or not WebhookSubscription.objects.filter(active=True).exists():
+        return
+    envelope = {
+        "id": str(uuid.uuid4()),
+        "occurred_at": format_timestamp(timezone.now()),
+        "audit_seq": _audit_seq(object_type, object_id, action),
+        "actor": {"type": actor.type, "name": actor.name},
+        "data": data,
+    }
+    for event_type in types:
+        publish(event_type, {**envelope, "id": str(uuid.uuid4())})
