@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "governance.accounts",
     "registry",
     "governance.approvals",
+    "governance.reports",
     "governance.webhooks",
     "governance",
 ]

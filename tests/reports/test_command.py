@@ -1,0 +1,247 @@
+"""``manage.py report``: the output contract, exit codes, bad input, no database, and the
+COMPAS and bike-sharing examples."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPAS = ROOT / "data" / "compas-scores-two-years.csv"
+BIKE = ROOT / "data" / "bike-sharing-hour.csv"
+BIKE_COLUMNS = ["hr", "weekday", "workingday", "weathersit", "temp", "atemp", "hum",
+                "windspeed", "casual", "registered", "cnt"]  # fmt: skip
+
+
+BIKE_TYPES = ",".join(
+    f"{c}:{'categorical' if c in ('weekday', 'workingday', 'weathersit') else 'numerical'}"
+    for c in BIKE_COLUMNS
+)
+
+
+def run(*args: str) -> dict:
+    out = io.StringIO()
+    call_command("report", *args, "--json", stdout=out)
+    return json.loads(out.getvalue())
+
+
+def compas(*extra: str) -> dict:
+    return run(
+        "fairness", "--input", str(COMPAS), "--label", "two_year_recid",
+        "--prediction", "score_text", "--prediction-positive", "Medium,High",
+        "--favorable-label", "Low", *extra,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def bike_months(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    bike = pd.read_csv(BIKE)
+    folder = tmp_path_factory.mktemp("bike")
+    january = folder / "january.parquet"
+    july = folder / "july.csv"
+    bike[(bike.yr == 0) & (bike.mnth == 1)].to_parquet(january)
+    bike[(bike.yr == 0) & (bike.mnth == 7)].to_csv(july, index=False)
+    return january, july
+
+
+def test_compas_by_race_follows_the_contract_and_is_unfair():
+    result = compas("--sensitive", "race", "--privileged", "race=Caucasian")
+    groups = {g["attributes"]["race"]: g for g in result["groups"]}
+    black, white = groups["African-American"], groups["Caucasian"]
+    assert black["n"] == 3696 and white["n"] == 2454
+    for key in (
+        "selection_rate",
+        "base_rate",
+        "tpr",
+        "fpr",
+        "fnr",
+        "precision",
+        "accuracy",
+        "unstable",
+    ):
+        assert key in black
+    # ProPublica's finding: higher false positive rate for black defendants.
+    assert black["fpr"] > 1.8 * white["fpr"] and black["fnr"] < white["fnr"]
+    assert groups["Native American"]["unstable"] is True
+    assert set(result["metrics"]) >= {
+        "demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference",
+        "equalized_odds_ratio", "equal_opportunity_difference", "equal_opportunity_ratio",
+    }  # fmt: skip
+    flagged = {f["attributes"]["race"] for f in result["four_fifths"] if f["flagged"]}
+    assert "African-American" in flagged and result["verdict"] == "fail"
+    assert result["aif360"]["favorable"] == "negative"
+    assert 0.7 < result["aif360"]["disparate_impact"] < 0.8
+    assert result["inputs"][0]["sha256"] == (
+        "25dc20ee9cf7125f3f80dbaa396dcc384b85b201fab2a80d8e7db67e1e7bbaf5"
+    )
+
+
+def test_compas_by_sex_and_intersection():
+    by_sex = compas("--sensitive", "sex", "--privileged", "sex=Female")
+    assert [g["attributes"]["sex"] for g in by_sex["groups"]] == ["Female", "Male"]
+    assert sum(g["n"] for g in by_sex["groups"]) == 7214
+    both = compas("--sensitive", "race,sex")
+    assert len(both["groups"]) == 12 and all(len(g["attributes"]) == 2 for g in both["groups"])
+
+
+def test_bike_january_against_july_drifts_on_weather_not_on_hour(bike_months):
+    january, july = bike_months
+    result = run(
+        "drift", "--reference", str(january), "--current", str(july),
+        "--columns", BIKE_TYPES,
+    )  # fmt: skip
+    columns = {c["name"]: c for c in result["columns"]}
+    assert list(columns) == BIKE_COLUMNS
+    assert columns["temp"]["method"] == "ks" and columns["temp"]["drifted"]
+    assert columns["temp"]["n_reference"] == 688
+    assert columns["workingday"]["method"] == "z"
+    assert columns["weathersit"]["method"] == "chisquare"
+    assert not columns["hr"]["drifted"]
+    assert result["dataset_drift"] is True and result["share"] >= 0.5
+    assert result["drifted_count"] == len(result["drifted_columns"])
+    for column in result["columns"]:
+        for key in ("name", "type", "method", "statistic", "p_value", "threshold", "drifted",
+                    "psi", "n_reference", "n_current", "status"):  # fmt: skip
+            assert key in column
+
+
+def test_drift_infers_types_and_excludes_columns(bike_months):
+    january, july = bike_months
+    result = run(
+        "drift", "--reference", str(january), "--current", str(july),
+        "--exclude", "instant,dteday,season,yr,mnth",
+    )  # fmt: skip
+    names = [c["name"] for c in result["columns"]]
+    assert "mnth" not in names and "dteday" not in names
+    types = {c["name"]: c["type"] for c in result["columns"]}
+    assert types["temp"] == "numerical" and types["weathersit"] == "categorical"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            [
+                "fairness",
+                "--input",
+                "MISSING.csv",
+                "--label",
+                "a",
+                "--prediction",
+                "b",
+                "--sensitive",
+                "c",
+            ],
+            "MISSING.csv: file does not exist",
+        ),
+        (
+            [
+                "fairness",
+                "--input",
+                str(COMPAS),
+                "--label",
+                "nope",
+                "--prediction",
+                "score_text",
+                "--sensitive",
+                "race",
+            ],
+            "column 'nope': not found",
+        ),
+        (
+            [
+                "fairness",
+                "--input",
+                str(COMPAS),
+                "--label",
+                "race",
+                "--prediction",
+                "score_text",
+                "--sensitive",
+                "sex",
+            ],
+            "column 'race': label holds text values",
+        ),
+        (
+            [
+                "fairness",
+                "--input",
+                str(COMPAS),
+                "--label",
+                "two_year_recid",
+                "--prediction",
+                "score_text",
+                "--sensitive",
+                "sex",
+                "--privileged",
+                "sex",
+            ],
+            "expected COL=VALUE",
+        ),
+        (
+            [
+                "drift",
+                "--reference",
+                str(COMPAS),
+                "--current",
+                str(COMPAS),
+                "--columns",
+                "race:numerical",
+            ],
+            "column 'race': declared numerical",
+        ),
+        (
+            [
+                "drift",
+                "--reference",
+                str(COMPAS),
+                "--current",
+                str(COMPAS),
+                "--columns",
+                "race:text",
+            ],
+            "type must be numerical",
+        ),
+    ],
+)
+def test_bad_input_is_one_clear_error_with_exit_code_2(args, message):
+    with pytest.raises(CommandError) as caught:
+        call_command("report", *args, "--json", stdout=io.StringIO())
+    assert caught.value.returncode == 2
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_runs_as_a_process_without_a_database(tmp_path):
+    """DATABASE_URL points at a host that does not exist: the command never connects."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": "postgres://nobody@db.invalid:5432/none",
+        "DJANGO_ENV": "test",
+    }
+    done = subprocess.run(
+        [sys.executable, "manage.py", "report", "fairness", "--input", str(COMPAS),
+         "--label", "two_year_recid", "--prediction", "score_text",
+         "--prediction-positive", "Medium,High", "--sensitive", "sex", "--json"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["verdict"] in ("pass", "fail")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    bad = subprocess.run(
+        [sys.executable, "manage.py", "report", "drift", "--reference", str(empty),
+         "--current", str(COMPAS), "--json"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.strip().splitlines() == [f"CommandError: {empty}: file is empty"]
