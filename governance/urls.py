@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/v1/", include("registry.urls")),
     path("api/v1/", include("governance.approvals.urls")),
     path("api/v1/", include("governance.webhooks.urls")),
+    path("api/v1/", include("governance.reports.urls")),
     path("api/v1/audit/", include("audit.urls")),
     path("approvals/", include("governance.approvals.page_urls")),
     path(

@@ -55,6 +55,8 @@ GOVERNED_TABLES = frozenset(
         "approvals_gatecheck",
         "approvals_deployment",
         "webhooks_webhooksubscription",
+        "reports_report",
+        "reports_reportinput",
     }
 )
 AUDIT_TABLE = "audit_auditrecord"

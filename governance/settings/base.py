@@ -174,6 +174,8 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # Several enums share the field name "status"; name them after their choices.
     "ENUM_NAME_OVERRIDES": {
+        "ReportKindEnum": "governance.reports.models.ReportKind",
+        "ReportStatusEnum": "governance.reports.models.ReportStatus",
         "LifecycleStatusEnum": "registry.models.ModelStatus",
         "VersionStatusEnum": "registry.models.VersionStatus",
         "WebhookEventEnum": "governance.webhooks.models.WebhookEvent",
@@ -228,6 +230,8 @@ AUDIT_EXPORT_CHUNK_RECORDS = envint("AUDIT_EXPORT_CHUNK_RECORDS", 5000)
 CELERY_TASK_ROUTES = {
     "audit.tasks.checkpoint_if_due": {"queue": "checkpoints"},
     "audit.tasks.export_bundle": {"queue": "checkpoints"},
+    "governance.reports.tasks.run_report": {"queue": "reports"},
+    "governance.reports.tasks.requeue_expired": {"queue": "reports"},
 }
 CELERY_BEAT_SCHEDULE = {
     "audit-checkpoint-if-due": {"task": "audit.tasks.checkpoint_if_due", "schedule": 10.0},
@@ -236,7 +240,25 @@ CELERY_BEAT_SCHEDULE = {
         "task": "governance.approvals.tasks.expire_due_requests",
         "schedule": 300.0,
     },
+    "reports-requeue-expired": {
+        "task": "governance.reports.tasks.requeue_expired",
+        "schedule": 60.0,
+    },
 }
+
+# Reports (METRICS_SPEC.md): uploaded inputs and rendered PDFs live in directories every web
+# process and report worker shares (the media volume in docker-compose.yml).
+REPORTS_UPLOAD_DIR = envstr("REPORTS_UPLOAD_DIR") or str(MEDIA_ROOT / "report-inputs")
+REPORTS_DIR = envstr("REPORTS_DIR") or str(MEDIA_ROOT / "reports")
+# The largest upload a report request may carry (all its files together).
+REPORTS_MAX_UPLOAD_BYTES = envint("REPORTS_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
+# Registered dataset versions are read from their source_uri only inside these directories.
+REPORTS_DATASET_ROOTS: list[str] = envlist("REPORTS_DATASET_ROOTS", [])
+# A report job holds its lease this long past each heartbeat; a job silent for longer is
+# taken over by another worker (requeued by the beat entry above).
+REPORTS_LEASE_SECONDS = envint("REPORTS_LEASE_SECONDS", 300)
+# Test only: the job stops at this progress point until killed (the worker-loss test).
+REPORTS_TEST_PAUSE_AT = envint("REPORTS_TEST_PAUSE_AT", 0)
 
 # Webhooks (docs/webhooks.md). Secrets are encrypted with a key derived from WEBHOOK_SECRET_KEY
 # (comma-separated: the first encrypts, all decrypt), else from SECRET_KEY.
@@ -257,4 +279,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": envstr("WARDEN_LOG_LEVEL") or "INFO"},
+    # WeasyPrint narrates every rendering step at INFO; the report command keeps stderr for
+    # bad input, and workers' logs for what matters.
+    "loggers": {"weasyprint": {"level": "WARNING"}},
 }

@@ -28,3 +28,5 @@ AUDIT_CHECKPOINT_PUBLISH_DIR = envstr("AUDIT_CHECKPOINT_PUBLISH_DIR") or str(
 AUDIT_EXPORT_DIR = envstr("AUDIT_EXPORT_DIR") or str(_SESSION_DIR / "exports")
 # The test receivers listen on 127.0.0.1.
 WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+REPORTS_UPLOAD_DIR = envstr("REPORTS_UPLOAD_DIR") or str(_SESSION_DIR / "report-inputs")
+REPORTS_DIR = envstr("REPORTS_DIR") or str(_SESSION_DIR / "reports")

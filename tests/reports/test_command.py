@@ -245,3 +245,46 @@ def test_runs_as_a_process_without_a_database(tmp_path):
     )  # fmt: skip
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.strip().splitlines() == [f"CommandError: {empty}: file is empty"]
+
+
+def test_pdf_renders_the_report_with_the_printed_json_embedded(tmp_path):
+    target = tmp_path / "compas.pdf"
+    out = io.StringIO()
+    call_command(
+        "report", "fairness", "--input", str(COMPAS), "--label", "two_year_recid",
+        "--prediction", "score_text", "--prediction-positive", "Medium,High",
+        "--favorable-label", "Low", "--sensitive", "sex", "--model", "recidivism",
+        "--model-version", "3", "--json", "--pdf", str(target), stdout=out,
+    )  # fmt: skip
+    pdf = target.read_bytes()
+    assert pdf.startswith(b"%PDF-")
+    info = subprocess.run(["pdfinfo", str(target)], capture_output=True, text=True, check=True)
+    assert "Fairness report: recidivism version 3" in info.stdout
+    attached = tmp_path / "attached.json"
+    subprocess.run(["pdfdetach", "-save", "1", "-o", str(attached), str(target)], check=True)
+    assert attached.read_text() == out.getvalue().rstrip("\n")
+
+
+def test_drift_pdf_without_a_subject_says_not_registered(tmp_path, bike_months):
+    january, july = bike_months
+    target = tmp_path / "bike.pdf"
+    call_command(
+        "report", "drift", "--reference", str(january), "--current", str(july),
+        "--columns", BIKE_TYPES, "--pdf", str(target), stdout=io.StringIO(),
+    )  # fmt: skip
+    text = subprocess.run(
+        ["pdftotext", "-l", "1", str(target), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "not registered" in text
+    assert "january.parquet" in text
+
+
+def test_pdf_to_an_unwritable_place_is_one_clear_error():
+    with pytest.raises(CommandError) as caught:
+        call_command(
+            "report", "fairness", "--input", str(COMPAS), "--label", "two_year_recid",
+            "--prediction", "score_text", "--prediction-positive", "Medium,High",
+            "--sensitive", "sex", "--pdf", "/nonexistent-dir/out.pdf", stdout=io.StringIO(),
+        )  # fmt: skip
+    assert caught.value.returncode == 2
+    assert "--pdf /nonexistent-dir/out.pdf: cannot write" in str(caught.value)

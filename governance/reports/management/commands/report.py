@@ -2,34 +2,57 @@
 
 The command reads its input files, computes with the engine and prints the result: with
 ``--json`` one JSON document on stdout (numbers as JSON numbers, ``null`` when not
-estimable), otherwise a short table. Bad input exits 2 with one line on stderr naming the
+estimable), otherwise a short table. ``--pdf FILE`` also renders the PDF/A-3b report (the
+printed JSON embedded verbatim when ``--json`` is given), its cover naming the subject given
+with ``--model``/``--model-version``/``--artifact-digest`` (or "not registered"), the inputs'
+SHA-256, and the engine's default thresholds. Bad input exits 2 with one line on stderr naming the
 file, the column and the fault. It runs no system checks and opens no database connection,
 so it works on a laptop with only the input files.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import json
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from governance.reports.engine import (
-    DriftOptions,
-    FairnessOptions,
-    InputError,
-    compute_drift,
-    compute_fairness,
-    read_table,
-    table_columns,
+from governance.reports.computation import (
+    UNREGISTERED,
+    Computed,
+    InputFile,
+    drift_from_files,
+    drift_thresholds,
+    fairness_from_file,
+    fairness_thresholds,
+    render_pdf,
 )
-from governance.reports.engine.drift import ColumnType, drift_columns
+from governance.reports.engine import DriftOptions, FairnessOptions, InputError
+from governance.reports.engine.drift import ColumnType
+from governance.reports.pdf import PolicyThreshold, ReportSubject
 
 BAD_INPUT = 2
 
 
 def _split(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def printed_bytes(result: dict[str, Any]) -> bytes:
+    return json.dumps(result, allow_nan=False, ensure_ascii=False).encode()
+
+
+def _subject_arguments(parser: CommandParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--pdf", metavar="OUT.pdf", help="also write the PDF/A-3b report")
+    parser.add_argument("--model", metavar="NAME", help="the model named on the PDF's cover")
+    parser.add_argument("--model-version", metavar="N", help="its version (with --model)")
+    parser.add_argument("--artifact-digest", metavar="sha256:HEX", help="its artifact digest")
 
 
 class Command(BaseCommand):
@@ -50,35 +73,71 @@ class Command(BaseCommand):
         fairness.add_argument(
             "--privileged", nargs="+", action="extend", default=[], metavar="COL=VALUE"
         )
-        fairness.add_argument("--json", action="store_true", help="print one JSON document")
-        fairness.add_argument("--pdf", metavar="OUT.pdf")
+        _subject_arguments(fairness)
         drift = kinds.add_parser("drift", help="data drift of a current table against a reference")
         drift.add_argument("--reference", required=True, metavar="FILE")
         drift.add_argument("--current", required=True, metavar="FILE")
         drift.add_argument("--columns", metavar="COL:TYPE,...")
         drift.add_argument("--exclude", metavar="COL,...")
-        drift.add_argument("--json", action="store_true", help="print one JSON document")
-        drift.add_argument("--pdf", metavar="OUT.pdf")
+        _subject_arguments(drift)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options.get("pdf"):
-            raise CommandError(
-                "--pdf: PDF rendering is not available in this version; use --json",
-                returncode=BAD_INPUT,
-            )
         try:
             if options["kind"] == "fairness":
-                result = self._fairness(options)
+                computed, thresholds = self._fairness(options)
             else:
-                result = self._drift(options)
+                computed, thresholds = self._drift(options)
         except InputError as exc:
             raise CommandError(exc.message, returncode=BAD_INPUT) from exc
+        result = computed.result
+        printed = json.dumps(result, allow_nan=False, ensure_ascii=False)
+        if options["pdf"]:
+            self._write_pdf(options, computed, thresholds, printed if options["json"] else None)
         if options["json"]:
-            self.stdout.write(json.dumps(result, allow_nan=False, ensure_ascii=False))
+            self.stdout.write(printed)
         else:
             self._summary(result)
 
-    def _fairness(self, options: dict[str, Any]) -> dict[str, Any]:
+    def _write_pdf(
+        self,
+        options: dict[str, Any],
+        computed: Computed,
+        thresholds: list[PolicyThreshold],
+        printed: str | None,
+    ) -> None:
+        subject = UNREGISTERED
+        if options["model"]:
+            subject = ReportSubject(
+                model=options["model"],
+                version=options["model_version"] or "-",
+                artifact_digest=options["artifact_digest"] or "-",
+            )
+        payload = printed.encode() if printed is not None else None
+        digest = hashlib.sha256(payload or printed_bytes(computed.result)).hexdigest()
+        pdf = render_pdf(
+            computed,
+            report_id=f"cli-{digest[:16]}",
+            generated_at=dt.datetime.now(dt.UTC),
+            subject=subject,
+            thresholds=thresholds,
+            result_json=payload,
+        )
+        target = Path(options["pdf"])
+        try:
+            # Written beside the target and renamed: a reader never sees half a PDF.
+            handle, temporary = tempfile.mkstemp(dir=target.parent or None, suffix=".part")
+            with os.fdopen(handle, "wb") as out:
+                out.write(pdf)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(temporary, 0o666 & ~umask)
+            os.replace(temporary, target)
+        except OSError as exc:
+            raise CommandError(
+                f"--pdf {target}: cannot write ({exc.strerror})", returncode=BAD_INPUT
+            ) from exc
+
+    def _fairness(self, options: dict[str, Any]) -> tuple[Computed, list[PolicyThreshold]]:
         privileged: dict[str, str] = {}
         for item in options["privileged"]:
             column, sep, value = item.partition("=")
@@ -94,10 +153,11 @@ class Command(BaseCommand):
             favorable_label=options["favorable_label"],
             privileged=privileged,
         )
-        table = read_table(options["input"], settings.columns(), label=options["input"])
-        return compute_fairness(table.frame, settings, inputs=[table.describe()]).to_dict()
+        path = options["input"]
+        source = InputFile(path=path, name=Path(path).name, role="evaluation", label=path)
+        return fairness_from_file(source, settings), fairness_thresholds(settings)
 
-    def _drift(self, options: dict[str, Any]) -> dict[str, Any]:
+    def _drift(self, options: dict[str, Any]) -> tuple[Computed, list[PolicyThreshold]]:
         types: dict[str, str] = {}
         for item in _split(options["columns"]):
             column, sep, kind = item.rpartition(":")
@@ -111,27 +171,13 @@ class Command(BaseCommand):
         settings = DriftOptions(
             column_types=types, columns=list(types) or None, exclude=_split(options["exclude"])
         )
-        reference_path, current_path = options["reference"], options["current"]
-        names = drift_columns(
-            table_columns(reference_path, label=reference_path),
-            table_columns(current_path, label=current_path),
+        reference, current = options["reference"], options["current"]
+        computed = drift_from_files(
+            InputFile(path=reference, name=Path(reference).name, role="reference", label=reference),
+            InputFile(path=current, name=Path(current).name, role="current", label=current),
             settings,
         )
-        if not names:
-            raise InputError("the reference and current files have no column in common")
-        reference = read_table(reference_path, names, label=reference_path)
-        current = read_table(current_path, names, label=current_path)
-        result = compute_drift(
-            reference.frame,
-            current.frame,
-            settings,
-            labels=(reference_path, current_path),
-            inputs=[
-                {"role": "reference", **reference.describe()},
-                {"role": "current", **current.describe()},
-            ],
-        )
-        return result.to_dict()
+        return computed, drift_thresholds(settings)
 
     def _summary(self, result: dict[str, Any]) -> None:
         def show(value: Any) -> str:

@@ -1,0 +1,53 @@
+"""Reads of reports, scoped to what the user may see: a report is visible to whoever can
+see its model version (the registry's selectors); out of scope is 404."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from governance.accounts.models import User
+from governance.common.errors import Conflict, NotFound
+from governance.reports.models import Report, ReportStatus
+from registry.selectors import model_list
+
+
+def report_list(
+    *,
+    user: User,
+    model: str | None = None,
+    version: int | None = None,
+    kind: str | None = None,
+    status: str | None = None,
+) -> QuerySet[Report]:
+    """Reports on the versions of models the user may see, newest first."""
+    reports = Report.objects.filter(model_version__model__in=model_list(user=user)).select_related(
+        "model_version__model", "requested_by", "job"
+    )
+    if model:
+        reports = reports.filter(model_version__model__name=model)
+    if version is not None:
+        reports = reports.filter(model_version__version=version)
+    if kind:
+        reports = reports.filter(kind=kind)
+    if status:
+        reports = reports.filter(status=status)
+    return reports.prefetch_related("inputs").order_by("-created_at")
+
+
+def report_get(*, user: User, report_id: uuid.UUID | str) -> Report:
+    """One visible report, else ``NotFound``."""
+    found = report_list(user=user).filter(pk=report_id).first()
+    if found is None:
+        raise NotFound(f"report {report_id} not found")
+    return found
+
+
+def report_pdf(*, report: Report) -> Path:
+    """The PDF file of a done report; ``Conflict`` (409) before that."""
+    if report.status != ReportStatus.DONE or not report.pdf_path:
+        raise Conflict(f"report {report.pk} is {report.status}: its PDF exists once it is done")
+    return Path(settings.REPORTS_DIR) / report.pdf_path

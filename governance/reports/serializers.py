@@ -1,0 +1,171 @@
+"""Report request and report representations for the API."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from governance.reports.computation import result_summary
+from governance.reports.engine.drift import ColumnType
+from governance.reports.models import Report, ReportKind
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+class ReportRequestSerializer(serializers.Serializer):
+    """``multipart/form-data``: the kind, the model version, the inputs (a file or a
+    registered dataset version id per role: ``evaluation`` for fairness, ``reference`` and
+    ``current`` for drift), the columns, and optional threshold overrides (a report with
+    overrides never counts as sign-off evidence). Lists are comma-separated."""
+
+    kind = serializers.ChoiceField(choices=ReportKind.choices)
+    model = serializers.CharField(max_length=100)
+    version = serializers.IntegerField(min_value=1)
+    evaluation = serializers.FileField(required=False, allow_empty_file=True)
+    reference = serializers.FileField(required=False, allow_empty_file=True)
+    current = serializers.FileField(required=False, allow_empty_file=True)
+    evaluation_dataset_version = serializers.IntegerField(required=False, min_value=1)
+    reference_dataset_version = serializers.IntegerField(required=False, min_value=1)
+    current_dataset_version = serializers.IntegerField(required=False, min_value=1)
+    label = serializers.CharField(required=False, max_length=200)  # type: ignore[assignment]
+    prediction = serializers.CharField(required=False, max_length=200)
+    sensitive = serializers.CharField(required=False, max_length=2000, help_text="COL[,COL...]")
+    positive_label = serializers.CharField(required=False, max_length=200)
+    prediction_positive = serializers.CharField(
+        required=False, max_length=2000, help_text="V[,V...]"
+    )
+    favorable_label = serializers.CharField(required=False, max_length=200)
+    privileged = serializers.CharField(
+        required=False, max_length=2000, help_text="COL=VALUE[,COL=VALUE...]"
+    )
+    columns = serializers.CharField(required=False, max_length=10000, help_text="COL:TYPE,...")
+    exclude = serializers.CharField(required=False, max_length=10000, help_text="COL,...")
+    min_impact_ratio = serializers.DecimalField(
+        required=False, max_digits=6, decimal_places=4, min_value=0, max_value=1
+    )
+    max_equalized_odds_difference = serializers.DecimalField(
+        required=False, max_digits=6, decimal_places=4, min_value=0, max_value=1
+    )
+    min_group_size = serializers.IntegerField(required=False, min_value=1)
+    drift_share = serializers.DecimalField(
+        required=False, max_digits=6, decimal_places=4, min_value=0, max_value=1
+    )
+    threshold = serializers.DecimalField(
+        required=False, max_digits=12, decimal_places=10, min_value=0,
+        help_text="one threshold for every column's drift method",
+    )  # fmt: skip
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["kind"] == ReportKind.FAIRNESS:
+            missing = [f for f in ("label", "prediction", "sensitive") if not attrs.get(f)]
+            if missing:
+                raise serializers.ValidationError(
+                    {name: ["required for a fairness report"] for name in missing}
+                )
+        if attrs.get("drift_share") is not None and attrs["drift_share"] <= 0:
+            raise serializers.ValidationError({"drift_share": ["must be in (0, 1]"]})
+        return attrs
+
+    def parameters(self) -> dict[str, Any]:
+        """The engine's parameters of the request (what the report records)."""
+        data = self.validated_data
+        if data["kind"] == ReportKind.FAIRNESS:
+            privileged: dict[str, str] = {}
+            for item in _split(data.get("privileged", "")):
+                column, sep, value = item.partition("=")
+                if not sep or not column.strip():
+                    raise serializers.ValidationError(
+                        {"privileged": [f"{item!r}: expected COL=VALUE"]}
+                    )
+                privileged[column.strip()] = value.strip()
+            return {
+                "label": data["label"],
+                "prediction": data["prediction"],
+                "sensitive": _split(data["sensitive"]),
+                "positive_label": data.get("positive_label"),
+                "prediction_positive": _split(data.get("prediction_positive", "")) or None,
+                "favorable_label": data.get("favorable_label"),
+                "privileged": privileged,
+            }
+        types: dict[str, str] = {}
+        for item in _split(data.get("columns", "")):
+            column, sep, kind = item.rpartition(":")
+            if not sep or not column or kind not in {t.value for t in ColumnType}:
+                raise serializers.ValidationError(
+                    {"columns": [f"{item!r}: expected COL:numerical|categorical|ignore"]}
+                )
+            types[column] = kind
+        return {
+            "column_types": types,
+            "columns": list(types) or None,
+            "exclude": _split(data.get("exclude", "")),
+        }
+
+    def overrides(self) -> dict[str, Any]:
+        data = self.validated_data
+        names = (
+            ("min_impact_ratio", "max_equalized_odds_difference", "min_group_size")
+            if data["kind"] == ReportKind.FAIRNESS
+            else ("drift_share", "threshold")
+        )
+        return {name: data[name] for name in names if data.get(name) is not None}
+
+
+class ReportInputSerializer(serializers.Serializer):
+    role = serializers.CharField()
+    name = serializers.CharField()
+    sha256 = serializers.CharField()
+    size = serializers.IntegerField()
+    dataset_version = serializers.IntegerField(source="dataset_version_id", allow_null=True)
+
+
+class ReportSerializer(serializers.ModelSerializer):
+    """A report: status and progress while it runs; the verdict, a summary of the metrics,
+    the PDF's SHA-256 and the audit seq at generation once done; ``error`` when failed."""
+
+    model = serializers.CharField(source="model_version.model.name")
+    version = serializers.IntegerField(source="model_version.version")
+    progress = serializers.SerializerMethodField()
+    stage = serializers.SerializerMethodField()
+    inputs = ReportInputSerializer(many=True)
+    requested_by = serializers.CharField(source="requested_by.username")
+    summary = serializers.SerializerMethodField()
+    links = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Report
+        fields = [
+            "id", "kind", "model", "version", "status", "progress", "stage", "verdict",
+            "summary", "thresholds", "thresholds_overridden", "policy_label", "inputs",
+            "parameters", "pdf_sha256", "audit_seq", "error", "attempts", "requested_by",
+            "created_at", "started_at", "finished_at", "links",
+        ]  # fmt: skip
+
+    def get_progress(self, report: Report) -> int:
+        return int(report.job.progress) if hasattr(report, "job") else 0
+
+    def get_stage(self, report: Report) -> str:
+        return str(report.job.stage) if hasattr(report, "job") else ""
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_summary(self, report: Report) -> dict[str, Any] | None:
+        if not report.result_json:
+            return None
+        return result_summary(json.loads(report.result_json))
+
+    @extend_schema_field(
+        {"type": "object", "properties": {"self": {"type": "string"}, "pdf": {"type": "string"}}}
+    )
+    def get_links(self, report: Report) -> dict[str, str | None]:
+        done = report.status == "done"
+        return {
+            "self": reverse("reports:report-detail", args=[report.pk]),
+            "pdf": reverse("reports:report-pdf", args=[report.pk]) if done else None,
+        }
