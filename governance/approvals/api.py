@@ -29,6 +29,8 @@ from governance.approvals.serializers import (
     EnvironmentSerializer,
     GateAnswerSerializer,
     GateQuerySerializer,
+    GateStatusQuerySerializer,
+    GateStatusSerializer,
     LiveQuerySerializer,
     LiveSerializer,
     PolicyPublishSerializer,
@@ -37,6 +39,8 @@ from governance.approvals.serializers import (
     ReportSerializer,
     RequestCreateSerializer,
     RetrospectiveSerializer,
+    SigningContentQuerySerializer,
+    SigningContentSerializer,
     SignOffSerializer,
     SignSerializer,
 )
@@ -197,11 +201,53 @@ def _answer(request: Request, request_id: int) -> Response:
 
 
 @extend_schema(
+    summary="What a signature on the current step would sign now, and its SHA-256",
+    description=(
+        "The exact content (but the moment of signing, added at signing) a signature with "
+        "this decision and meaning would sign: the request, model, version, artifact digest, "
+        "environment, policy, step, signer, printed name and the digests of the evidence "
+        "shown. Send its `sha256` as `expected_content_sha256` when signing to bind the "
+        "signature to it. Nothing is recorded; separation of duties is checked at signing."
+    ),
+    parameters=[SigningContentQuerySerializer],
+    responses={200: SigningContentSerializer, **error_responses(400, 401, 403, 404, 409)},
+    tags=["deployments"],
+)
+class SigningContentView(generics.GenericAPIView):
+    """The content to sign (``services.signoff_preview``)."""
+
+    permission_classes = [SigningAccess]
+    serializer_class = SigningContentSerializer
+
+    def get(self, request: Request, request_id: int) -> Response:
+        found = selectors.deployment_request_get(user=_user(request), request_id=request_id)
+        data = _parse(SigningContentQuerySerializer, request.query_params.dict())
+        preview = services.signoff_preview(
+            user=_user(request),
+            request=found,
+            decision=data["decision"],
+            meaning=data.get("meaning"),
+        )
+        return Response(
+            {
+                "step": preview.step.name,
+                "decision": preview.decision,
+                "meaning": preview.meaning,
+                "content": preview.content,
+                "sha256": preview.sha256,
+            }
+        )
+
+
+@extend_schema(
     summary="Sign the current step (approve or reject), re-entering your password",
     description=(
         "Separation of duties: the requester and the version's author never sign; one person "
         "signs one step; independent steps exclude the model's owner; the step's role is "
-        "required. Refusals are 403 with the rule as `error.code` and are recorded."
+        "required. Refusals are 403 with the rule as `error.code` and are recorded. With "
+        "`expected_content_sha256` (from `GET .../signing-content`), a signature whose content "
+        "changed since (the evidence, for example) is refused with 409 `content_changed`, "
+        "recorded as a security event."
     ),
     request=SignSerializer,
     responses={201: SignOffSerializer, **WRITE_ERRORS},
@@ -223,6 +269,7 @@ class RequestSignView(generics.GenericAPIView):
             meaning=data.get("meaning"),
             comment=data.get("comment", ""),
             password=data.get("password"),
+            expected_content_sha256=data.get("expected_content_sha256"),
         )
         return Response(SignOffSerializer(signoff).data, status=status.HTTP_201_CREATED)
 
@@ -248,6 +295,7 @@ class RequestRejectView(generics.GenericAPIView):
             decision=Decision.REJECT,
             comment=data.get("comment", ""),
             password=data.get("password"),
+            expected_content_sha256=data.get("expected_content_sha256"),
         )
         return Response(SignOffSerializer(signoff).data, status=status.HTTP_201_CREATED)
 
@@ -411,6 +459,31 @@ class DeploymentHistoryView(_SelectorView, generics.ListAPIView):
         )
 
 
+def _gate_question(request: Request, serializer_class: type[BaseSerializer]) -> Any:
+    data = _parse(serializer_class, request.query_params.dict())
+    version = registry_selectors.model_version_get(
+        user=_user(request), model_name=data["model"], version=data["version"]
+    )
+    env = selectors.environment_list(user=_user(request)).filter(name=data["environment"]).first()
+    if env is None:
+        raise InvalidInput(
+            f"environment {data['environment']!r} does not exist",
+            fields={"environment": ["Unknown environment."]},
+        )
+    return data, version, env
+
+
+def _gate_body(*, allowed: bool, status: str, reasons: list[str], request: Any) -> dict[str, Any]:
+    signoffs = request.signoffs.all() if request else []
+    return {
+        "allowed": allowed,
+        "status": status,
+        "reasons": reasons,
+        "request": request.pk if request else None,
+        "signoffs": SignOffSerializer(signoffs, many=True).data,
+    }
+
+
 @extend_schema(
     summary="May this artifact be deployed to this environment now?",
     description=(
@@ -418,7 +491,8 @@ class DeploymentHistoryView(_SelectorView, generics.ListAPIView):
         "(`not_requested`, `pending_step:<name>`, `rejected`, `expired`, `revoked`, "
         "`digest_mismatch`, `previous_environment_missing`, `retired`, "
         "`waiting_until:<time>`, `evidence_missing:<kind>`, `evidence_failed:<kind>`, "
-        "`evidence_stale:<kind>`). HTTP errors never mean denied. Every check is recorded."
+        "`evidence_stale:<kind>`). HTTP errors never mean denied. Every check is recorded "
+        "(`GET /api/v1/gate/status` answers the same question without recording it)."
     ),
     parameters=[
         OpenApiParameter("model", str, required=True),
@@ -438,18 +512,7 @@ class GateView(generics.GenericAPIView):
     serializer_class = GateAnswerSerializer
 
     def get(self, request: Request) -> Response:
-        data = _parse(GateQuerySerializer, request.query_params.dict())
-        version = registry_selectors.model_version_get(
-            user=_user(request), model_name=data["model"], version=data["version"]
-        )
-        env = (
-            selectors.environment_list(user=_user(request)).filter(name=data["environment"]).first()
-        )
-        if env is None:
-            raise InvalidInput(
-                f"environment {data['environment']!r} does not exist",
-                fields={"environment": ["Unknown environment."]},
-            )
+        data, version, env = _gate_question(request, GateQuerySerializer)
         answer = services.gate_check(
             caller=Caller.from_request(request),
             version=version,
@@ -458,15 +521,52 @@ class GateView(generics.GenericAPIView):
             pipeline_run=data.get("pipeline_run", ""),
             commit=data.get("commit", ""),
         )
-        signoffs = answer.request.signoffs.all() if answer.request else []
         return Response(
             {
-                "allowed": answer.check.allowed,
-                "status": answer.check.status,
-                "reasons": answer.check.reasons,
-                "request": answer.request.pk if answer.request else None,
-                "signoffs": SignOffSerializer(signoffs, many=True).data,
+                **_gate_body(
+                    allowed=answer.check.allowed,
+                    status=answer.check.status,
+                    reasons=answer.check.reasons,
+                    request=answer.request,
+                ),
                 "check_id": str(answer.check.check_id),
                 "audit_seq": answer.audit_seq,
             }
+        )
+
+
+@extend_schema(
+    summary="The gate's answer now, not recorded (for polling while a sign-off is pending)",
+    description=(
+        "The same question and the same decision as `GET /api/v1/gate`, answered the same way "
+        "(always 200 for a well-formed question, the same reason codes, the same HTTP errors), "
+        "but nothing is recorded: no gate check, no audit record, hence no `check_id` or "
+        "`audit_seq`. It cannot back a deployment report: ask `GET /api/v1/gate` for the "
+        "final, recorded answer (`warden-gate --wait` polls this, then asks the gate once)."
+    ),
+    parameters=[
+        OpenApiParameter("model", str, required=True),
+        OpenApiParameter("version", int, required=True),
+        OpenApiParameter("environment", str, required=True),
+        OpenApiParameter("digest", str, required=True),
+    ],
+    responses={200: GateStatusSerializer, **error_responses(400, 401, 403, 404)},
+    tags=["gate"],
+)
+class GateStatusView(generics.GenericAPIView):
+    """The gate's unrecorded answer (scope ``gate:read``)."""
+
+    permission_classes = [GateAccess]
+    serializer_class = GateStatusSerializer
+
+    def get(self, request: Request) -> Response:
+        data, version, env = _gate_question(request, GateStatusQuerySerializer)
+        decision = selectors.gate_decide(version=version, environment=env, digest=data["digest"])
+        return Response(
+            _gate_body(
+                allowed=decision.allowed,
+                status=decision.status,
+                reasons=decision.reasons,
+                request=decision.request,
+            )
         )

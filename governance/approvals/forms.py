@@ -4,6 +4,7 @@ workflow, so the forms, the API and the admin refuse exactly the same things."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
@@ -14,6 +15,8 @@ from governance.approvals.workflow import Decision, Meaning, RequestState
 from governance.common.errors import DomainError
 from registry import selectors as registry_selectors
 from registry.models import ModelVersion
+
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 class RequestFilterForm(forms.Form):
@@ -69,6 +72,15 @@ class DeploymentRequestForm(forms.Form):
         ]
 
 
+class ShownContentField(forms.Field):
+    """Hidden values, one per input (``MultipleHiddenInput``), kept as a list of strings."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value: Any) -> list[str]:
+        return [str(item) for item in value or []]
+
+
 class SignForm(forms.Form):
     """A signature on the current step: decision, meaning, comment and the signer's password
     (re-authentication at the moment of signing, 21 CFR 11.200)."""
@@ -83,6 +95,92 @@ class SignForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         label="Comment",
         help_text="Optional; recorded with your signature.",
+    )
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text="Enter your password again to sign.",
+    )
+    # The SHA-256 of the content shown, one ``decision:meaning:<hex>`` per choice the page
+    # offers, so the choice made binds the signature to what was shown without scripts.
+    shown_content = ShownContentField(
+        error_messages={
+            "required": "The page did not say what it showed you: reload it and review it."
+        }
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        decision, meaning = cleaned.get("decision"), cleaned.get("meaning")
+        if decision and meaning and "shown_content" in cleaned:
+            prefix = f"{decision}:{meaning}:"
+            chosen = [v[len(prefix) :] for v in cleaned["shown_content"] if v.startswith(prefix)]
+            if len(chosen) != 1 or not SHA256_HEX.fullmatch(chosen[0]):
+                self.add_error(
+                    None, "The page did not say what it showed you: reload it and review it."
+                )
+            else:
+                cleaned["expected_content_sha256"] = chosen[0]
+        return cleaned
+
+
+def shown_content_values(digests: dict[tuple[str, str], str]) -> list[str]:
+    """The hidden ``shown_content`` values of the sign form for (decision, meaning) -> SHA-256."""
+    return [f"{decision}:{meaning}:{digest}" for (decision, meaning), digest in digests.items()]
+
+
+class EmergencyForm(forms.Form):
+    """Break-glass: deploy a version without sign-off (holders of the break-glass permission,
+    the risk officers by default), with a mandatory justification and the password."""
+
+    model_version = VersionChoiceField(
+        queryset=ModelVersion.objects.none(),
+        label="Model version",
+        empty_label="Choose a model version",
+    )
+    environment = forms.ChoiceField(label="Environment")
+    reason = forms.CharField(
+        label="Justification",
+        max_length=services.MAX_REASON,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Why this cannot wait for sign-off (recorded; the retrospective reads it).",
+    )
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text="Enter your password again to break the glass.",
+    )
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["model_version"].queryset = (  # type: ignore[attr-defined]
+            ModelVersion.objects.filter(model__in=registry_selectors.model_list(user=user))
+            .select_related("model")
+            .order_by("model__name", "-version")
+        )
+        self.fields["environment"].choices = [  # type: ignore[attr-defined]
+            (env.name, env.name) for env in selectors.environment_list(user=user)
+        ]
+
+
+class RetrospectiveForm(forms.Form):
+    """The retrospective review of a break-glass deployment: decision, comment, password."""
+
+    decision = forms.ChoiceField(
+        choices=Decision.choices,
+        widget=forms.RadioSelect,
+        label="Finding",
+        initial=Decision.APPROVE,
+        help_text="Approve: the emergency deployment was justified. Reject: it was not "
+        "(recorded as the review's finding).",
+    )
+    comment = forms.CharField(
+        required=False,
+        max_length=services.MAX_REASON,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Comment",
     )
     password = forms.CharField(
         label="Password",

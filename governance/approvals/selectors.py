@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth.models import Permission
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -32,6 +33,7 @@ from governance.approvals.workflow import (
     RequestState,
     Signature,
     Step,
+    check_retrospective_signer,
     check_signer,
     current_step,
     gate_reasons,
@@ -42,6 +44,25 @@ from governance.common.errors import DomainError, NotFound
 from governance.common.roles import Role
 from registry import selectors as registry_selectors
 from registry.models import ModelStatus, ModelVersion, VersionStatus
+
+# Who may sign the retrospective review of a break-glass request (besides separation of duties).
+RETROSPECTIVE_ROLES = (Role.VALIDATOR, Role.RISK_OFFICER, Role.COMPLIANCE_OFFICER)
+
+
+def role_grants(user: User, perm: str) -> bool:
+    """Whether one of the user's groups holds ``perm`` (superuser status does not count)."""
+    if not user.is_active:
+        return False
+    app_label, codename = perm.split(".", 1)
+    return Permission.objects.filter(
+        group__user=user, content_type__app_label=app_label, codename=codename
+    ).exists()
+
+
+def break_glass_allowed(user: User) -> bool:
+    """Whether ``user`` may open a break-glass request (``approvals.break_glass`` through a
+    role; the risk officers by default). For display: the service decides."""
+    return role_grants(user, "approvals.break_glass")
 
 
 def environment_list(*, user: User) -> QuerySet[Environment]:
@@ -224,6 +245,35 @@ def signing_refusal(*, user: User, request: DeploymentRequest) -> str | None:
     return None
 
 
+def retrospective_of(request: DeploymentRequest) -> SignOff | None:
+    """The signed retrospective review of a break-glass request, if any."""
+    return next((s for s in request.signoffs.all() if s.step == SignOff.RETROSPECTIVE), None)
+
+
+def retrospective_refusal(*, user: User, request: DeploymentRequest) -> str | None:
+    """Why ``user`` may not sign the retrospective review of ``request`` now, or None. For
+    display only: ``services.signoff_retrospective`` decides, under its row lock."""
+    if request.state != RequestState.EMERGENCY:
+        return "only a break-glass request has a retrospective review"
+    if retrospective_of(request) is not None:
+        return "the retrospective review is already signed"
+    version = request.model_version
+    try:
+        check_retrospective_signer(
+            parties=Parties(
+                requester_id=request.requester_id,
+                author_id=version.author_id,
+                owner_id=version.model.owner_id,
+            ),
+            signer_id=user.pk,
+            signer_roles=user_roles(user),
+            roles=RETROSPECTIVE_ROLES,
+        )
+    except DomainError as error:
+        return error.message
+    return None
+
+
 def deployment_requests_awaiting(*, user: User) -> list[DeploymentRequest]:
     """Pending requests the user may see whose current step the user may sign now."""
     pending = deployment_request_list(user=user, state=RequestState.PENDING)
@@ -265,71 +315,89 @@ def evidence_for(
     request: DeploymentRequest, *, now: dt.datetime | None = None
 ) -> list[EvidenceResult]:
     """The evidence the request's policy requires, judged now (what signers are shown)."""
-    when = now or timezone.now()
+    return evidence_judged(
+        version=request.model_version, policy=request.policy, now=now or timezone.now()
+    )
+
+
+def evidence_judged(
+    *, version: ModelVersion, policy: SignOffPolicy, now: dt.datetime
+) -> list[EvidenceResult]:
+    """The evidence ``policy`` requires of ``version``, judged at ``now``."""
     return [
-        judge(
-            version=request.model_version,
-            requirement=EvidenceRequirement.from_data(item),
-            now=when,
-        )
-        for item in request.policy.evidence
+        judge(version=version, requirement=EvidenceRequirement.from_data(item), now=now)
+        for item in policy.evidence
     ]
 
 
+def deciding_request(
+    *, version: ModelVersion, environment: Environment
+) -> DeploymentRequest | None:
+    """The request whose state decides the gate for ``version`` in ``environment``: the
+    newest one that was not withdrawn."""
+    return (
+        DeploymentRequest.objects.filter(model_version=version, environment=environment)
+        .exclude(state=RequestState.WITHDRAWN)
+        .select_related("policy__environment", "requester")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
 @dataclass(frozen=True)
-class GatePreview:
-    """What the gate would answer now for the request's version, digest and environment.
-    Not recorded: only ``services.gate_check`` records an answer."""
+class GateDecision:
+    """What the gate answers now for an artifact of a version in an environment, and the
+    facts it was decided on. Not recorded: ``services.gate_check`` records a decision."""
 
     allowed: bool
     status: str
     reasons: list[str]
-    deciding_request_id: int | None
+    request: DeploymentRequest | None
+    evidence: list[EvidenceResult]
+    decided_at: dt.datetime
 
 
-def gate_preview(request: DeploymentRequest) -> GatePreview:
-    """The gate's current answer for the request's artifact in its environment, computed as
-    ``services.gate_check`` does (same facts, same ``workflow.gate_reasons``), without
-    recording a gate check."""
-    version, environment = request.model_version, request.environment
-    now = timezone.now()
-    deciding = (
-        DeploymentRequest.objects.filter(model_version=version, environment=environment)
-        .exclude(state=RequestState.WITHDRAWN)
-        .select_related("policy")
-        .order_by("-created_at", "-id")
-        .first()
-    )
+def gate_decide(
+    *,
+    version: ModelVersion,
+    environment: Environment,
+    digest: str,
+    now: dt.datetime | None = None,
+) -> GateDecision:
+    """May the artifact ``digest`` of ``version`` go to ``environment`` now? Loads the facts
+    (the deciding request, its current step, the evidence judged now, the promotion order,
+    retirement) and asks ``workflow.gate_reasons``; deny by default. Writes nothing: the
+    recorded gate check (``services.gate_check``), the unrecorded gate status and the review
+    page's preview all decide here, so they cannot disagree."""
+    when = now or timezone.now()
+    request = deciding_request(version=version, environment=environment)
     policy = (
-        deciding.policy
-        if deciding is not None
+        request.policy
+        if request is not None
         else policy_current(environment=environment, risk_tier=version.model.risk_tier)
     )
-    results = [
-        judge(version=version, requirement=EvidenceRequirement.from_data(item), now=now)
-        for item in policy.evidence
-    ]
+    results = evidence_judged(version=version, policy=policy, now=when)
     facts: RequestFacts | None = None
     status = "not_requested"
-    if deciding is not None:
+    if request is not None:
         pending = None
-        if deciding.state == RequestState.PENDING:
-            step = current_step(steps_from(deciding.policy.steps), request_signatures(deciding))
+        if request.state == RequestState.PENDING:
+            step = current_step(steps_from(request.policy.steps), request_signatures(request))
             pending = step.name if step else None
         facts = RequestFacts(
-            state=deciding.state,
+            state=request.state,
             pending_step=pending,
-            expires_at=deciding.expires_at,
-            effective_at=deciding.effective_at,
+            expires_at=request.expires_at,
+            effective_at=request.effective_at,
         )
-        status = deciding.state
-        if deciding.expires_at is not None and deciding.expires_at <= now:
+        status = request.state
+        if request.expires_at is not None and request.expires_at <= when:
             status = RequestState.EXPIRED
     previous = previous_environment(environment)
     reasons = gate_reasons(
         GateFacts(
-            now=now,
-            digest_matches=True,
+            now=when,
+            digest_matches=digest == version.artifact_digest,
             retired=version.model.status == ModelStatus.RETIRED
             or version.status == VersionStatus.RETIRED,
             previous_environment_ok=previous is None
@@ -338,11 +406,23 @@ def gate_preview(request: DeploymentRequest) -> GatePreview:
             evidence=[(r.requirement.kind, r.status) for r in results],
         )
     )
-    return GatePreview(
+    return GateDecision(
         allowed=not reasons,
         status=str(status),
         reasons=reasons,
-        deciding_request_id=deciding.pk if deciding else None,
+        request=request,
+        evidence=results,
+        decided_at=when,
+    )
+
+
+def gate_preview(request: DeploymentRequest) -> GateDecision:
+    """The gate's current answer for the request's registered artifact in its environment
+    (``gate_decide``), for the review page; not recorded."""
+    return gate_decide(
+        version=request.model_version,
+        environment=request.environment,
+        digest=request.model_version.artifact_digest,
     )
 
 

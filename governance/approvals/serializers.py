@@ -62,20 +62,53 @@ class EmergencySerializer(RequestCreateSerializer):
     password = TextField(max_length=1000, required=False, allow_blank=True, trim_whitespace=False)
 
 
+def _expected_content_field() -> serializers.RegexField:
+    return serializers.RegexField(
+        r"^[0-9a-f]{64}\Z",
+        required=False,
+        help_text=(
+            "The `sha256` of the signing content you were shown (`GET .../signing-content`); "
+            "when given, the signature is refused with 409 `content_changed` unless the "
+            "content to sign, but the moment of signing, is still exactly that."
+        ),
+        error_messages={"invalid": "Enter 64 lowercase hexadecimal digits."},
+    )
+
+
 class SignSerializer(StrictInputSerializer):
     decision = serializers.ChoiceField(choices=Decision.choices)
     meaning = serializers.ChoiceField(choices=Meaning.choices, required=False)
     comment = TextField(max_length=MAX_REASON, required=False, allow_blank=True)
     password = TextField(max_length=1000, required=False, allow_blank=True, trim_whitespace=False)
+    expected_content_sha256 = _expected_content_field()
 
 
 class RejectSerializer(StrictInputSerializer):
     comment = TextField(max_length=MAX_REASON, required=False, allow_blank=True)
     password = TextField(max_length=1000, required=False, allow_blank=True, trim_whitespace=False)
+    expected_content_sha256 = _expected_content_field()
 
 
-class RetrospectiveSerializer(RejectSerializer):
+class RetrospectiveSerializer(StrictInputSerializer):
+    comment = TextField(max_length=MAX_REASON, required=False, allow_blank=True)
+    password = TextField(max_length=1000, required=False, allow_blank=True, trim_whitespace=False)
     decision = serializers.ChoiceField(choices=Decision.choices, required=False)
+
+
+class SigningContentQuerySerializer(StrictInputSerializer):
+    decision = serializers.ChoiceField(choices=Decision.choices, default=Decision.APPROVE)
+    meaning = serializers.ChoiceField(choices=Meaning.choices, required=False)
+
+
+class SigningContentSerializer(serializers.Serializer):
+    """What a signature with this decision and meaning would sign now, but the moment of
+    signing, and the SHA-256 of its canonical JSON."""
+
+    step = serializers.CharField()
+    decision = serializers.CharField()
+    meaning = serializers.CharField()
+    content = serializers.DictField()
+    sha256 = serializers.CharField()
 
 
 class ReportSerializer(StrictInputSerializer):
@@ -101,6 +134,20 @@ class GateQuerySerializer(StrictInputSerializer):
     )
     pipeline_run = serializers.CharField(max_length=1000, required=False, allow_blank=True)
     commit = serializers.CharField(max_length=100, required=False, allow_blank=True)
+
+
+class GateStatusQuerySerializer(StrictInputSerializer):
+    """The gate's question without the pipeline (nothing is recorded)."""
+
+    model = _model_field()
+    version = serializers.IntegerField(min_value=1, max_value=MAX_BIGINT)
+    environment = serializers.CharField(max_length=50)
+    digest = serializers.RegexField(
+        DIGEST_PATTERN,
+        max_length=71,
+        trim_whitespace=False,
+        error_messages={"invalid": DIGEST_MESSAGE},
+    )
 
 
 class PolicyStepSerializer(StrictInputSerializer):
@@ -301,11 +348,18 @@ class LiveSerializer(serializers.Serializer):
     live = LiveEntrySerializer(many=True)
 
 
-class GateAnswerSerializer(serializers.Serializer):
+class GateStatusSerializer(serializers.Serializer):
+    """The gate's answer now, not recorded (no ``check_id`` or ``audit_seq``)."""
+
     allowed = serializers.BooleanField()
     status = serializers.CharField()
     reasons = serializers.ListField(child=serializers.CharField())
     request = serializers.IntegerField(allow_null=True)
     signoffs = SignOffSerializer(many=True)
+
+
+class GateAnswerSerializer(GateStatusSerializer):
+    """The gate's recorded answer."""
+
     check_id = serializers.UUIDField()
     audit_seq = serializers.IntegerField()

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import Permission
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -47,27 +46,27 @@ from governance.approvals.models import (
 )
 from governance.approvals.workflow import (
     Decision,
-    GateFacts,
     Meaning,
     Parties,
     RequestAction,
-    RequestFacts,
     RequestState,
     Signature,
     Step,
     action_after_signature,
+    check_retrospective_signer,
     check_signer,
     current_step,
-    gate_reasons,
     next_state,
     steps_from,
 )
 from governance.common.errors import (
     Conflict,
+    ContentChanged,
     Forbidden,
     InvalidInput,
     ReauthenticationFailed,
     SeparationOfDutiesViolation,
+    TransitionNotAllowed,
 )
 from governance.common.events import emit
 from governance.common.roles import Role, has_role
@@ -78,7 +77,7 @@ MAX_REASON = 2000
 REAUTH_MAX_FAILURES = 5
 REAUTH_WINDOW = dt.timedelta(minutes=getattr(settings, "DEPLOYMENTS_REAUTH_LOCK_MINUTES", 15))
 RETROSPECTIVE_DUE = dt.timedelta(hours=getattr(settings, "DEPLOYMENTS_RETROSPECTIVE_HOURS", 72))
-RETROSPECTIVE_ROLES = (Role.VALIDATOR, Role.RISK_OFFICER, Role.COMPLIANCE_OFFICER)
+RETROSPECTIVE_ROLES = selectors.RETROSPECTIVE_ROLES
 # CI clocks drift a little; a deployment further in the future is a mistake.
 FUTURE_SKEW = dt.timedelta(minutes=5)
 
@@ -99,13 +98,7 @@ def _reason(reason: str | None) -> str:
 
 
 def _group_grants(user: User, perm: str) -> bool:
-    """Whether one of the user's groups holds ``perm`` (superuser status does not count)."""
-    if not user.is_active:
-        return False
-    app_label, codename = perm.split(".", 1)
-    return Permission.objects.filter(
-        group__user=user, content_type__app_label=app_label, codename=codename
-    ).exists()
+    return selectors.role_grants(user, perm)
 
 
 def _may_request(user: User, version: ModelVersion) -> bool:
@@ -212,19 +205,6 @@ def _environment(name: str) -> Environment:
             fields={"environment": [f"Unknown environment {name!r}."]},
         )
     return found
-
-
-def _evidence_results(
-    version: ModelVersion, policy: SignOffPolicy, now: dt.datetime
-) -> list[evidence_module.EvidenceResult]:
-    return [
-        evidence_module.judge(
-            version=version,
-            requirement=evidence_module.EvidenceRequirement.from_data(item),
-            now=now,
-        )
-        for item in policy.evidence
-    ]
 
 
 def _approval_times(
@@ -375,18 +355,18 @@ def deployment_request_submit(
     return request
 
 
-def _signed_content(
+def _content_to_sign(
     *,
     request: DeploymentRequest,
     step: str,
     decision: str,
     meaning: str,
     signer: User,
-    signed_at: dt.datetime,
     now: dt.datetime,
 ) -> dict[str, Any]:
-    """What a signature signs: everything that identifies the request, the step and the
-    evidence shown, so the signature cannot be moved to another request or step."""
+    """What a signature signs but the moment of signing: everything that identifies the
+    request, the step and the evidence shown (judged at ``now``), so the signature cannot be
+    moved to another request or step. Signing adds ``signed_at``."""
     version = request.model_version
     shown = [
         {
@@ -395,7 +375,7 @@ def _signed_content(
             "report": result.evidence.report_id if result.evidence else None,
             "sha256": result.evidence.sha256 if result.evidence else None,
         }
-        for result in _evidence_results(version, request.policy, now)
+        for result in selectors.evidence_judged(version=version, policy=request.policy, now=now)
     ]
     datasets = [
         {
@@ -424,7 +404,6 @@ def _signed_content(
         "meaning": meaning,
         "signer": {"id": str(signer.pk), "username": signer.username},
         "printed_name": signer.printed_name,
-        "signed_at": format_timestamp(signed_at),
         "evidence": {"reports": shown, "datasets": datasets},
     }
     profiled: dict[str, Any] = to_profile(content)
@@ -434,6 +413,54 @@ def _signed_content(
 def signed_sha256(content: Mapping[str, Any]) -> str:
     """SHA-256 of the canonical JSON (RFC 8785 profile of ``audit.canonical``) of ``content``."""
     return hashlib.sha256(dumps(dict(content))).hexdigest()
+
+
+def _signed_content(content: Mapping[str, Any], signed_at: dt.datetime) -> dict[str, Any]:
+    return {**content, "signed_at": format_timestamp(signed_at)}
+
+
+@dataclass(frozen=True)
+class SignOffPreview:
+    """What a signer is shown before signing: the step, and the exact content a signature
+    with this decision and meaning would sign now, without the moment of signing (added when
+    the signature is made), with the SHA-256 of its canonical JSON. Passing that digest back
+    as ``expected_content_sha256`` binds the signature to what was shown."""
+
+    step: Step
+    decision: str
+    meaning: str
+    content: dict[str, Any]
+    sha256: str
+
+
+def signoff_preview(
+    *, user: User, request: DeploymentRequest, decision: str, meaning: str | None = None
+) -> SignOffPreview:
+    """The content ``user`` would sign on the current step of ``request`` with ``decision``
+    and ``meaning`` (the step's own by default), judged now. Writes nothing and does not
+    check separation of duties (``signoff_sign`` does); ``TransitionNotAllowed`` when the
+    request has nothing to sign, ``InvalidInput`` for a bad decision or meaning."""
+    if decision not in Decision.values:
+        raise InvalidInput(
+            f"decision {decision!r} is not one of {', '.join(Decision.values)}",
+            fields={"decision": [f'"{decision}" is not a valid choice.']},
+        )
+    next_state(request.state, RequestAction.SIGN)
+    step = current_step(steps_from(request.policy.steps), _signatures(request))
+    if step is None:
+        raise TransitionNotAllowed("every step of this request is already signed")
+    chosen = _meaning(meaning, step)
+    content = _content_to_sign(
+        request=request,
+        step=step.name,
+        decision=decision,
+        meaning=chosen,
+        signer=user,
+        now=timezone.now(),
+    )
+    return SignOffPreview(
+        step=step, decision=decision, meaning=chosen, content=content, sha256=signed_sha256(content)
+    )
 
 
 def _meaning(meaning: str | None, step: Step) -> str:
@@ -454,11 +481,17 @@ def signoff_sign(
     password: str | None,
     meaning: str | None = None,
     comment: str = "",
+    expected_content_sha256: str | None = None,
 ) -> SignOff:
     """Sign the current step of a pending request (approve or reject), re-authenticating
     with the password. Separation of duties decides who may sign (``workflow.check_signer``);
     one rejection rejects the request; the signature completing the last step approves it.
-    Exactly one audit record (``signoff.signed``) carries the signed content and its digest."""
+    Exactly one audit record (``signoff.signed``) carries the signed content and its digest.
+
+    With ``expected_content_sha256`` (the ``sha256`` of ``signoff_preview`` the signer was
+    shown) the signature is refused with ``ContentChanged`` (``content_changed``, recorded
+    as a security event) unless the content to sign, but the moment of signing, is still
+    exactly that."""
     if decision not in Decision.values:
         raise InvalidInput(
             f"decision {decision!r} is not one of {', '.join(Decision.values)}",
@@ -486,15 +519,23 @@ def signoff_sign(
             )
             chosen = _meaning(meaning, step)
             now = timezone.now()
-            content = _signed_content(
+            unsigned = _content_to_sign(
                 request=request,
                 step=step.name,
                 decision=decision,
                 meaning=chosen,
                 signer=signer,
-                signed_at=now,
                 now=now,
             )
+            if (
+                expected_content_sha256 is not None
+                and signed_sha256(unsigned) != expected_content_sha256.strip().lower()
+            ):
+                raise ContentChanged(
+                    "the content to sign has changed since it was shown to you (the evidence, "
+                    "the request or the step): review it again before signing"
+                )
+            content = _signed_content(unsigned, now)
             digest = signed_sha256(content)
             signoff = SignOff.objects.create(
                 request=request,
@@ -725,7 +766,8 @@ def signoff_retrospective(
 ) -> SignOff:
     """The retrospective review of a break-glass deployment, signed (with re-authentication)
     by a validator or officer other than the one who broke the glass and the version's author.
-    A ``reject`` decision is recorded as the review's finding; the request stays ``emergency``."""
+    A ``reject`` decision revokes the break-glass request: what is live stays live, and the
+    gate allows no further deployment under it (``revoked``)."""
     if decision not in Decision.values:
         raise InvalidInput(
             f"decision {decision!r} is not one of {', '.join(Decision.values)}",
@@ -742,29 +784,23 @@ def signoff_retrospective(
             if SignOff.objects.filter(request=request).exists():
                 raise Conflict("the retrospective review is already signed")
             signer = caller.user
-            parties = _parties(request)
-            if signer.pk in (parties.requester_id, parties.author_id):
-                raise SeparationOfDutiesViolation(
-                    "the retrospective review is signed by someone other than the one who "
-                    "broke the glass and the version's author",
-                    rule="requester_cannot_sign"
-                    if signer.pk == parties.requester_id
-                    else "author_cannot_sign",
-                )
-            if not _roles_of(signer) & set(RETROSPECTIVE_ROLES):
-                raise SeparationOfDutiesViolation(
-                    "the retrospective review needs a validator, risk or compliance officer",
-                    rule="role_required",
-                )
+            check_retrospective_signer(
+                parties=_parties(request),
+                signer_id=signer.pk,
+                signer_roles=_roles_of(signer),
+                roles=RETROSPECTIVE_ROLES,
+            )
             now = timezone.now()
             content = _signed_content(
-                request=request,
-                step=SignOff.RETROSPECTIVE,
-                decision=decision,
-                meaning=Meaning.REVIEW,
-                signer=signer,
-                signed_at=now,
-                now=now,
+                _content_to_sign(
+                    request=request,
+                    step=SignOff.RETROSPECTIVE,
+                    decision=decision,
+                    meaning=Meaning.REVIEW,
+                    signer=signer,
+                    now=now,
+                ),
+                now,
             )
             digest = signed_sha256(content)
             signoff = SignOff.objects.create(
@@ -779,6 +815,9 @@ def signoff_retrospective(
                 signed_content=content,
                 signed_sha256=digest,
             )
+            if decision == Decision.REJECT:
+                request.state = next_state(request.state, RequestAction.REJECT)
+                request.save(update_fields=["state"])
             audit_append(
                 events=[
                     AuditEvent(
@@ -932,16 +971,6 @@ class GateAnswer:
     audit_seq: int
 
 
-def _deciding_request(version: ModelVersion, environment: Environment) -> DeploymentRequest | None:
-    return (
-        DeploymentRequest.objects.filter(model_version=version, environment=environment)
-        .exclude(state=RequestState.WITHDRAWN)
-        .select_related("policy__environment", "requester")
-        .order_by("-created_at", "-id")
-        .first()
-    )
-
-
 def gate_check(
     *,
     caller: Caller,
@@ -951,58 +980,23 @@ def gate_check(
     pipeline_run: str = "",
     commit: str = "",
 ) -> GateAnswer:
-    """May the artifact ``digest`` of ``version`` go to ``environment`` now? Deny by default:
-    allowed only when no reason denies it (``workflow.gate_reasons``). Every answer is kept
-    as a ``GateCheck`` and recorded in the audit log (``gate.checked``)."""
-    now = timezone.now()
-    request = _deciding_request(version, environment)
-    previous = selectors.previous_environment(environment)
-    policy = (
-        request.policy
-        if request is not None
-        else selectors.policy_current(environment=environment, risk_tier=version.model.risk_tier)
-    )
-    results = _evidence_results(version, policy, now)
-    facts: RequestFacts | None = None
-    status = "not_requested"
-    if request is not None:
-        pending = None
-        if request.state == RequestState.PENDING:
-            step = current_step(steps_from(request.policy.steps), _signatures(request))
-            pending = step.name if step else None
-        facts = RequestFacts(
-            state=request.state,
-            pending_step=pending,
-            expires_at=request.expires_at,
-            effective_at=request.effective_at,
-        )
-        status = request.state
-        if request.expires_at is not None and request.expires_at <= now:
-            status = RequestState.EXPIRED
-    reasons = gate_reasons(
-        GateFacts(
-            now=now,
-            digest_matches=digest == version.artifact_digest,
-            retired=version.model.status == ModelStatus.RETIRED
-            or version.status == VersionStatus.RETIRED,
-            previous_environment_ok=previous is None
-            or selectors.deployed_in(version=version, environment=previous),
-            request=facts,
-            evidence=[(r.requirement.kind, r.status) for r in results],
-        )
-    )
+    """May the artifact ``digest`` of ``version`` go to ``environment`` now? The decision is
+    ``selectors.gate_decide`` (deny by default); this records it: every answer is kept as a
+    ``GateCheck`` and recorded in the audit log (``gate.checked``)."""
+    decision = selectors.gate_decide(version=version, environment=environment, digest=digest)
+    request, reasons = decision.request, decision.reasons
     with transaction.atomic(durable=True):
         check = GateCheck.objects.create(
             check_id=uuid.uuid4(),
             model_version=version,
             environment=environment,
             digest=digest,
-            allowed=not reasons,
-            status=str(status),
+            allowed=decision.allowed,
+            status=decision.status,
             reasons=reasons,
             request=request,
             asked_by=caller.user,
-            asked_at=now,
+            asked_at=decision.decided_at,
             pipeline_run=pipeline_run,
             commit=commit,
         )
@@ -1029,7 +1023,7 @@ def gate_check(
                                 "status": r.status,
                                 "sha256": r.evidence.sha256 if r.evidence else None,
                             }
-                            for r in results
+                            for r in decision.evidence
                         ],
                         "pipeline_run": pipeline_run,
                         "commit": commit,

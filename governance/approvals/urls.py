@@ -23,6 +23,11 @@ urlpatterns = [
         name="request-sign",
     ),
     path(
+        "deployment-requests/<int:request_id>/signing-content",
+        api.SigningContentView.as_view(),
+        name="request-signing-content",
+    ),
+    path(
         "deployment-requests/<int:request_id>/reject",
         api.RequestRejectView.as_view(),
         name="request-reject",
@@ -49,4 +54,5 @@ urlpatterns = [
         name="model-deployments",
     ),
     path("gate", api.GateView.as_view(), name="gate"),
+    path("gate/status", api.GateStatusView.as_view(), name="gate-status"),
 ]

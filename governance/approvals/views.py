@@ -20,7 +20,6 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from governance.accounts.callers import Caller
@@ -28,10 +27,13 @@ from governance.accounts.models import User
 from governance.approvals import selectors, services
 from governance.approvals.forms import (
     DeploymentRequestForm,
+    EmergencyForm,
     ReasonForm,
     RequestFilterForm,
+    RetrospectiveForm,
     SignForm,
     add_domain_error,
+    shown_content_values,
 )
 from governance.approvals.models import DeploymentRequest
 from governance.approvals.workflow import (
@@ -257,6 +259,7 @@ def request_review(request: HttpRequest, request_id: int) -> HttpResponse:
             "can_sign": found.state == RequestState.PENDING,
             "can_withdraw": found.state == RequestState.PENDING and found.requester_id == user.pk,
             "can_revoke": found.state == RequestState.APPROVED and _may_revoke(user),
+            "can_review_retrospective": found.state == RequestState.EMERGENCY,
         },
     )
 
@@ -264,30 +267,33 @@ def request_review(request: HttpRequest, request_id: int) -> HttpResponse:
 # Signing ---------------------------------------------------------------------------------
 
 
-def _preview(
-    found: DeploymentRequest, user: User, decision: str, meaning: str
-) -> dict[str, Any] | None:
-    """What a signature would sign now (the service's own content builder), and its SHA-256.
-    The time of signing is set when the signature is made, so the recorded ``signed_sha256``
-    covers this content with that time."""
-    step = current_step(steps_from(found.policy.steps), selectors.request_signatures(found))
-    if step is None or found.state != RequestState.PENDING:
+def _previews(
+    found: DeploymentRequest, user: User
+) -> dict[tuple[str, str], services.SignOffPreview]:
+    """What a signature would sign now for every decision and meaning the form offers
+    (``services.signoff_preview``); empty when there is nothing to sign."""
+    if found.state != RequestState.PENDING:
+        return {}
+    try:
+        return {
+            (decision, meaning): services.signoff_preview(
+                user=user, request=found, decision=decision, meaning=meaning
+            )
+            for decision in Decision.values
+            for meaning in Meaning.values
+        }
+    except DomainError:
+        return {}
+
+
+def _shown(preview: services.SignOffPreview | None) -> dict[str, Any] | None:
+    if preview is None:
         return None
-    now = timezone.now()
-    content = services._signed_content(  # the exact builder the signature uses
-        request=found,
-        step=step.name,
-        decision=decision,
-        meaning=meaning or step.meaning,
-        signer=user,
-        signed_at=now,
-        now=now,
-    )
     return {
-        "step": step,
-        "content": content,
-        "json": json.dumps(content, indent=2, sort_keys=True),
-        "sha256": services.signed_sha256(content),
+        "step": preview.step,
+        "content": preview.content,
+        "json": json.dumps(preview.content, indent=2, sort_keys=True),
+        "sha256": preview.sha256,
     }
 
 
@@ -311,6 +317,7 @@ def request_sign(request: HttpRequest, request_id: int) -> HttpResponse:
                     meaning=form.cleaned_data["meaning"],
                     comment=form.cleaned_data["comment"],
                     password=form.cleaned_data["password"],
+                    expected_content_sha256=form.cleaned_data["expected_content_sha256"],
                 )
             except DomainError as error:
                 add_domain_error(form, error)
@@ -337,6 +344,7 @@ def request_sign(request: HttpRequest, request_id: int) -> HttpResponse:
         decision = Decision.APPROVE
     if meaning not in Meaning.values:
         meaning = step.meaning if step else Meaning.APPROVAL
+    previews = _previews(found, user)
     return render(
         request,
         "approvals/sign_form.html",
@@ -345,7 +353,10 @@ def request_sign(request: HttpRequest, request_id: int) -> HttpResponse:
             "version": found.model_version,
             "form": form,
             "step": step,
-            "preview": _preview(found, user, decision, meaning),
+            "preview": _shown(previews.get((decision, meaning))),
+            "shown_content": shown_content_values(
+                {choice: preview.sha256 for choice, preview in previews.items()}
+            ),
             "evidence": selectors.evidence_for(found),
             "signing_refusal": selectors.signing_refusal(user=user, request=found),
         },
@@ -409,4 +420,104 @@ def request_revoke(request: HttpRequest, request_id: int) -> HttpResponse:
         title="Revoke the approval",
         verb="revoked",
         apply=services.deployment_request_revoke,
+    )
+
+
+# Break-glass -----------------------------------------------------------------------------
+
+
+def _may_break_glass(user: User) -> bool:
+    return selectors.break_glass_allowed(user)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def request_emergency(request: HttpRequest) -> HttpResponse:
+    """Break-glass: a holder of the break-glass permission (the risk officers by default)
+    allows a deployment without sign-off, with a mandatory justification and the password.
+    Anyone else gets 403 (and a POST is refused and recorded by the service)."""
+    user = _user(request)
+    status = 200 if _may_break_glass(user) else 403
+    if request.method == "POST":
+        form = EmergencyForm(request.POST, user=user)
+        if form.is_valid():
+            try:
+                created = services.deployment_emergency(
+                    caller=_caller(request),
+                    version=form.cleaned_data["model_version"],
+                    environment=form.cleaned_data["environment"],
+                    reason=form.cleaned_data["reason"],
+                    password=form.cleaned_data["password"],
+                )
+            except DomainError as error:
+                add_domain_error(form, error)
+                status = error.http_status
+            else:
+                messages.warning(
+                    request,
+                    f"Emergency request #{created.pk} opened: the deployment is allowed without "
+                    "sign-off. A retrospective review is due by "
+                    f"{created.retrospective_due_at:%Y-%m-%d %H:%M} UTC.",
+                )
+                return HttpResponseRedirect(_review_url(created.pk))
+        elif status == 200:
+            status = 400
+    else:
+        form = EmergencyForm(
+            initial={
+                "model_version": request.GET.get("version"),
+                "environment": request.GET.get("environment"),
+            },
+            user=user,
+        )
+    return render(
+        request,
+        "approvals/emergency_form.html",
+        {"form": form, "allowed": _may_break_glass(user), "nav": "emergency"},
+        status=status,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def request_retrospective(request: HttpRequest, request_id: int) -> HttpResponse:
+    """The retrospective review of a break-glass request, signed with the password by a
+    validator or officer who neither broke the glass nor wrote the version (the service
+    refuses anyone else, recorded as a security event)."""
+    user = _user(request)
+    found = _get_request(request, request_id)
+    status = 200
+    if request.method == "POST":
+        form = RetrospectiveForm(request.POST)
+        if form.is_valid():
+            try:
+                services.signoff_retrospective(
+                    caller=_caller(request),
+                    request=found,
+                    decision=form.cleaned_data["decision"],
+                    comment=form.cleaned_data["comment"],
+                    password=form.cleaned_data["password"],
+                )
+            except DomainError as error:
+                add_domain_error(form, error)
+                status = error.http_status
+            else:
+                messages.success(request, f"The retrospective review of #{found.pk} is signed.")
+                return HttpResponseRedirect(_review_url(found.pk))
+        else:
+            status = 400
+    else:
+        form = RetrospectiveForm()
+    return render(
+        request,
+        "approvals/retrospective_form.html",
+        {
+            "req": found,
+            "version": found.model_version,
+            "form": form,
+            "review": selectors.retrospective_of(found),
+            "refusal": selectors.retrospective_refusal(user=user, request=found),
+            "evidence": selectors.evidence_for(found),
+        },
+        status=status,
     )

@@ -65,6 +65,10 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     (RequestState.PENDING, RequestAction.WITHDRAW): RequestState.WITHDRAWN,
     (RequestState.APPROVED, RequestAction.EXPIRE): RequestState.EXPIRED,
     (RequestState.APPROVED, RequestAction.REVOKE): RequestState.REVOKED,
+    # A break-glass deployment that an officer revokes, or whose retrospective review rejects
+    # it, allows no further deployment (what is live stays live, as for any revocation).
+    (RequestState.EMERGENCY, RequestAction.REVOKE): RequestState.REVOKED,
+    (RequestState.EMERGENCY, RequestAction.REJECT): RequestState.REVOKED,
 }
 # A request in one of these states is finished: no signature, withdrawal or revocation.
 FINAL_STATES = frozenset(
@@ -203,6 +207,30 @@ def check_signer(
             f"step {step.name!r} needs the role {' or '.join(step.roles)}", rule="role_required"
         )
     return step
+
+
+def check_retrospective_signer(
+    *, parties: Parties, signer_id: int, signer_roles: frozenset[str], roles: Iterable[str]
+) -> None:
+    """``SeparationOfDutiesViolation`` unless ``signer_id`` may sign the retrospective review
+    of a break-glass request: not the one who broke the glass, not the version's author, and
+    holding one of ``roles``."""
+    if signer_id == parties.requester_id:
+        raise SeparationOfDutiesViolation(
+            "the retrospective review is signed by someone other than the one who broke the glass",
+            rule="requester_cannot_sign",
+        )
+    if signer_id == parties.author_id:
+        raise SeparationOfDutiesViolation(
+            "the author of the version cannot sign the retrospective review of its deployment",
+            rule="author_cannot_sign",
+        )
+    wanted = tuple(roles)
+    if not signer_roles & set(wanted):
+        raise SeparationOfDutiesViolation(
+            f"the retrospective review needs the role {' or '.join(wanted)}",
+            rule="role_required",
+        )
 
 
 def action_after_signature(

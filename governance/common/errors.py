@@ -57,6 +57,13 @@ class Conflict(DomainError):
     http_status = status.HTTP_409_CONFLICT
 
 
+class ContentChanged(Conflict):
+    """What a signer was shown is no longer what would be signed (the evidence, the request
+    or the step changed since the page was shown)."""
+
+    code = "content_changed"
+
+
 class TransitionNotAllowed(Conflict):
     """A state machine refuses the transition from the current state."""
 

@@ -49,6 +49,11 @@ def created_id(response) -> int:
     return int(match.group(1))
 
 
+def shown_content(page) -> list[str]:
+    """The sign page's hidden ``shown_content`` values (what it showed, per choice)."""
+    return re.findall(r'<input type="hidden" name="shown_content" value="([^"]+)"', text(page))
+
+
 def sign(user, request_id, *, decision="approve", password=PASSWORD, meaning=None, comment=""):
     client = browser(user)
     page = client.get(f"/approvals/{request_id}/sign/")
@@ -61,6 +66,7 @@ def sign(user, request_id, *, decision="approve", password=PASSWORD, meaning=Non
             "meaning": meaning or (step.meaning if step else "approval"),
             "comment": comment,
             "password": password,
+            "shown_content": shown_content(page),
         },
     )
 
@@ -197,7 +203,13 @@ def test_signing_shows_what_is_signed_and_records_that_digest(people, version, c
     seq = last_seq()
     response = client.post(
         f"/approvals/{request_id}/sign/",
-        {"decision": "approve", "meaning": "review", "comment": "ok", "password": PASSWORD},
+        {
+            "decision": "approve",
+            "meaning": "review",
+            "comment": "ok",
+            "password": PASSWORD,
+            "shown_content": shown_content(page),
+        },
         follow=True,
     )
     signoff = SignOff.objects.get(request_id=request_id)
@@ -333,7 +345,10 @@ def test_csrf_is_enforced_on_the_sign_form(people, version, ci):
 
     page = client.get(f"/approvals/{request.pk}/sign/")
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', text(page)).group(1)
-    response = client.post(f"/approvals/{request.pk}/sign/", {**form, "csrfmiddlewaretoken": token})
+    response = client.post(
+        f"/approvals/{request.pk}/sign/",
+        {**form, "shown_content": shown_content(page), "csrfmiddlewaretoken": token},
+    )
     assert response.status_code == 302
     assert SignOff.objects.filter(request=request, signer=people.victor).exists()
 

@@ -132,7 +132,9 @@ def test_pending_sign_off_is_denied_with_each_reason_on_its_line(
     assert [r["allowed"] for r in gate_records()] == [False, False]
 
 
-def test_wait_asks_again_until_the_sign_off_arrives(live_server, people, ci, in_dev, gate_only_key):
+def test_wait_polls_unrecorded_status_and_records_exactly_one_check(
+    live_server, people, ci, in_dev, gate_only_key
+):
     deploy(ci, in_dev, "dev")
     request = approve_through(in_dev, "test", people.alice)
     env = {k: v for k, v in os.environ.items() if k not in CI_VARIABLES}
@@ -149,11 +151,12 @@ def test_wait_asks_again_until_the_sign_off_arrives(live_server, people, ci, in_
         text=True,
     )
     try:
-        # Sign once the first (denied) answer has been given.
-        deadline = time.monotonic() + 30
-        while not GateCheck.objects.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert GateCheck.objects.get().reasons == ["pending_step:review"]
+        # Sign once the client has polled the status at least once (it says so on stderr).
+        assert waiting.stderr is not None
+        first = waiting.stderr.readline()
+        assert "denied (pending_step:review); asking again in 5 s" in first
+        # The polls so far were not recorded.
+        assert not GateCheck.objects.exists() and gate_records() == []
         services.signoff_sign(
             caller=Caller(user=people.bob), request=request, decision="approve", password=PASSWORD
         )
@@ -162,9 +165,25 @@ def test_wait_asks_again_until_the_sign_off_arrives(live_server, people, ci, in_
         waiting.kill()
 
     assert waiting.returncode == 0, stderr
-    assert "denied (pending_step:review); asking again in 5 s" in stderr
     assert stdout.startswith("ALLOWED: credit-score v1 to test")
-    assert [r["allowed"] for r in gate_records()] == [False, True]
+    (check,) = GateCheck.objects.all()
+    assert check.allowed and str(check.check_id) in stdout
+    assert [r["allowed"] for r in gate_records()] == [True]
+
+
+def test_wait_records_one_denial_when_the_time_is_up(live_server, alice, ci, in_dev, ci_key):
+    deploy(ci, in_dev, "dev")
+    approve_through(in_dev, "test", alice)
+
+    result = run_gate(live_server.url, in_dev, "test", "--wait", "6", key=ci_key)
+
+    assert result.returncode == 1, result.stderr
+    # Polled at least twice (at the start and after 5 s), recorded once, at the end.
+    assert result.stderr.count("denied (pending_step:review)") >= 1
+    assert "the wait is over" in result.stderr
+    (record,) = gate_records()
+    assert record["reasons"] == ["pending_step:review"]
+    assert GateCheck.objects.count() == 1
 
 
 def test_wait_honours_the_policys_wait_period(live_server, admin_user, alice, version, ci_key):
@@ -181,8 +200,8 @@ def test_wait_honours_the_policys_wait_period(live_server, admin_user, alice, ve
     result = run_gate(live_server.url, version, "dev", "--wait", "30", key=ci_key)
 
     assert result.returncode == 0, result.stderr
-    first, last = gate_records()
-    assert first["reasons"][0].startswith("waiting_until:") and last["allowed"] is True
+    (only,) = gate_records()
+    assert only["allowed"] is True
     # Asked again just after the wait period ends, not after the usual backoff.
     assert re.search(r"denied \(waiting_until:\S+\); asking again in [1-5] s", result.stderr)
 

@@ -488,6 +488,37 @@ def test_break_glass_then_retrospective_review(alice, rita, carl, version, ci_ke
     assert check_signature_record(body) is None
 
 
+def test_a_rejected_retrospective_review_revokes_the_break_glass_request(
+    rita, carl, version, ci_key
+):
+    response = client_for(rita).post(
+        "/api/v1/deployment-requests/emergency",
+        {
+            "model": "credit-score",
+            "version": 1,
+            "environment": "prod",
+            "reason": "outage",
+            "password": PASSWORD,
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    request = response.json()
+    assert gate(ci_key, version, "prod")["allowed"] is True
+    seq = last_seq()
+    review = client_for(carl).post(
+        f"/api/v1/deployment-requests/{request['id']}/retrospective",
+        {"password": PASSWORD, "decision": "reject", "comment": "not an emergency"},
+        format="json",
+    )
+    assert review.status_code == 201, review.content
+    record, body = only_record_since(seq)
+    assert record.action == "signoff.signed" and body["data"]["request_state"] == "revoked"
+    assert DeploymentRequest.objects.get(pk=request["id"]).state == "revoked"
+    answer = gate(ci_key, version, "prod")
+    assert answer["allowed"] is False and "revoked" in answer["reasons"]
+
+
 def test_every_signature_is_bound_to_its_request_and_step(alice, bob, version, ci):
     deploy(ci, version, "dev")
     seq = last_seq()

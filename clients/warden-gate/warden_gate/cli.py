@@ -43,6 +43,8 @@ EXIT_UNREACHABLE = 3
 
 KEY_VARIABLE = "WARDEN_API_KEY"
 GATE_PATH = "/api/v1/gate"
+# The same question, answered without recording it: what --wait polls.
+STATUS_PATH = "/api/v1/gate/status"
 USER_AGENT = (
     f"warden-gate/{__version__} (Python {platform.python_version()}; urllib; "
     f"{platform.system() or 'unknown'})"
@@ -57,8 +59,8 @@ LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 RETRIES = 3
 FIRST_RETRY = 1.0
 MAX_PAUSE = 60.0
-# --wait polls again after FIRST_POLL seconds, growing by POLL_GROWTH up to MAX_POLL: each
-# check is recorded in Warden's audit log, so a long wait must not hammer it.
+# --wait polls the unrecorded status again after FIRST_POLL seconds, growing by POLL_GROWTH up
+# to MAX_POLL, so a long wait does not hammer Warden; only the final check is recorded.
 FIRST_POLL = 5.0
 POLL_GROWTH = 1.5
 MAX_POLL = 30.0
@@ -124,13 +126,16 @@ class Question:
     commit: str = ""
     ca_file: str | None = None
 
-    def query_url(self) -> str:
+    def query_url(self, *, recorded: bool = True) -> str:
+        """The recorded gate check, or (``recorded=False``) the unrecorded status."""
         params = {
             "model": self.model,
             "version": str(self.version),
             "environment": self.environment,
             "digest": self.digest,
         }
+        if not recorded:
+            return self.url + STATUS_PATH + "?" + urllib.parse.urlencode(params)
         if self.pipeline_run:
             params["pipeline_run"] = self.pipeline_run
         if self.commit:
@@ -280,11 +285,14 @@ def _opener(question: Question) -> urllib.request.OpenerDirector:
     return urllib.request.build_opener(urllib.request.HTTPSHandler(context=context), _NoRedirect())
 
 
-def ask_once(question: Question, opener: urllib.request.OpenerDirector) -> dict[str, Any]:
-    """One GET of the gate: the 200 answer, or ``GateError``. ``retry_after`` on a
-    transient error (exit 3) says how long the server asked us to wait, when it did."""
+def ask_once(
+    question: Question, opener: urllib.request.OpenerDirector, *, recorded: bool = True
+) -> dict[str, Any]:
+    """One GET of the gate (or of its unrecorded status): the 200 answer, or ``GateError``.
+    ``retry_after`` on a transient error (exit 3) says how long the server asked us to wait,
+    when it did."""
     request = urllib.request.Request(  # noqa: S310 - _base_url allows http(s) only
-        question.query_url(),
+        question.query_url(recorded=recorded),
         headers={
             "Authorization": f"Bearer {question.key}",
             "Accept": "application/json",
@@ -374,13 +382,14 @@ def ask(
     sleep: Callable[[float], None],
     log: Callable[[str], None],
     deadline: float | None = None,
+    recorded: bool = True,
 ) -> dict[str, Any]:
     """Ask, retrying transient failures (unreachable, 429, 5xx) ``question.retries`` times;
     configuration and authentication errors are raised at once."""
     attempt = 0
     while True:
         try:
-            return ask_once(question, opener)
+            return ask_once(question, opener, recorded=recorded)
         except GateError as exc:
             if exc.exit_code != EXIT_UNREACHABLE or attempt >= question.retries:
                 raise
@@ -425,29 +434,46 @@ def check(
     log: Callable[[str], None],
     sleep: Callable[[float], None] = time.sleep,
 ) -> Verdict:
-    """The gate's verdict; with ``wait`` > 0 keep asking until allowed, a final denial, or
-    the time is up (the last verdict counts). Raises ``GateError`` when there is none."""
+    """The gate's recorded verdict. With ``wait`` > 0, first poll the unrecorded status until
+    it allows, a denial that waiting cannot change, or the time is up; then ask the gate once,
+    recorded, and return that answer (the one a deployment report cites). Raises
+    ``GateError`` when there is none."""
     opener = _opener(question)
+    if wait > 0:
+        _wait_for_status(question, wait=wait, opener=opener, log=log, sleep=sleep)
+    return Verdict(answer=ask(question, opener=opener, sleep=sleep, log=log))
+
+
+def _wait_for_status(
+    question: Question,
+    *,
+    wait: float,
+    opener: urllib.request.OpenerDirector,
+    log: Callable[[str], None],
+    sleep: Callable[[float], None],
+) -> None:
+    """Poll the unrecorded status until it allows, denies for a reason waiting cannot change,
+    or ``wait`` seconds have passed; keep trying through an outage until then."""
     deadline = time.monotonic() + wait
     interval = 0.0
     last: Verdict | None = None
     while True:
         try:
             answer = ask(
-                question, opener=opener, sleep=sleep, log=log, deadline=deadline if wait else None
+                question, opener=opener, sleep=sleep, log=log, deadline=deadline, recorded=False
             )
         except GateError as exc:
-            # Unreachable while waiting: keep trying until the time is up.
-            if exc.exit_code != EXIT_UNREACHABLE or time.monotonic() >= deadline:
+            if exc.exit_code != EXIT_UNREACHABLE:
                 raise
             log(f"warden-gate: {exc.message}")
         else:
             last = Verdict(answer=answer)
             if last.allowed or FINAL_REASONS.intersection(last.reasons):
-                return last
+                return
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            break
+            log("warden-gate: the wait is over; asking the gate for the recorded answer")
+            return
         interval = next_poll(last.reasons if last else [], interval)
         pause = min(interval, remaining)
         if last is not None:
@@ -456,9 +482,6 @@ def check(
                 f"{pause:.0f} s ({remaining:.0f} s left)"
             )
         sleep(pause)
-    if last is None:
-        raise GateError(f"Warden at {question.url} stayed unreachable", EXIT_UNREACHABLE)
-    return last
 
 
 def render(question: Question, verdict: Verdict) -> list[str]:
@@ -496,7 +519,8 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         metavar="SECONDS",
-        help="keep asking until allowed or SECONDS have passed (default: ask once)",
+        help="poll the unrecorded status until allowed or SECONDS have passed, then make the "
+        "one recorded check (default: ask once)",
     )
     sub.add_argument("--json", action="store_true", help="print Warden's answer as JSON")
     sub.add_argument(
