@@ -214,7 +214,9 @@ def test_wait_stops_at_a_denial_that_waiting_cannot_change(live_server, in_dev, 
     )
 
     assert result.returncode == 1
-    assert time.monotonic() - began < 30
+    # It never asked again: far below the 600 s it was allowed to wait, even on a busy machine.
+    assert "asking again" not in result.stderr
+    assert time.monotonic() - began < 120
     assert len(gate_records()) == 1
 
 
