@@ -15,13 +15,11 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.serializers import BaseSerializer
 
 from governance.accounts.callers import Caller
-from governance.accounts.models import User
+from governance.common.api import READ_ERRORS, WRITE_ERRORS, request_user, validated
 from governance.common.pagination import StandardPagination
 from governance.common.permissions import RegistryAccess
-from governance.common.schema import error_responses
 from registry import selectors, services
 from registry.filters import DatasetFilter, ModelVersionFilter, RegisteredModelFilter
 from registry.models import Dataset, DatasetVersion, ModelVersion, RegisteredModel
@@ -41,19 +39,6 @@ from registry.serializers import (
     RegisteredModelSerializer,
     StatusChangeSerializer,
 )
-
-READ_ERRORS = error_responses(401, 403, 404)
-WRITE_ERRORS = error_responses(400, 401, 403, 404, 409)
-
-
-def _user(request: Request) -> User:
-    return cast(User, request.user)
-
-
-def _parse(serializer_class: type[BaseSerializer], request: Request) -> dict[str, Any]:
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 class _SelectorView(generics.GenericAPIView):
@@ -97,10 +82,10 @@ class ModelListView(_SelectorView, generics.ListAPIView):
     filterset_class = RegisteredModelFilter
 
     def selected(self) -> QuerySet:
-        return selectors.model_list(user=_user(self.request))
+        return selectors.model_list(user=request_user(self.request))
 
     def post(self, request: Request) -> Response:
-        data = _parse(ModelCreateSerializer, request)
+        data = validated(ModelCreateSerializer, request.data)
         model = services.model_create(caller=Caller.from_request(request), **data)
         return Response(RegisteredModelSerializer(model).data, status=status.HTTP_201_CREATED)
 
@@ -124,12 +109,12 @@ class ModelDetailView(generics.GenericAPIView):
     serializer_class = RegisteredModelSerializer
 
     def get(self, request: Request, name: str) -> Response:
-        model = selectors.model_get(user=_user(request), name=name)
+        model = selectors.model_get(user=request_user(request), name=name)
         return Response(RegisteredModelSerializer(model).data)
 
     def patch(self, request: Request, name: str) -> Response:
-        model = selectors.model_get(user=_user(request), name=name)
-        data = _parse(ModelUpdateSerializer, request)
+        model = selectors.model_get(user=request_user(request), name=name)
+        data = validated(ModelUpdateSerializer, request.data)
         model = services.model_update(caller=Caller.from_request(request), model=model, **data)
         return Response(RegisteredModelSerializer(model).data)
 
@@ -148,8 +133,8 @@ class ModelRiskView(generics.GenericAPIView):
     serializer_class = ModelRiskSerializer
 
     def post(self, request: Request, name: str) -> Response:
-        model = selectors.model_get(user=_user(request), name=name)
-        data = _parse(ModelRiskSerializer, request)
+        model = selectors.model_get(user=request_user(request), name=name)
+        data = validated(ModelRiskSerializer, request.data)
         model = services.model_change_risk(caller=Caller.from_request(request), model=model, **data)
         return Response(RegisteredModelSerializer(model).data)
 
@@ -167,8 +152,8 @@ class ModelRetireView(generics.GenericAPIView):
     serializer_class = ReasonSerializer
 
     def post(self, request: Request, name: str) -> Response:
-        model = selectors.model_get(user=_user(request), name=name)
-        data = _parse(ReasonSerializer, request)
+        model = selectors.model_get(user=request_user(request), name=name)
+        data = validated(ReasonSerializer, request.data)
         model = services.model_retire(caller=Caller.from_request(request), model=model, **data)
         return Response(RegisteredModelSerializer(model).data)
 
@@ -201,11 +186,11 @@ class ModelVersionListView(_SelectorView, generics.ListAPIView):
 
     def selected(self) -> QuerySet:
         return selectors.model_version_list(
-            user=_user(self.request), model_name=self.kwargs["name"]
+            user=request_user(self.request), model_name=self.kwargs["name"]
         )
 
     def post(self, request: Request, name: str) -> Response:
-        model = selectors.model_get(user=_user(request), name=name)
+        model = selectors.model_get(user=request_user(request), name=name)
         serializer = ModelVersionRegisterSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         version = services.model_version_register(
@@ -225,7 +210,9 @@ class ModelVersionDetailView(generics.GenericAPIView):
     serializer_class = ModelVersionSerializer
 
     def get(self, request: Request, name: str, version: int) -> Response:
-        found = selectors.model_version_get(user=_user(request), model_name=name, version=version)
+        found = selectors.model_version_get(
+            user=request_user(request), model_name=name, version=version
+        )
         return Response(ModelVersionSerializer(found).data)
 
 
@@ -243,8 +230,10 @@ class ModelVersionStatusView(generics.GenericAPIView):
     serializer_class = StatusChangeSerializer
 
     def post(self, request: Request, name: str, version: int) -> Response:
-        found = selectors.model_version_get(user=_user(request), model_name=name, version=version)
-        data = _parse(StatusChangeSerializer, request)
+        found = selectors.model_version_get(
+            user=request_user(request), model_name=name, version=version
+        )
+        data = validated(StatusChangeSerializer, request.data)
         found = services.model_version_set_status(
             caller=Caller.from_request(request), version=found, **data
         )
@@ -264,7 +253,7 @@ class ModelVersionLineageView(generics.GenericAPIView):
 
     def get(self, request: Request, name: str, version: int) -> Response:
         return Response(
-            selectors.lineage_get(user=_user(request), model_name=name, version=version)
+            selectors.lineage_get(user=request_user(request), model_name=name, version=version)
         )
 
 
@@ -289,10 +278,10 @@ class DatasetListView(_SelectorView, generics.ListAPIView):
     filterset_class = DatasetFilter
 
     def selected(self) -> QuerySet:
-        return selectors.dataset_list(user=_user(self.request))
+        return selectors.dataset_list(user=request_user(self.request))
 
     def post(self, request: Request) -> Response:
-        data = _parse(DatasetCreateSerializer, request)
+        data = validated(DatasetCreateSerializer, request.data)
         dataset = services.dataset_create(caller=Caller.from_request(request), **data)
         return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
 
@@ -313,12 +302,12 @@ class DatasetDetailView(generics.GenericAPIView):
     serializer_class = DatasetSerializer
 
     def get(self, request: Request, name: str) -> Response:
-        dataset = selectors.dataset_get(user=_user(request), name=name)
+        dataset = selectors.dataset_get(user=request_user(request), name=name)
         return Response(DatasetSerializer(dataset).data)
 
     def patch(self, request: Request, name: str) -> Response:
-        dataset = selectors.dataset_get(user=_user(request), name=name)
-        data = _parse(DatasetUpdateSerializer, request)
+        dataset = selectors.dataset_get(user=request_user(request), name=name)
+        data = validated(DatasetUpdateSerializer, request.data)
         dataset = services.dataset_update(
             caller=Caller.from_request(request), dataset=dataset, **data
         )
@@ -338,8 +327,8 @@ class DatasetRetireView(generics.GenericAPIView):
     serializer_class = ReasonSerializer
 
     def post(self, request: Request, name: str) -> Response:
-        dataset = selectors.dataset_get(user=_user(request), name=name)
-        data = _parse(ReasonSerializer, request)
+        dataset = selectors.dataset_get(user=request_user(request), name=name)
+        data = validated(ReasonSerializer, request.data)
         dataset = services.dataset_retire(
             caller=Caller.from_request(request), dataset=dataset, **data
         )
@@ -368,12 +357,12 @@ class DatasetVersionListView(_SelectorView, generics.ListAPIView):
 
     def selected(self) -> QuerySet:
         return selectors.dataset_version_list(
-            user=_user(self.request), dataset_name=self.kwargs["name"]
+            user=request_user(self.request), dataset_name=self.kwargs["name"]
         )
 
     def post(self, request: Request, name: str) -> Response:
-        dataset = selectors.dataset_get(user=_user(request), name=name)
-        data = _parse(DatasetVersionRegisterSerializer, request)
+        dataset = selectors.dataset_get(user=request_user(request), name=name)
+        data = validated(DatasetVersionRegisterSerializer, request.data)
         created = services.dataset_version_register(
             caller=Caller.from_request(request), dataset=dataset, **data
         )
@@ -392,6 +381,6 @@ class DatasetVersionDetailView(generics.GenericAPIView):
 
     def get(self, request: Request, name: str, version: int) -> Response:
         found = selectors.dataset_version_get(
-            user=_user(request), dataset_name=name, version=version
+            user=request_user(request), dataset_name=name, version=version
         )
         return Response(DatasetVersionSerializer(found).data)

@@ -19,7 +19,6 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from governance.accounts.callers import Caller
-from governance.accounts.models import User
 from governance.approvals import selectors, services
 from governance.approvals.models import Deployment, DeploymentRequest, Environment, SignOffPolicy
 from governance.approvals.serializers import (
@@ -45,6 +44,7 @@ from governance.approvals.serializers import (
     SignSerializer,
 )
 from governance.approvals.workflow import Decision
+from governance.common.api import READ_ERRORS, WRITE_ERRORS, request_user, validated
 from governance.common.errors import InvalidInput
 from governance.common.pagination import StandardPagination
 from governance.common.permissions import (
@@ -57,19 +57,6 @@ from governance.common.permissions import (
 from governance.common.schema import error_responses
 from registry import selectors as registry_selectors
 from registry.serializers import ReasonSerializer
-
-READ_ERRORS = error_responses(401, 403, 404)
-WRITE_ERRORS = error_responses(400, 401, 403, 404, 409)
-
-
-def _user(request: Request) -> User:
-    return cast(User, request.user)
-
-
-def _parse(serializer_class: type[BaseSerializer], data: Any) -> dict[str, Any]:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 class _SelectorView(generics.GenericAPIView):
@@ -95,7 +82,7 @@ class EnvironmentListView(_SelectorView, generics.ListAPIView):
     serializer_class = EnvironmentSerializer
 
     def selected(self) -> QuerySet:
-        return selectors.environment_list(user=_user(self.request))
+        return selectors.environment_list(user=request_user(self.request))
 
 
 class PolicyAccess(ScopedPermission):
@@ -124,10 +111,10 @@ class PolicyListView(_SelectorView, generics.ListAPIView):
     serializer_class = PolicySerializer
 
     def selected(self) -> QuerySet:
-        return selectors.policy_list(user=_user(self.request))
+        return selectors.policy_list(user=request_user(self.request))
 
     def post(self, request: Request) -> Response:
-        data = _parse(PolicyPublishSerializer, request.data)
+        data = validated(PolicyPublishSerializer, request.data)
         policy = services.signoff_policy_publish(caller=Caller.from_request(request), **data)
         return Response(PolicySerializer(policy).data, status=status.HTTP_201_CREATED)
 
@@ -159,16 +146,16 @@ class RequestListView(_SelectorView, generics.ListAPIView):
     def selected(self) -> QuerySet:
         params = self.request.query_params
         return selectors.deployment_request_list(
-            user=_user(self.request),
+            user=request_user(self.request),
             model=params.get("model"),
             environment=params.get("environment"),
             state=params.get("state"),
         )
 
     def post(self, request: Request) -> Response:
-        data = _parse(RequestCreateSerializer, request.data)
+        data = validated(RequestCreateSerializer, request.data)
         version = registry_selectors.model_version_get(
-            user=_user(request), model_name=data["model"], version=data["version"]
+            user=request_user(request), model_name=data["model"], version=data["version"]
         )
         created = services.deployment_request_submit(
             caller=Caller.from_request(request),
@@ -191,12 +178,12 @@ class RequestDetailView(generics.GenericAPIView):
     serializer_class = DeploymentRequestSerializer
 
     def get(self, request: Request, request_id: int) -> Response:
-        found = selectors.deployment_request_get(user=_user(request), request_id=request_id)
+        found = selectors.deployment_request_get(user=request_user(request), request_id=request_id)
         return Response(DeploymentRequestSerializer(found).data)
 
 
 def _answer(request: Request, request_id: int) -> Response:
-    found = selectors.deployment_request_get(user=_user(request), request_id=request_id)
+    found = selectors.deployment_request_get(user=request_user(request), request_id=request_id)
     return Response(DeploymentRequestSerializer(found).data)
 
 
@@ -220,10 +207,10 @@ class SigningContentView(generics.GenericAPIView):
     serializer_class = SigningContentSerializer
 
     def get(self, request: Request, request_id: int) -> Response:
-        found = selectors.deployment_request_get(user=_user(request), request_id=request_id)
-        data = _parse(SigningContentQuerySerializer, request.query_params.dict())
+        found = selectors.deployment_request_get(user=request_user(request), request_id=request_id)
+        data = validated(SigningContentQuerySerializer, request.query_params.dict())
         preview = services.signoff_preview(
-            user=_user(request),
+            user=request_user(request),
             request=found,
             decision=data["decision"],
             meaning=data.get("meaning"),
@@ -260,8 +247,8 @@ class RequestSignView(generics.GenericAPIView):
     serializer_class = SignSerializer
 
     def post(self, request: Request, request_id: int) -> Response:
-        found = selectors.deployment_request_get(user=_user(request), request_id=request_id)
-        data = _parse(SignSerializer, request.data)
+        found = selectors.deployment_request_get(user=request_user(request), request_id=request_id)
+        data = validated(SignSerializer, request.data)
         signoff = services.signoff_sign(
             caller=Caller.from_request(request),
             request=found,
@@ -287,8 +274,8 @@ class RequestRejectView(generics.GenericAPIView):
     serializer_class = RejectSerializer
 
     def post(self, request: Request, request_id: int) -> Response:
-        found = selectors.deployment_request_get(user=_user(request), request_id=request_id)
-        data = _parse(RejectSerializer, request.data)
+        found = selectors.deployment_request_get(user=request_user(request), request_id=request_id)
+        data = validated(RejectSerializer, request.data)
         signoff = services.signoff_sign(
             caller=Caller.from_request(request),
             request=found,
@@ -313,8 +300,8 @@ class RequestWithdrawView(generics.GenericAPIView):
     serializer_class = ReasonSerializer
 
     def post(self, request: Request, request_id: int) -> Response:
-        found = selectors.deployment_request_get(user=_user(request), request_id=request_id)
-        data = _parse(ReasonSerializer, request.data)
+        found = selectors.deployment_request_get(user=request_user(request), request_id=request_id)
+        data = validated(ReasonSerializer, request.data)
         services.deployment_request_withdraw(
             caller=Caller.from_request(request), request=found, reason=data["reason"]
         )
@@ -334,8 +321,8 @@ class RequestRevokeView(generics.GenericAPIView):
     serializer_class = ReasonSerializer
 
     def post(self, request: Request, request_id: int) -> Response:
-        found = selectors.deployment_request_get(user=_user(request), request_id=request_id)
-        data = _parse(ReasonSerializer, request.data)
+        found = selectors.deployment_request_get(user=request_user(request), request_id=request_id)
+        data = validated(ReasonSerializer, request.data)
         services.deployment_request_revoke(
             caller=Caller.from_request(request), request=found, reason=data["reason"]
         )
@@ -356,9 +343,9 @@ class EmergencyView(generics.GenericAPIView):
     serializer_class = EmergencySerializer
 
     def post(self, request: Request) -> Response:
-        data = _parse(EmergencySerializer, request.data)
+        data = validated(EmergencySerializer, request.data)
         version = registry_selectors.model_version_get(
-            user=_user(request), model_name=data["model"], version=data["version"]
+            user=request_user(request), model_name=data["model"], version=data["version"]
         )
         created = services.deployment_emergency(
             caller=Caller.from_request(request),
@@ -383,8 +370,8 @@ class RetrospectiveView(generics.GenericAPIView):
     serializer_class = RetrospectiveSerializer
 
     def post(self, request: Request, request_id: int) -> Response:
-        found = selectors.deployment_request_get(user=_user(request), request_id=request_id)
-        data = _parse(RetrospectiveSerializer, request.data)
+        found = selectors.deployment_request_get(user=request_user(request), request_id=request_id)
+        data = validated(RetrospectiveSerializer, request.data)
         signoff = services.signoff_retrospective(
             caller=Caller.from_request(request),
             request=found,
@@ -409,9 +396,9 @@ class DeploymentReportView(generics.GenericAPIView):
     serializer_class = ReportSerializer
 
     def post(self, request: Request) -> Response:
-        data = _parse(ReportSerializer, request.data)
+        data = validated(ReportSerializer, request.data)
         version = registry_selectors.model_version_get(
-            user=_user(request), model_name=data.pop("model"), version=data.pop("version")
+            user=request_user(request), model_name=data.pop("model"), version=data.pop("version")
         )
         deployment = services.deployment_report(
             caller=Caller.from_request(request), version=version, **data
@@ -432,9 +419,9 @@ class LiveView(generics.GenericAPIView):
     serializer_class = LiveSerializer
 
     def get(self, request: Request, environment: str) -> Response:
-        data = _parse(LiveQuerySerializer, request.query_params.dict())
+        data = validated(LiveQuerySerializer, request.query_params.dict())
         at = data.get("at") or timezone.now()
-        live = selectors.live_list(user=_user(request), environment_name=environment, at=at)
+        live = selectors.live_list(user=request_user(request), environment_name=environment, at=at)
         return Response({"environment": environment, "at": at.isoformat(), "live": live})
 
 
@@ -453,18 +440,22 @@ class DeploymentHistoryView(_SelectorView, generics.ListAPIView):
 
     def selected(self) -> QuerySet:
         return selectors.deployment_history(
-            user=_user(self.request),
+            user=request_user(self.request),
             model_name=self.kwargs["name"],
             environment_name=self.request.query_params.get("environment"),
         )
 
 
 def _gate_question(request: Request, serializer_class: type[BaseSerializer]) -> Any:
-    data = _parse(serializer_class, request.query_params.dict())
+    data = validated(serializer_class, request.query_params.dict())
     version = registry_selectors.model_version_get(
-        user=_user(request), model_name=data["model"], version=data["version"]
+        user=request_user(request), model_name=data["model"], version=data["version"]
     )
-    env = selectors.environment_list(user=_user(request)).filter(name=data["environment"]).first()
+    env = (
+        selectors.environment_list(user=request_user(request))
+        .filter(name=data["environment"])
+        .first()
+    )
     if env is None:
         raise InvalidInput(
             f"environment {data['environment']!r} does not exist",

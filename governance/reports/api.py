@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -26,6 +26,7 @@ from rest_framework.views import APIView
 
 from governance.accounts.callers import Caller
 from governance.accounts.models import ApiKeyScope, User
+from governance.common.api import request_user
 from governance.common.errors import DomainError, InvalidInput, NotFound
 from governance.common.pagination import StandardPagination
 from governance.common.permissions import ScopedPermission
@@ -55,10 +56,6 @@ class ReportAccess(ScopedPermission):
 
     read_scopes = (ApiKeyScope.REGISTRY_READ.value, ApiKeyScope.REGISTRY_WRITE.value)
     write_scopes = (ApiKeyScope.REGISTRY_WRITE.value,)
-
-
-def _user(request: Request) -> User:
-    return cast(User, request.user)
 
 
 def _too_large(size: int) -> UploadTooLarge:
@@ -131,7 +128,7 @@ class ReportListView(generics.ListAPIView):
                 "version must be a positive integer", fields={"version": ["not an integer"]}
             )
         return selectors.report_list(
-            user=_user(self.request),
+            user=request_user(self.request),
             model=params.get("model"),
             version=int(version) if version else None,
             kind=params.get("kind"),
@@ -150,7 +147,7 @@ class ReportListView(generics.ListAPIView):
         total = sum(upload.size or 0 for upload in uploads.values())
         if total > settings.REPORTS_MAX_UPLOAD_BYTES:
             raise _too_large(total)
-        user = _user(request)
+        user = request_user(request)
         version = registry_selectors.model_version_get(
             user=user, model_name=data["model"], version=data["version"]
         )
@@ -188,7 +185,7 @@ class ReportDetailView(APIView):
     permission_classes = [ReportAccess]
 
     def get(self, request: Request, report_id: uuid.UUID) -> Response:
-        report = selectors.report_get(user=_user(request), report_id=report_id)
+        report = selectors.report_get(user=request_user(request), report_id=report_id)
         return Response(ReportSerializer(report).data)
 
 
@@ -240,7 +237,7 @@ class ReportPdfView(APIView):
         return super().finalize_response(request, response, *args, **kwargs)
 
     def get(self, request: Request, report_id: uuid.UUID) -> FileResponse:
-        report = selectors.report_get(user=_user(request), report_id=report_id)
+        report = selectors.report_get(user=request_user(request), report_id=report_id)
         path = selectors.report_pdf(report=report)
         response = FileResponse(
             path.open("rb"),

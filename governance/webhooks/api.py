@@ -12,13 +12,12 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.serializers import BaseSerializer
 
 from governance.accounts.callers import Caller
 from governance.accounts.models import User
+from governance.common.api import READ_ERRORS, WRITE_ERRORS, request_user, validated
 from governance.common.pagination import StandardPagination
 from governance.common.permissions import ScopedPermission
-from governance.common.schema import error_responses
 from governance.webhooks import selectors, services
 from governance.webhooks.models import WebhookDelivery, WebhookSubscription
 from governance.webhooks.serializers import (
@@ -28,9 +27,6 @@ from governance.webhooks.serializers import (
     SubscriptionUpdateSerializer,
     SubscriptionWithSecretSerializer,
 )
-
-READ_ERRORS = error_responses(401, 403, 404)
-WRITE_ERRORS = error_responses(400, 401, 403, 404, 409)
 
 
 class WebhookAccess(ScopedPermission):
@@ -47,16 +43,6 @@ class WebhookAccess(ScopedPermission):
             self.message = "webhooks are managed by administrators, risk and compliance officers"
             return False
         return True
-
-
-def _user(request: Request) -> User:
-    return cast(User, request.user)
-
-
-def _parse(serializer_class: type[BaseSerializer], data: Any) -> dict[str, Any]:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 @extend_schema_view(
@@ -81,10 +67,10 @@ class SubscriptionListView(generics.ListAPIView):
     def get_queryset(self) -> QuerySet[WebhookSubscription]:
         if getattr(self, "swagger_fake_view", False):
             return WebhookSubscription.objects.none()
-        return selectors.subscription_list(user=_user(self.request))
+        return selectors.subscription_list(user=request_user(self.request))
 
     def post(self, request: Request) -> Response:
-        data = _parse(SubscriptionCreateSerializer, request.data)
+        data = validated(SubscriptionCreateSerializer, request.data)
         subscription, secret = services.subscription_create(
             caller=Caller.from_request(request),
             url=data["url"],
@@ -113,12 +99,16 @@ class SubscriptionDetailView(generics.GenericAPIView):
     serializer_class = SubscriptionSerializer
 
     def get(self, request: Request, subscription_id: int) -> Response:
-        found = selectors.subscription_get(user=_user(request), subscription_id=subscription_id)
+        found = selectors.subscription_get(
+            user=request_user(request), subscription_id=subscription_id
+        )
         return Response(SubscriptionSerializer(found).data)
 
     def patch(self, request: Request, subscription_id: int) -> Response:
-        found = selectors.subscription_get(user=_user(request), subscription_id=subscription_id)
-        data = _parse(SubscriptionUpdateSerializer, request.data)
+        found = selectors.subscription_get(
+            user=request_user(request), subscription_id=subscription_id
+        )
+        data = validated(SubscriptionUpdateSerializer, request.data)
         updated = services.subscription_update(
             caller=Caller.from_request(request),
             subscription=found,
@@ -143,7 +133,9 @@ class SubscriptionRotateSecretView(generics.GenericAPIView):
     serializer_class = SubscriptionWithSecretSerializer
 
     def post(self, request: Request, subscription_id: int) -> Response:
-        found = selectors.subscription_get(user=_user(request), subscription_id=subscription_id)
+        found = selectors.subscription_get(
+            user=request_user(request), subscription_id=subscription_id
+        )
         subscription, secret = services.subscription_rotate_secret(
             caller=Caller.from_request(request), subscription=found
         )
@@ -168,7 +160,7 @@ class DeliveryListView(generics.ListAPIView):
     def get_queryset(self) -> QuerySet[WebhookDelivery]:
         if getattr(self, "swagger_fake_view", False):
             return WebhookDelivery.objects.none()
-        user = _user(self.request)
+        user = request_user(self.request)
         found = selectors.subscription_get(
             user=user, subscription_id=self.kwargs["subscription_id"]
         )
@@ -190,7 +182,7 @@ class DeliveryRedeliverView(generics.GenericAPIView):
     serializer_class = DeliverySerializer
 
     def post(self, request: Request, subscription_id: int, delivery_id: uuid.UUID) -> Response:
-        user = _user(request)
+        user = request_user(request)
         found = selectors.subscription_get(user=user, subscription_id=subscription_id)
         delivery = selectors.delivery_get(user=user, subscription=found, delivery_id=delivery_id)
         again = services.delivery_redeliver(caller=Caller.from_request(request), delivery=delivery)
