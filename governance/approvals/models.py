@@ -119,6 +119,11 @@ class DeploymentRequest(GovernedModel):
     retrospective_due_at = models.DateTimeField(
         null=True, blank=True, help_text="break-glass: the retrospective review is due by then"
     )
+    retrospective_overdue_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="break-glass: when the missing retrospective review was raised as overdue",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -147,6 +147,7 @@ def request_snapshot(request: DeploymentRequest) -> dict[str, Any]:
         "effective_at": request.effective_at,
         "expires_at": request.expires_at,
         "retrospective_due_at": request.retrospective_due_at,
+        "retrospective_overdue_at": request.retrospective_overdue_at,
     }
 
 
@@ -690,11 +691,17 @@ def deployment_requests_expire_due() -> int:
     """Expire every approval past its time, each in its own transaction; how many."""
     due = DeploymentRequest.objects.filter(
         state=RequestState.APPROVED, expires_at__lte=timezone.now()
-    ).values_list("pk", flat=True)
+    )
+    return _each_request(due, deployment_request_expire)
+
+
+def _each_request(requests: Any, apply: Callable[..., DeploymentRequest]) -> int:
+    """``apply(request=...)`` to each of ``requests``, each in its own transaction; how many
+    it applied to (one that changed meanwhile is a ``Conflict`` and is skipped)."""
     done = 0
-    for pk in list(due):
+    for pk in list(requests.values_list("pk", flat=True)):
         try:
-            deployment_request_expire(request=DeploymentRequest.objects.get(pk=pk))
+            apply(request=DeploymentRequest.objects.get(pk=pk))
         except Conflict:
             continue
         done += 1
@@ -836,6 +843,52 @@ def signoff_retrospective(
             )
             emit("signoff.signed", signoff, caller.actor)
     return signoff
+
+
+def retrospective_flag_overdue(*, request: DeploymentRequest) -> DeploymentRequest:
+    """Raise the alert for a break-glass request whose retrospective review was not signed
+    by its due time: ``deployment_request.retrospective_overdue`` in the audit log and to
+    webhook subscribers, once per request. The request stays ``emergency``: the review can
+    still be signed late, and the lineage report shows it was late."""
+    with transaction.atomic(durable=True):
+        request = _lock(request)
+        now = timezone.now()
+        if (
+            request.state != RequestState.EMERGENCY
+            or request.retrospective_due_at is None
+            or request.retrospective_due_at > now
+        ):
+            raise Conflict(f"the retrospective review of request #{request.pk} is not overdue")
+        if request.retrospective_overdue_at is not None:
+            raise Conflict(f"request #{request.pk} was already raised as overdue")
+        if SignOff.objects.filter(request=request, step=SignOff.RETROSPECTIVE).exists():
+            raise Conflict(f"the retrospective review of request #{request.pk} is signed")
+        request.retrospective_overdue_at = now
+        request.save(update_fields=["retrospective_overdue_at"])
+        audit_append(
+            events=[
+                AuditEvent(
+                    action="deployment_request.retrospective_overdue",
+                    actor=SYSTEM_ACTOR,
+                    object=_request_subject(request),
+                    scope=_scope(request.model_version, request.environment),
+                    data={**request_snapshot(request), "alert": "retrospective_review_overdue"},
+                )
+            ]
+        )
+        emit("deployment_request.retrospective_overdue", request, SYSTEM_ACTOR)
+    return request
+
+
+def retrospectives_flag_overdue() -> int:
+    """Raise every overdue retrospective review not raised yet, each in its own
+    transaction; how many were raised."""
+    due = DeploymentRequest.objects.filter(
+        state=RequestState.EMERGENCY,
+        retrospective_due_at__lte=timezone.now(),
+        retrospective_overdue_at__isnull=True,
+    ).exclude(signoffs__step=SignOff.RETROSPECTIVE)
+    return _each_request(due, retrospective_flag_overdue)
 
 
 # Policies --------------------------------------------------------------------------------

@@ -159,6 +159,7 @@ def render_pdf(
     thresholds: Sequence[PolicyThreshold] = (),
     lineage: LineageGraph | None = None,
     result_json: bytes | None = None,
+    audit_seq: int | None = None,
 ) -> bytes:
     """The PDF/A-3b of ``computed`` with the result embedded (``result_json`` verbatim when
     given, else its canonical JSON)."""
@@ -171,6 +172,7 @@ def render_pdf(
         lineage=lineage,
         distributions=computed.distributions,
         result_json=result_json,
+        audit_seq=audit_seq,
     )
     return render_report(computed.result, context)
 
@@ -235,6 +237,17 @@ def check_drift(reference: InputFile, current: InputFile, options: DriftOptions)
 
 def result_summary(result: dict[str, Any]) -> dict[str, Any]:
     """The figures a risk officer looks at first (JSON numbers)."""
+    if result["kind"] == "lineage":
+        return {
+            "verdict": result["verdict"],
+            "verdict_reasons": result["verdict_reasons"],
+            "parents": len(result["parents"]),
+            "datasets": len(result["datasets"]),
+            "requests": len(result["requests"]),
+            "signoffs": sum(len(r["signoffs"]) for r in result["requests"]),
+            "deployments": len(result["deployments"]),
+            "live_now": result["live_now"],
+        }
     if result["kind"] == "drift":
         return {
             "dataset_drift": result["dataset_drift"],

@@ -18,11 +18,11 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from governance.reports import computation, services
+from governance.reports import computation, lineage, services
 from governance.reports.engine import InputError
 from governance.reports.engine.common import to_record
 from governance.reports.models import InputRole, Report, ReportInput, ReportKind
-from governance.reports.pdf import LineageEdge, LineageGraph, LineageNode, ReportSubject
+from governance.reports.pdf import ReportSubject
 
 log = logging.getLogger(__name__)
 
@@ -38,47 +38,6 @@ def _input_file(item: ReportInput) -> computation.InputFile:
     else:
         path = str(Path(settings.REPORTS_UPLOAD_DIR) / item.path)
     return computation.InputFile(path=path, name=item.name, role=item.role)
-
-
-def lineage_graph(report: Report) -> LineageGraph:
-    """Datasets -> the version (and its parent) -> its deployments, for the PDF."""
-    version = report.model_version
-    me = f"mv:{version.pk}"
-    nodes = [
-        LineageNode(
-            me, f"{version.model.name} v{version.version}", "model_version",
-            version.artifact_digest[:19],
-        )
-    ]  # fmt: skip
-    edges: list[LineageEdge] = []
-    if version.parent is not None:
-        parent = version.parent
-        nodes.append(
-            LineageNode(
-                f"mv:{parent.pk}", f"{parent.model.name} v{parent.version}", "model_version"
-            )
-        )
-        edges.append(LineageEdge(f"mv:{parent.pk}", me, "parent"))
-    for usage in version.dataset_usages.select_related("dataset_version__dataset"):
-        dataset = usage.dataset_version
-        node = f"ds:{dataset.pk}"
-        if all(n.id != node for n in nodes):
-            detail = f"{dataset.row_count:,} rows" + (", PII" if dataset.pii else "")
-            nodes.append(LineageNode(node, str(dataset), "dataset", detail))
-        edges.append(LineageEdge(node, me, usage.role))
-    seen: set[str] = set()
-    for deployment in version.deployments.select_related("environment").order_by("occurred_at"):
-        node = f"env:{deployment.environment.name}"
-        if node not in seen:
-            seen.add(node)
-            nodes.append(
-                LineageNode(
-                    node, deployment.environment.name, "deployment",
-                    f"{deployment.event} {deployment.occurred_at:%Y-%m-%d}",
-                )
-            )  # fmt: skip
-            edges.append(LineageEdge(me, node, "deployed"))
-    return LineageGraph(nodes=nodes, edges=edges)
 
 
 def _pause_for_tests(progress: int) -> None:
@@ -121,9 +80,15 @@ def _step(report: Report, worker: str, progress: int, stage: str) -> None:
 
 def _run(report: Report, worker: str) -> str:
     inputs = {item.role: item for item in report.inputs.select_related("dataset_version")}
+    version = report.model_version
     try:
         _step(report, worker, 10, "reading")
-        if report.kind == ReportKind.FAIRNESS:
+        # The lineage as of now: the page every report has, and all of a lineage report.
+        document = lineage.lineage_result(version, now=timezone.now())
+        if report.kind == ReportKind.LINEAGE:
+            computed = computation.Computed(result=document, inputs=[])
+            thresholds = lineage.thresholds()
+        elif report.kind == ReportKind.FAIRNESS:
             options = services.fairness_options(report.parameters, report.thresholds)
             computed = computation.fairness_from_file(
                 _input_file(inputs[InputRole.EVALUATION]), options
@@ -143,7 +108,6 @@ def _run(report: Report, worker: str) -> str:
     _step(report, worker, 50, "rendering")
     result_json = json.dumps(computed.result, allow_nan=False, ensure_ascii=False)
     audit_seq = services.audit_seq_now()
-    version = report.model_version
     pdf = computation.render_pdf(
         computed,
         report_id=str(report.pk),
@@ -157,7 +121,8 @@ def _run(report: Report, worker: str) -> str:
         policy_version=report.policy_label
         + (" (thresholds overridden)" if report.thresholds_overridden else ""),
         thresholds=thresholds,
-        lineage=lineage_graph(report),
+        lineage=lineage.graph_of(document),
+        audit_seq=audit_seq,
         result_json=result_json.encode(),
     )
     _step(report, worker, 80, "storing")

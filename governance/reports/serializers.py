@@ -14,16 +14,20 @@ from governance.reports.computation import result_summary
 from governance.reports.engine.drift import ColumnType
 from governance.reports.models import Report, ReportKind
 
+LINEAGE_FIELDS = frozenset({"kind", "model", "version"})
+
 
 def _split(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
 class ReportRequestSerializer(serializers.Serializer):
-    """``multipart/form-data``: the kind, the model version, the inputs (a file or a
-    registered dataset version id per role: ``evaluation`` for fairness, ``reference`` and
-    ``current`` for drift), the columns, and optional threshold overrides (a report with
-    overrides never counts as sign-off evidence). Lists are comma-separated."""
+    """``multipart/form-data`` (or JSON for a lineage report): the kind, the model version,
+    the inputs (a file or a registered dataset version id per role: ``evaluation`` for
+    fairness, ``reference`` and ``current`` for drift; a lineage report takes none: it is
+    assembled from the registry, the sign-offs and the deployments), the columns, and optional
+    threshold overrides (a report with overrides never counts as sign-off evidence). Lists are
+    comma-separated."""
 
     kind = serializers.ChoiceField(choices=ReportKind.choices)
     model = serializers.CharField(max_length=100)
@@ -63,6 +67,12 @@ class ReportRequestSerializer(serializers.Serializer):
     )  # fmt: skip
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["kind"] == ReportKind.LINEAGE:
+            extra = sorted(name for name in attrs if name not in LINEAGE_FIELDS)
+            if extra:
+                raise serializers.ValidationError(
+                    {name: ["a lineage report takes no inputs or parameters"] for name in extra}
+                )
         if attrs["kind"] == ReportKind.FAIRNESS:
             missing = [f for f in ("label", "prediction", "sensitive") if not attrs.get(f)]
             if missing:
@@ -76,6 +86,8 @@ class ReportRequestSerializer(serializers.Serializer):
     def parameters(self) -> dict[str, Any]:
         """The engine's parameters of the request (what the report records)."""
         data = self.validated_data
+        if data["kind"] == ReportKind.LINEAGE:
+            return {}
         if data["kind"] == ReportKind.FAIRNESS:
             privileged: dict[str, str] = {}
             for item in _split(data.get("privileged", "")):
@@ -110,6 +122,8 @@ class ReportRequestSerializer(serializers.Serializer):
 
     def overrides(self) -> dict[str, Any]:
         data = self.validated_data
+        if data["kind"] == ReportKind.LINEAGE:
+            return {}
         names = (
             ("min_impact_ratio", "max_equalized_odds_difference", "min_group_size")
             if data["kind"] == ReportKind.FAIRNESS

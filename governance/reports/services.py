@@ -22,7 +22,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -65,10 +65,12 @@ REQUESTING_ROLES = (
 ROLES_BY_KIND = {
     ReportKind.FAIRNESS: (InputRole.EVALUATION,),
     ReportKind.DRIFT: (InputRole.REFERENCE, InputRole.CURRENT),
+    ReportKind.LINEAGE: (),
 }
 FAIRNESS_DEFAULTS = {"min_impact_ratio": "0.8", "max_equalized_odds_difference": "0.1"}
 DRIFT_DEFAULTS = {"drift_share": "0.5"}
 CHUNK = 1 << 20
+LINEAGE_POLICY_LABEL = "none: completeness checks of the lineage record"
 
 
 class LeaseLost(RuntimeError):
@@ -247,6 +249,8 @@ def _check(
     thresholds: Mapping[str, str],
 ) -> None:
     files = {s.role: computation.InputFile(s.path, s.name, s.role) for s in staged}
+    if kind == ReportKind.LINEAGE:
+        return
     if kind == ReportKind.FAIRNESS:
         computation.check_fairness(
             files[InputRole.EVALUATION], fairness_options(parameters, thresholds)
@@ -282,12 +286,6 @@ def report_request(
         raise Forbidden(
             "requesting a report needs a data science, validation, officer or admin role"
         )
-    if kind == ReportKind.LINEAGE:
-        raise InvalidInput(
-            "lineage reports are not available yet: the lineage graph is part of every "
-            "fairness and drift report",
-            fields={"kind": ["lineage is not available yet"]},
-        )
     roles = ROLES_BY_KIND[ReportKind(kind)]
     for role in roles:
         if (role in uploads) == (role in datasets):
@@ -295,7 +293,11 @@ def report_request(
                 f"{kind} needs exactly one {role} input: a file or a dataset version",
                 fields={role: ["give a file or a dataset version, not both or neither"]},
             )
-    policy, policy_label, thresholds = policy_thresholds(version, kind)
+    thresholds: dict[str, str]
+    if kind == ReportKind.LINEAGE:
+        policy, policy_label, thresholds = None, LINEAGE_POLICY_LABEL, {}
+    else:
+        policy, policy_label, thresholds = policy_thresholds(version, kind)
     clean_overrides = {
         key: _decimal(value) for key, value in overrides.items() if value is not None
     }
@@ -303,7 +305,7 @@ def report_request(
     if "min_group_size" in clean_overrides:
         thresholds["min_group_size"] = str(int(Decimal(clean_overrides["min_group_size"])))
     report_id = uuid.uuid4()
-    with _staging(report_id) as directory:
+    with _staging(report_id) if roles else nullcontext(Path()) as directory:
         try:
             staged = [
                 _stage(

@@ -240,6 +240,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "governance.approvals.tasks.expire_due_requests",
         "schedule": 300.0,
     },
+    "approvals-flag-overdue-retrospectives": {
+        "task": "governance.approvals.tasks.flag_overdue_retrospectives",
+        "schedule": 300.0,
+    },
     "reports-requeue-expired": {
         "task": "governance.reports.tasks.requeue_expired",
         "schedule": 60.0,

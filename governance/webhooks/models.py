@@ -27,6 +27,10 @@ class WebhookEvent(models.TextChoices):
     REQUEST_REVOKED = "deployment_request.revoked", "Approval revoked"
     REQUEST_EXPIRED = "deployment_request.expired", "Approval expired"
     REQUEST_EMERGENCY = "deployment_request.emergency_opened", "Break-glass deployment opened"
+    REQUEST_RETROSPECTIVE_OVERDUE = (
+        "deployment_request.retrospective_overdue",
+        "Break-glass retrospective review overdue",
+    )
     SIGNOFF_SIGNED = "signoff.signed", "Sign-off signed"
     DEPLOYMENT_DEPLOYED = "deployment.deployed", "Deployed"
     DEPLOYMENT_ROLLED_BACK = "deployment.rolled_back", "Rolled back"

@@ -10,11 +10,13 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from governance.accounts.callers import Caller
 from governance.approvals import services
 from governance.approvals.models import SignOffPolicy
-from governance.approvals.tasks import expire_due_requests
+from governance.approvals.tasks import expire_due_requests, flag_overdue_retrospectives
+from governance.common.errors import Conflict
 from tests.apitools import assert_error, assert_unauthenticated, last_seq, only_record_since
-from tests.approvals.conftest import approve_through
+from tests.approvals.conftest import PASSWORD, approve_through
 from tests.conftest import client_for, client_with_key
 
 pytestmark = pytest.mark.django_db
@@ -182,3 +184,59 @@ def test_steps_are_required(admin_user):
     response = client_for(admin_user).post("/api/v1/policies/", payload, format="json")
 
     assert_error(response, 400, field="steps")
+
+
+# Overdue retrospective reviews -------------------------------------------------------------
+
+
+def break_glass(rita, version, monkeypatch, *, due_in: dt.timedelta):
+    monkeypatch.setattr(services, "RETROSPECTIVE_DUE", due_in)
+    return services.deployment_emergency(
+        caller=Caller(user=rita), version=version, environment="dev", reason="outage",
+        password=PASSWORD,
+    )  # fmt: skip
+
+
+def test_an_unsigned_review_past_its_time_is_raised_once(rita, version, monkeypatch):
+    from governance.webhooks.models import WebhookDelivery
+    from tests.webhooks.conftest import subscribe
+
+    subscribe(rita, "https://hooks.example/warden", "deployment_request.retrospective_overdue")
+    request = break_glass(rita, version, monkeypatch, due_in=-dt.timedelta(minutes=1))
+    seq = last_seq()
+
+    assert flag_overdue_retrospectives.apply().get() == {"raised": 1}
+    record, body = only_record_since(seq)
+    assert record.action == "deployment_request.retrospective_overdue"
+    assert body["actor"]["type"] == "system"
+    assert body["data"]["alert"] == "retrospective_review_overdue"
+    request.refresh_from_db()
+    assert request.state == "emergency" and request.retrospective_overdue_at is not None
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.event_type == "deployment_request.retrospective_overdue"
+    # Once: the next beat finds nothing, and the service refuses a second alert.
+    assert flag_overdue_retrospectives.apply().get() == {"raised": 0}
+    with pytest.raises(Conflict):
+        services.retrospective_flag_overdue(request=request)
+    assert last_seq() == record.seq
+
+
+def test_a_review_not_yet_due_or_signed_in_time_raises_nothing(rita, carl, version, monkeypatch):
+    pending = break_glass(rita, version, monkeypatch, due_in=dt.timedelta(hours=72))
+    assert flag_overdue_retrospectives.apply().get() == {"raised": 0}
+    with pytest.raises(Conflict, match="not overdue"):
+        services.retrospective_flag_overdue(request=pending)
+    services.signoff_retrospective(caller=Caller(user=carl), request=pending, password=PASSWORD)
+    later = timezone.now() + dt.timedelta(days=4)
+    monkeypatch.setattr(services.timezone, "now", lambda: later)
+    assert flag_overdue_retrospectives.apply().get() == {"raised": 0}
+
+
+def test_beat_raises_overdue_reviews_every_5_minutes():
+    from governance.celery import app
+
+    entry = app.conf.beat_schedule["approvals-flag-overdue-retrospectives"]
+    assert (entry["task"], entry["schedule"]) == (
+        "governance.approvals.tasks.flag_overdue_retrospectives",
+        300.0,
+    )

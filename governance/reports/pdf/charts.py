@@ -28,6 +28,7 @@ MUTED = "#616e7c"
 GRID = "#d9dee3"
 RED = "#b42318"
 GREEN = "#1b7a3d"
+PURPLE = "#6941c6"
 MAX_CATEGORIES = 12
 
 _RC: Any = {  # matplotlib types rc keys as literals
@@ -167,38 +168,55 @@ def group_rates_chart(labels: Sequence[str], rates: dict[str, Sequence[float | N
         return _svg(figure)
 
 
-_LAYER = {"dataset": 0, "model_version": 1, "deployment": 2}
-_NODE_FILL = {"dataset": "#e8f0f8", "model_version": "#fdf0e6", "deployment": "#e9f5ec"}
+_LAYERS = (
+    ("dataset", "Datasets"),
+    ("model_version", "Model versions"),
+    ("request", "Sign-off"),
+    ("deployment", "Deployments"),
+)
+_NODE_FILL = {
+    "dataset": "#e8f0f8",
+    "model_version": "#fdf0e6",
+    "request": "#f3effa",
+    "deployment": "#e9f5ec",
+}
 _NODE_EDGE = {
     "dataset": REFERENCE_COLOUR,
     "model_version": CURRENT_COLOUR,
+    "request": PURPLE,
     "deployment": GREEN,
 }
 
 
 def lineage_chart(graph: LineageGraph) -> str:
-    """A left-to-right layered drawing: datasets, model versions, deployments."""
-    layers: dict[int, list[Any]] = {0: [], 1: [], 2: []}
+    """A left-to-right layered drawing: datasets, model versions, deployment requests with
+    their sign-offs, deployments; an empty layer says so."""
+    kinds = list(_LAYERS)
+    layers: dict[str, list[Any]] = {kind: [] for kind, _ in kinds}
     for node in graph.nodes:
-        layers[_LAYER[node.kind]].append(node)
+        layers[node.kind].append(node)
     rows = max((len(nodes) for nodes in layers.values()), default=1)
-    width, height = 6.8, max(1.6, 0.78 * rows + 0.5)
-    box_w, box_h = 0.26, min(0.6 / rows, 0.22)
-    xs = {0: 0.02, 1: 0.37, 2: 0.72}
+    width, height = 6.8, max(1.6, 0.62 * rows + 0.5)
+    gap = 0.09
+    box_w = (0.98 - gap * (len(kinds) - 1)) / len(kinds) - 0.005
+    box_h = min(0.6 / rows, 0.22)
+    xs = {kind: 0.01 + index * (box_w + gap) for index, (kind, _) in enumerate(kinds)}
+    label_chars = int(box_w * 130)
     centres: dict[str, tuple[float, float]] = {}
     with _figure(width, height) as figure:
         axes = figure.add_axes((0, 0, 1, 1))
         axes.set_xlim(0, 1)
         axes.set_ylim(0, 1)
         axes.axis("off")
-        headings = ("Datasets", "Model versions", "Deployments")
-        for layer, heading in enumerate(headings):
-            axes.text(xs[layer], 0.97, heading.upper(), fontsize=7, color=MUTED, va="top")
-        for layer, nodes in layers.items():
+        for kind, heading in kinds:
+            axes.text(xs[kind], 0.97, heading.upper(), fontsize=7, color=MUTED, va="top")
+        for kind, nodes in layers.items():
+            if not nodes:
+                axes.text(xs[kind], 0.8, "none", fontsize=7, color=MUTED, style="italic")
             step = 0.86 / max(len(nodes), 1)
             for index, node in enumerate(nodes):
                 cy = 0.88 - step * (index + 0.5)
-                x0 = xs[layer]
+                x0 = xs[kind]
                 patch = FancyBboxPatch(
                     (x0, cy - box_h / 2),
                     box_w,
@@ -210,20 +228,20 @@ def lineage_chart(graph: LineageGraph) -> str:
                 )
                 axes.add_patch(patch)
                 axes.text(
-                    x0 + 0.012,
+                    x0 + 0.01,
                     cy + box_h * 0.12,
-                    _short(node.label, 34),
-                    fontsize=7.5,
+                    _short(node.label, label_chars),
+                    fontsize=7,
                     fontweight="bold",
                     color=INK,
                     va="bottom",
                 )
                 if node.detail:
                     axes.text(
-                        x0 + 0.012,
+                        x0 + 0.01,
                         cy - box_h * 0.08,
-                        _short(node.detail, 44),
-                        fontsize=6.2,
+                        _short(node.detail, int(label_chars * 1.25)),
+                        fontsize=5.8,
                         color=MUTED,
                         va="top",
                     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-LineageKind = Literal["dataset", "model_version", "deployment"]
+LineageKind = Literal["dataset", "model_version", "request", "deployment"]
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class PolicyInfo:
 @dataclass(frozen=True)
 class LineageNode:
     """A box in the lineage graph. ``kind`` decides its layer: datasets, then model
-    versions, then deployments."""
+    versions, then deployment requests with their sign-offs, then deployments."""
 
     id: str
     label: str
@@ -75,7 +75,7 @@ class LineageEdge:
 
 @dataclass(frozen=True)
 class LineageGraph:
-    """Datasets -> model versions -> deployments."""
+    """Datasets -> model versions -> sign-offs -> deployments."""
 
     nodes: Sequence[LineageNode]
     edges: Sequence[LineageEdge] = ()
@@ -109,7 +109,8 @@ class ReportContext:
     ``result_json``, when given, is the exact serialisation of the result to embed (for
     example what ``report --json`` printed); it must parse to the result. Without it the
     result is embedded as RFC 8785 canonical JSON. The footer carries the SHA-256 of the
-    embedded bytes either way.
+    embedded bytes either way. ``audit_seq`` is the newest audit record's seq when the report
+    was generated (the cover prints it).
     """
 
     report_id: str
@@ -121,3 +122,4 @@ class ReportContext:
     distributions: Mapping[str, ColumnDistribution] = field(default_factory=dict)
     result_json: bytes | None = None
     title: str | None = None
+    audit_seq: int | None = None

@@ -11,7 +11,7 @@ import hashlib
 import io
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,13 @@ METHOD_SHORT = {
     "jensenshannon": "Jensen-Shannon",
 }
 P_VALUE_METHODS = {"ks", "chisquare", "z"}
-LINEAGE_KINDS = {"dataset": "Dataset", "model_version": "Model version", "deployment": "Deployment"}
+TITLES = {"drift": "Data drift report", "fairness": "Fairness report", "lineage": "Lineage report"}
+LINEAGE_KINDS = {
+    "dataset": "Dataset",
+    "model_version": "Model version",
+    "request": "Sign-off",
+    "deployment": "Deployment",
+}
 
 RATES = ("selection_rate", "base_rate", "tpr", "fpr", "fnr", "precision", "accuracy")
 FAIRNESS_METRICS = (
@@ -96,19 +102,27 @@ def result_bytes(result: Mapping[str, Any], context: ReportContext) -> bytes:
 
 
 def report_kind(result: Mapping[str, Any]) -> str:
-    """``drift`` or ``fairness``, from the result's shape (section 5)."""
+    """``drift``, ``fairness`` or ``lineage``, from the result's shape (section 5; a lineage
+    document says its kind)."""
+    if result.get("kind") == "lineage":
+        return "lineage"
     if "columns" in result:
         return "drift"
     if "groups" in result:
         return "fairness"
-    raise ValueError("the result is neither a drift nor a fairness result (METRICS_SPEC 5)")
+    raise ValueError("the result is not a drift, fairness or lineage result (METRICS_SPEC 5)")
 
 
 def render_html(result: Mapping[str, Any], context: ReportContext) -> str:
     """The report as HTML (what :func:`render_report` prints)."""
     kind = report_kind(result)
     payload = result_bytes(result, context)
-    view = _drift_view(result, context) if kind == "drift" else _fairness_view(result)
+    if kind == "drift":
+        view = _drift_view(result, context)
+    elif kind == "fairness":
+        view = _fairness_view(result)
+    else:
+        view = _lineage_view(result)
     verdict_pass = view["verdict_pass"]
     inputs = [
         {"role": i.role, "name": i.name, "sha256": i.sha256, "rows": _int(i.rows)}
@@ -125,11 +139,12 @@ def render_html(result: Mapping[str, Any], context: ReportContext) -> str:
     thresholds = list(context.policy.thresholds) or view["engine_thresholds"]
     template_context = {
         "kind": kind,
-        "title": context.title or ("Data drift report" if kind == "drift" else "Fairness report"),
+        "title": context.title or TITLES[kind],
         "report_id": context.report_id,
         "subject": context.subject,
         "generated_at": context.generated_at.strftime("%Y-%m-%d %H:%M:%S %Z").strip(),
         "generated_iso": context.generated_at.isoformat(),
+        "audit_seq": _int(context.audit_seq),
         "policy": context.policy,
         "thresholds": thresholds,
         "inputs": inputs,
@@ -156,7 +171,7 @@ def attachment_name(context: ReportContext) -> str:
 
 
 def render_report(result: dict[str, Any], context: ReportContext) -> bytes:
-    """Render a drift or fairness result as a PDF/A-3b document with the result embedded
+    """Render a drift, fairness or lineage result as a PDF/A-3b document with the result embedded
     as an associated file (``/AF``, ``AFRelationship /Data``, ``application/json``).
 
     Only local files under the report templates and static directories, and ``data:``
@@ -517,4 +532,83 @@ def _fairness_view(result: Mapping[str, Any]) -> dict[str, Any]:
         "rates_svg": rates_svg,
         "engine_thresholds": engine_thresholds,
         "thresholds_source": settings_.get("thresholds_source"),
+    }
+
+
+def _when(value: str | None) -> str:
+    """An ISO 8601 instant of a lineage document as the report prints it (UTC)."""
+    if not value:
+        return "\u2014"
+    instant = datetime.fromisoformat(value)
+    if instant.tzinfo is not None:
+        instant = instant.astimezone(UTC)
+    return instant.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _seq(value: Any) -> str:
+    return "\u2014" if value is None else str(value)
+
+
+def _lineage_view(result: Mapping[str, Any]) -> dict[str, Any]:
+    subject = result["model_version"]
+    requests = [
+        {
+            **request,
+            "requested_at": _when(request["requested_at"]),
+            "approved_at": _when(request["approved_at"]),
+            "expires_at": _when(request["expires_at"]),
+            "closed_at": _when(request["closed_at"]),
+            "retrospective_due_at": _when(request["retrospective_due_at"]),
+            "audit_seq": _seq(request["audit_seq"]),
+            "signoffs": [
+                {**s, "signed_at": _when(s["signed_at"]), "audit_seq": _seq(s["audit_seq"])}
+                for s in request["signoffs"]
+            ],
+        }
+        for request in result["requests"]
+    ]
+    signatures = sum(len(r["signoffs"]) for r in result["requests"])
+    checks = list(result["checks"])
+    passed = result["verdict"] == "pass"
+    live_now = list(result["live_now"])
+    return {
+        "verdict_pass": passed,
+        "verdict_headline": "Lineage record complete" if passed else "Lineage record incomplete",
+        "verdict_detail": (
+            f"{len(result['datasets'])} dataset version(s), {len(result['parents'])} parent "
+            f"version(s), {len(requests)} deployment request(s) with {signatures} "
+            f"signature(s); live now in {', '.join(live_now) if live_now else 'no environment'}."
+        ),
+        "verdict_reasons": [str(reason) for reason in result["verdict_reasons"]],
+        "engine_thresholds": [
+            PolicyThreshold(check["name"].replace("_", " ").capitalize(), check["rule"])
+            for check in checks
+        ],
+        "lineage_subject": {
+            **subject,
+            "created_at": _when(subject["created_at"]),
+            "audit_seq": _seq(subject["audit_seq"]),
+        },
+        "as_of": _when(result["as_of"]),
+        "parents": [
+            {**p, "created_at": _when(p["created_at"]), "audit_seq": _seq(p["audit_seq"])}
+            for p in result["parents"]
+        ],
+        "datasets": [
+            {**d, "rows": _int(d["row_count"]), "audit_seq": _seq(d["audit_seq"])}
+            for d in result["datasets"]
+        ],
+        "requests": requests,
+        "n_signatures": signatures,
+        "deployments": [
+            {**d, "occurred_at": _when(d["occurred_at"]), "audit_seq": _seq(d["audit_seq"])}
+            for d in result["deployments"]
+        ],
+        "live": [
+            {**row, "from": _when(row["from"]), "until": _when(row["until"])}
+            for row in result["live"]
+        ],
+        "live_now": live_now,
+        "checks": checks,
+        "n_pii": sum(1 for d in result["datasets"] if d["pii"]),
     }
