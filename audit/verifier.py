@@ -1659,7 +1659,7 @@ def _check_manifest(
 # Command line
 
 
-def _read_keys(values: Sequence[str]) -> list[Verifier]:
+def read_keys(values: Sequence[str]) -> list[Verifier]:
     """Each ``--key`` is a verification key string, or a file of them (one per line)."""
     keys: list[Verifier] = []
     for value in values:
@@ -1739,7 +1739,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     workers = args.workers if args.workers > 0 else (os.cpu_count() or 1)
     try:
-        keys = _read_keys(args.key)
+        keys = read_keys(args.key)
         prior = None
         if args.prior is not None:
             try:

@@ -5,11 +5,13 @@ record that wrote it; completeness checks as the verdict; the PDF and its embedd
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import shutil
 import subprocess
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from audit.models import AuditRecord
@@ -21,6 +23,7 @@ from governance.reports.models import Report
 from registry.services import DatasetRef
 from tests import factories
 from tests.approvals.conftest import PASSWORD, approve_through
+from tests.audit.conftest import make_key
 from tests.conftest import client_for
 from tests.reports.conftest import COMPAS, stored_files, upload
 from tests.reports.test_acceptance import output_dir
@@ -260,3 +263,39 @@ def test_the_lineage_pdf_shows_the_graph_the_signatures_and_embeds_the_result(
     attached, data = attachment_of(pdf, tmp_path)
     assert attached == f"warden-report-{body['id']}.json"
     assert json.loads(data) == result
+
+
+def test_a_models_export_renders_for_the_regulator_with_its_signatures(
+    people, credit, settings, tmp_path
+):
+    """The audit records of the deployed model, exported from the database (a filtered
+    bundle with inclusion proofs), verified and rendered with every e-signature listed."""
+    need(shutil.which("pdftotext") is not None, "poppler-utils", "apt-get install poppler-utils")
+    key_file, signer = make_key(tmp_path / "keys", "warden.test")
+    settings.AUDIT_SIGNING_KEY_FILE = [str(key_file)]
+    settings.AUDIT_SIGNING_KEY_AUTOGENERATE = False
+    settings.AUDIT_VERIFICATION_KEYS = []
+    settings.AUDIT_EXPORT_DIR = str(tmp_path / "exports")
+    bundle = tmp_path / "credit-limit.zip"
+    call_command("audit_export", "--out", str(bundle), "--model", "credit-limit",
+                 stdout=io.StringIO())  # fmt: skip
+    pdf = output_dir() / "regulator-export-credit-limit.pdf"
+    printed = io.StringIO()
+    call_command(
+        "audit_export_pdf", str(bundle), "--key", signer.verifier().key_string(),
+        "--out", str(pdf), "--json", stdout=printed,
+    )  # fmt: skip
+    document = json.loads(printed.getvalue())
+    assert document["verdict"] == "pass"
+    assert document["verification"]["kind"] == "partial"
+    warnings = {f["code"] for f in document["verification"]["findings"]}
+    assert warnings == {"W_PARTIAL"}
+    names = [s["printed_name"] for s in document["signatures"]]
+    assert names == [p.get_full_name() for p in (people.bob, people.victor, people.rita)]
+    text = text_of(pdf)
+    assert "Every record proven in the log" in text and "Filtered export" in text
+    for person in (people.bob, people.victor, people.rita):
+        assert person.get_full_name() in text
+    subprocess.run(
+        ["pdftoppm", "-r", "50", "-png", str(pdf), str(output_dir() / pdf.stem)], check=True
+    )

@@ -3,6 +3,7 @@ and WeasyPrint as PDF/A-3b, with the JSON result embedded as an associated file.
 
 from governance.reports.pdf.context import (
     ColumnDistribution,
+    EmbeddedFile,
     InputDigest,
     LineageEdge,
     LineageGraph,
@@ -18,6 +19,7 @@ from governance.reports.pdf.render import render_html, render_report, result_byt
 
 __all__ = [
     "ColumnDistribution",
+    "EmbeddedFile",
     "InputDigest",
     "LineageEdge",
     "LineageGraph",

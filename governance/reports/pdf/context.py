@@ -103,6 +103,17 @@ class ColumnDistribution:
 
 
 @dataclass(frozen=True)
+class EmbeddedFile:
+    """A file embedded in the PDF besides the JSON result (PDF/A-3 associated file), read
+    from ``path`` as it is: for example the export bundle a regulator's PDF describes."""
+
+    name: str
+    path: str
+    description: str
+    relationship: str = "Source"
+
+
+@dataclass(frozen=True)
 class ReportContext:
     """Everything the PDF shows that is not in the engine's result.
 
@@ -110,7 +121,7 @@ class ReportContext:
     example what ``report --json`` printed); it must parse to the result. Without it the
     result is embedded as RFC 8785 canonical JSON. The footer carries the SHA-256 of the
     embedded bytes either way. ``audit_seq`` is the newest audit record's seq when the report
-    was generated (the cover prints it).
+    was generated (the cover prints it). ``embedded`` are further files to attach.
     """
 
     report_id: str
@@ -123,3 +134,4 @@ class ReportContext:
     result_json: bytes | None = None
     title: str | None = None
     audit_seq: int | None = None
+    embedded: Sequence[EmbeddedFile] = ()

@@ -10,7 +10,8 @@ import base64
 import hashlib
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from weasyprint import CSS, HTML, Attachment
 from weasyprint.text.fonts import FontConfiguration
 
 from governance.reports.pdf import charts
-from governance.reports.pdf.context import PolicyThreshold, ReportContext
+from governance.reports.pdf.context import EmbeddedFile, PolicyThreshold, ReportContext
 from governance.reports.pdf.fetcher import LocalOnlyURLFetcher
 
 PDF_VARIANT = "pdf/a-3b"
@@ -43,7 +44,12 @@ METHOD_SHORT = {
     "jensenshannon": "Jensen-Shannon",
 }
 P_VALUE_METHODS = {"ks", "chisquare", "z"}
-TITLES = {"drift": "Data drift report", "fairness": "Fairness report", "lineage": "Lineage report"}
+TITLES = {
+    "drift": "Data drift report",
+    "fairness": "Fairness report",
+    "lineage": "Lineage report",
+    "regulator_export": "Audit log export",
+}
 LINEAGE_KINDS = {
     "dataset": "Dataset",
     "model_version": "Model version",
@@ -104,8 +110,8 @@ def result_bytes(result: Mapping[str, Any], context: ReportContext) -> bytes:
 def report_kind(result: Mapping[str, Any]) -> str:
     """``drift``, ``fairness`` or ``lineage``, from the result's shape (section 5; a lineage
     document says its kind)."""
-    if result.get("kind") == "lineage":
-        return "lineage"
+    if result.get("kind") in ("lineage", "regulator_export"):
+        return str(result["kind"])
     if "columns" in result:
         return "drift"
     if "groups" in result:
@@ -121,8 +127,10 @@ def render_html(result: Mapping[str, Any], context: ReportContext) -> str:
         view = _drift_view(result, context)
     elif kind == "fairness":
         view = _fairness_view(result)
-    else:
+    elif kind == "lineage":
         view = _lineage_view(result)
+    else:
+        view = _export_view(result)
     verdict_pass = view["verdict_pass"]
     inputs = [
         {"role": i.role, "name": i.name, "sha256": i.sha256, "rows": _int(i.rows)}
@@ -182,14 +190,22 @@ def render_report(result: dict[str, Any], context: ReportContext) -> bytes:
         attachment=result_bytes(result, context),
         attachment_name=attachment_name(context),
         generated_at=context.generated_at,
+        embedded=context.embedded,
     )
 
 
 def html_to_pdf(
-    html: str, *, attachment: bytes, attachment_name: str, generated_at: datetime
+    html: str,
+    *,
+    attachment: bytes,
+    attachment_name: str,
+    generated_at: datetime,
+    embedded: Sequence[EmbeddedFile] = (),
 ) -> bytes:
-    """WeasyPrint with the report stylesheet, the local-only fetcher, PDF/A-3b and one JSON
-    attachment. Raises :class:`ResourceRefused` when the HTML asks for anything else."""
+    """WeasyPrint with the report stylesheet, the local-only fetcher, PDF/A-3b, the JSON
+    attachment and any ``embedded`` files (read as they are, not through the fetcher: the
+    caller names them). Raises :class:`ResourceRefused` when the HTML asks for anything
+    else."""
     fetcher = LocalOnlyURLFetcher()
     base = templates_dir()
     font_config = FontConfiguration()
@@ -197,7 +213,7 @@ def html_to_pdf(
     stylesheet = CSS(
         filename=str(base / "report.css"), url_fetcher=fetcher, font_config=font_config
     )
-    embedded = Attachment(
+    result_file = Attachment(
         file_obj=io.BytesIO(attachment),
         url_fetcher=fetcher,
         name=attachment_name,
@@ -206,13 +222,26 @@ def html_to_pdf(
         modified=generated_at,
         relationship=ATTACHMENT_RELATIONSHIP,
     )
-    pdf = document.write_pdf(
-        stylesheets=[stylesheet],
-        font_config=font_config,
-        pdf_variant=PDF_VARIANT,
-        attachments=[embedded],
-        finisher=_deduplicate_associated_files,
-    )
+    with ExitStack() as files:
+        extra = [
+            Attachment(
+                file_obj=files.enter_context(Path(item.path).open("rb")),
+                url_fetcher=fetcher,
+                name=item.name,
+                description=item.description,
+                created=generated_at,
+                modified=generated_at,
+                relationship=item.relationship,
+            )
+            for item in embedded
+        ]
+        pdf = document.write_pdf(
+            stylesheets=[stylesheet],
+            font_config=font_config,
+            pdf_variant=PDF_VARIANT,
+            attachments=[result_file, *extra],
+            finisher=_deduplicate_associated_files,
+        )
     if pdf is None:  # pragma: no cover - only when a target is given
         raise RuntimeError("WeasyPrint returned no PDF")
     return bytes(pdf)
@@ -611,4 +640,83 @@ def _lineage_view(result: Mapping[str, Any]) -> dict[str, Any]:
         "live_now": live_now,
         "checks": checks,
         "n_pii": sum(1 for d in result["datasets"] if d["pii"]),
+    }
+
+
+def _export_view(result: Mapping[str, Any]) -> dict[str, Any]:
+    verification = result["verification"]
+    summary = result["summary"]
+    manifest = result.get("manifest") or {}
+    passed = result["verdict"] == "pass"
+    records = summary["records"]
+    kind = verification.get("kind") or manifest.get("kind") or "full"
+    checkpoints = verification.get("checkpoints") or []
+    latest = max(checkpoints, key=lambda c: c["size"]) if checkpoints else None
+    if passed:
+        headline = "Complete and intact" if kind == "full" else "Every record proven in the log"
+    else:
+        headline = "Verification failed"
+    if kind == "full":
+        scope = (
+            f"every record of the log from seq 0 to {_int(verification.get('last_seq'))}"
+            if records
+            else "an empty log"
+        )
+    else:
+        scope = "the records matching the filter (completeness is not proven by a filtered export)"
+    filters = manifest.get("filter") or {}
+    return {
+        "verdict_pass": passed,
+        "verdict_headline": headline,
+        "verdict_detail": (
+            f"{records:,} record(s): {scope}. "
+            + (
+                f"Signed checkpoint of size {latest['size']:,} by {', '.join(latest['keys'])}."
+                if latest
+                else "No checkpoint opened with a trusted key."
+            )
+        ),
+        "verdict_reasons": [str(reason) for reason in result["verdict_reasons"]],
+        "engine_thresholds": [
+            PolicyThreshold("Verifier", "audit.verifier, every check of AUDIT_SPEC section 7"),
+            PolicyThreshold("Trusted keys", "the verification keys given, never the bundle's"),
+        ],
+        "bundle": result["bundle"],
+        "bundle_size": f"{result['bundle']['size']:,}",
+        "export_kind": kind,
+        "origin": verification.get("origin") or manifest.get("origin") or "",
+        "statement": manifest.get("statement") or "",
+        "filters": [(name, value) for name, value in sorted(filters.items()) if value],
+        "exported_at": _when(manifest.get("exported_at")),
+        "exported_by": (manifest.get("exported_by") or {}).get("name") or "",
+        "first_seq": _seq(verification.get("first_seq")),
+        "last_seq": _seq(verification.get("last_seq")),
+        "anchored": _int(verification.get("anchored")),
+        "unanchored": _int(verification.get("unanchored")),
+        "checkpoints": [
+            {**c, "size": _int(c["size"]), "keys": ", ".join(c["keys"])} for c in checkpoints
+        ],
+        "latest": latest,
+        "findings": verification.get("findings") or [],
+        "n_records": _int(records),
+        "first_ts": _when(summary["first_ts"]),
+        "last_ts": _when(summary["last_ts"]),
+        "actions": [(name, _int(count)) for name, count in summary["actions"]],
+        "object_types": [(name, _int(count)) for name, count in summary["object_types"]],
+        "actors": [(kind_, name, _int(count)) for kind_, name, count in summary["actors"]],
+        "models": [(name, _int(count)) for name, count in summary["models"]],
+        "n_signatures": summary["signatures"],
+        "signatures": [{**s, "signed_at": _when(s["signed_at"])} for s in result["signatures"]],
+        "signatures_omitted": summary["signatures"] - len(result["signatures"]),
+        "records_listed": [
+            {
+                **r,
+                "ts": _when(r["ts"]).removesuffix(" UTC"),
+                # Long dotted actions break at their dots, not mid-word.
+                "action": str(r["action"]).replace(".", ".\u200b"),
+            }
+            for r in result["records_listed"]
+        ],
+        "records_omitted": result["records_omitted"],
+        "split_at": len(result["records_listed"]) // 2 if result["records_omitted"] else None,
     }

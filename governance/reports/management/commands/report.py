@@ -47,6 +47,23 @@ def printed_bytes(result: dict[str, Any]) -> bytes:
     return json.dumps(result, allow_nan=False, ensure_ascii=False).encode()
 
 
+def write_atomically(target: Path, data: bytes, *, option: str) -> None:
+    """Write ``data`` beside ``target`` and rename it there: a reader never sees half a
+    file. A target that cannot be written is bad input (exit 2)."""
+    try:
+        handle, temporary = tempfile.mkstemp(dir=target.parent or None, suffix=".part")
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
+        os.replace(temporary, target)
+    except OSError as exc:
+        raise CommandError(
+            f"{option} {target}: cannot write ({exc.strerror})", returncode=BAD_INPUT
+        ) from exc
+
+
 def _subject_arguments(parser: CommandParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--pdf", metavar="OUT.pdf", help="also write the PDF/A-3b report")
@@ -122,20 +139,7 @@ class Command(BaseCommand):
             thresholds=thresholds,
             result_json=payload,
         )
-        target = Path(options["pdf"])
-        try:
-            # Written beside the target and renamed: a reader never sees half a PDF.
-            handle, temporary = tempfile.mkstemp(dir=target.parent or None, suffix=".part")
-            with os.fdopen(handle, "wb") as out:
-                out.write(pdf)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(temporary, 0o666 & ~umask)
-            os.replace(temporary, target)
-        except OSError as exc:
-            raise CommandError(
-                f"--pdf {target}: cannot write ({exc.strerror})", returncode=BAD_INPUT
-            ) from exc
+        write_atomically(Path(options["pdf"]), pdf, option="--pdf")
 
     def _fairness(self, options: dict[str, Any]) -> tuple[Computed, list[PolicyThreshold]]:
         privileged: dict[str, str] = {}

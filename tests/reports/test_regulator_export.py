@@ -1,0 +1,131 @@
+"""The regulator's PDF of an audit export bundle: verified with the offline verifier against
+the keys given, rendered as PDF/A-3b with the verdict, the findings, the checkpoints, the
+signatures and the records, and the bundle embedded byte for byte so it can be detached and
+verified again."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from audit import verifier
+from governance.reports.regulator import MAX_LISTED
+from tests.audit.bundles import OTHER_SIGNER, SIGNER, full_bundle, make_log
+from tests.reports.test_acceptance import output_dir
+from tests.reports.test_pdf import run, text_of
+from tests.support import need
+
+KEY = SIGNER.verifier().key_string()
+
+
+@pytest.fixture(autouse=True)
+def poppler() -> None:
+    need(shutil.which("pdfdetach") is not None, "poppler-utils", "apt-get install poppler-utils")
+
+
+def render(bundle: Path, out: Path, *keys: str) -> tuple[dict, str]:
+    printed = io.StringIO()
+    arguments = [str(bundle), "--out", str(out), "--json"]
+    for key in keys or (KEY,):
+        arguments += ["--key", key]
+    call_command("audit_export_pdf", *arguments, stdout=printed)
+    return json.loads(printed.getvalue()), text_of(out)
+
+
+def detached(pdf: Path, tmp_path: Path) -> dict[str, bytes]:
+    """Every file embedded in the PDF, by name, as a regulator would detach them."""
+    listing = run("pdfdetach", "-list", str(pdf))
+    names = re.findall(r"^\d+: (.+)$", listing, re.M)
+    files = {}
+    for number, name in enumerate(names, start=1):
+        target = tmp_path / f"detached-{number}"
+        run("pdfdetach", "-save", str(number), "-o", str(target), str(pdf))
+        files[name] = target.read_bytes()
+    return files
+
+
+def test_a_full_bundle_verifies_and_travels_inside_its_pdf(tmp_path):
+    bodies = make_log(1200)
+    bundle = tmp_path / "warden-audit-full.zip"
+    bundle.write_bytes(full_bundle(bodies, [1000, 1200]).zip())
+    pdf = output_dir() / "regulator-export-full.pdf"
+    document, text = render(bundle, pdf)
+
+    assert document["verdict"] == "pass" and document["verification"]["findings"] == []
+    assert document["summary"]["records"] == 1200
+    assert document["summary"]["actions"] == [["model_version.registered", 1200]]
+    assert document["summary"]["models"] == [["churn", 600], ["credit-risk", 600]]
+    # The first and last halves of what may be listed, and how many are not.
+    listed = [row["seq"] for row in document["records_listed"]]
+    half = MAX_LISTED // 2
+    assert listed == [*range(half), *range(1200 - half, 1200)]
+    assert document["records_omitted"] == 1200 - MAX_LISTED
+    assert "VERIFIED" in text and "Complete and intact" in text
+    assert f"{1200 - MAX_LISTED} records not listed" in text
+    # The bundle comes out of the PDF byte for byte and verifies on its own.
+    files = detached(pdf, tmp_path)
+    assert set(files) == {bundle.name, next(n for n in files if n.endswith(".json"))}
+    assert files[bundle.name] == bundle.read_bytes()
+    out = tmp_path / "again.zip"
+    out.write_bytes(files[bundle.name])
+    assert verifier.verify_bundle(out, [KEY]).ok
+    embedded = json.loads(next(data for name, data in files.items() if name.endswith(".json")))
+    assert embedded == document
+    run("pdftoppm", "-r", "50", "-png", str(pdf), str(output_dir() / "regulator-export-full"))
+
+
+def test_a_tampered_bundle_gives_a_failed_pdf_and_exit_1(tmp_path):
+    unpacked = full_bundle(make_log(40), [40])
+    bodies = unpacked.bodies
+    bodies[17] = bodies[17].replace(b"Person 2", b"Person 9")
+    unpacked.bodies = bodies
+    bundle = tmp_path / "edited.zip"
+    bundle.write_bytes(unpacked.zip())
+    pdf = tmp_path / "edited.pdf"
+    with pytest.raises(CommandError) as refused:
+        call_command(
+            "audit_export_pdf", str(bundle), "--key", KEY, "--out", str(pdf),
+            stdout=io.StringIO(), stderr=io.StringIO(),
+        )  # fmt: skip
+    assert refused.value.returncode == 1
+    text = text_of(pdf)
+    assert "FAILED" in text and "Verification failed" in text
+    assert "E_PREV" in text or "E_ROOT" in text
+
+
+def test_only_the_keys_given_are_trusted(tmp_path):
+    bundle = tmp_path / "b.zip"
+    bundle.write_bytes(full_bundle(make_log(10), [10]).zip())
+    pdf = tmp_path / "other-key.pdf"
+    with pytest.raises(CommandError) as refused:
+        call_command(
+            "audit_export_pdf", str(bundle), "--key", OTHER_SIGNER.verifier().key_string(),
+            "--out", str(pdf), stdout=io.StringIO(), stderr=io.StringIO(),
+        )  # fmt: skip
+    assert refused.value.returncode == 1
+    assert "E_NO_TRUSTED_SIG" in text_of(pdf)
+
+
+@pytest.mark.parametrize(
+    ("content", "key", "message"),
+    [
+        (b"not a zip at all", KEY, "not a readable zip file"),
+        (None, KEY, "no such file"),
+        (b"", "warden.test+zz+not-a-key", "--key"),
+    ],
+)
+def test_an_unreadable_bundle_or_key_exits_2_and_writes_nothing(tmp_path, content, key, message):
+    bundle = tmp_path / "in.zip"
+    if content is not None:
+        bundle.write_bytes(content or full_bundle(make_log(3), [3]).zip())
+    pdf = tmp_path / "out.pdf"
+    with pytest.raises(CommandError, match=re.escape(message)) as refused:
+        call_command("audit_export_pdf", str(bundle), "--key", key, "--out", str(pdf))
+    assert refused.value.returncode == 2
+    assert not pdf.exists()
