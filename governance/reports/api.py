@@ -1,4 +1,5 @@
-"""Reports API v1: request a fairness or drift report (202), follow it, download its PDF."""
+"""Reports API v1: request a fairness, drift or lineage report on a model version, or the
+regulator's PDF of an audit export (202), follow it, download its PDF."""
 
 from __future__ import annotations
 
@@ -24,10 +25,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.exports import EXPORT_PERMISSION, audit_export_get
 from governance.accounts.callers import Caller
 from governance.accounts.models import ApiKeyScope, User
 from governance.common.api import request_user
-from governance.common.errors import DomainError, InvalidInput, NotFound
+from governance.common.errors import DomainError, Forbidden, InvalidInput, NotFound
 from governance.common.pagination import StandardPagination
 from governance.common.permissions import ScopedPermission
 from governance.common.schema import ErrorSerializer, error_responses
@@ -95,12 +97,15 @@ TOO_LARGE = {
         responses={200: ReportSerializer, **error_responses(400, 401, 403)},
     ),
     post=extend_schema(
-        summary="Request a fairness or drift report (computed in the background)",
+        summary="Request a report (computed in the background)",
         description=(
-            "multipart/form-data with the input files (`evaluation` for fairness, "
-            "`reference` and `current` for drift; CSV or Parquet) or registered dataset "
-            "version ids (`<role>_dataset_version`). The header, the columns and the first "
-            "rows are checked now: bad input is 400 and nothing is stored. Answers 202 with "
+            "Fairness and drift: multipart/form-data with the input files (`evaluation` for "
+            "fairness, `reference` and `current` for drift; CSV or Parquet) or registered "
+            "dataset version ids (`<role>_dataset_version`). The header, the columns and the "
+            "first rows are checked now: bad input is 400 and nothing is stored. Lineage: "
+            "`kind`, `model` and `version` only. Regulator export: `kind` and `export`, the "
+            "id of one of your done audit exports (needs `audit.export_auditrecord`); the "
+            "bundle is verified with the log's keys and embedded in the PDF. Answers 202 with "
             "the report; poll it until `status` is `done`, then follow `links.pdf`."
         ),
         request={"multipart/form-data": ReportRequestSerializer},
@@ -143,6 +148,8 @@ class ReportListView(generics.ListAPIView):
         query = ReportRequestSerializer(data=request.data)
         query.is_valid(raise_exception=True)
         data = query.validated_data
+        if data["kind"] == ReportKind.REGULATOR_EXPORT:
+            return self._regulator_export(request, data["export"])
         uploads = {role: data[role] for role in INPUT_ROLES if data.get(role) is not None}
         total = sum(upload.size or 0 for upload in uploads.values())
         if total > settings.REPORTS_MAX_UPLOAD_BYTES:
@@ -165,6 +172,22 @@ class ReportListView(generics.ListAPIView):
             datasets=datasets,
             overrides=query.overrides(),
         )
+        return self._accepted(user, report)
+
+    def _regulator_export(self, request: Request, export_id: uuid.UUID) -> Response:
+        user = request_user(request)
+        if not user.has_perm(EXPORT_PERMISSION):
+            raise Forbidden(
+                f"the regulator's PDF of an export needs the {EXPORT_PERMISSION} permission"
+            )
+        export = audit_export_get(user=user, export_id=export_id)
+        report = services.regulator_export_request(
+            caller=Caller.from_request(request), export=export
+        )
+        return self._accepted(user, report)
+
+    @staticmethod
+    def _accepted(user: User, report: Report) -> Response:
         report_id = str(report.pk)
         transaction.on_commit(lambda: run_report.delay(report_id))
         found = selectors.report_get(user=user, report_id=report.pk)  # eager in dev and tests

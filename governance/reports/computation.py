@@ -72,10 +72,14 @@ class Computed:
 
     @property
     def passed(self) -> bool:
-        """The verdict: a fairness ``pass``, or no dataset drift."""
-        if self.result["kind"] == "drift":
-            return not self.result["dataset_drift"]
-        return bool(self.result["verdict"] == "pass")
+        return passed(self.result)
+
+
+def passed(result: dict[str, Any]) -> bool:
+    """The verdict of a result: no dataset drift; for every other kind, ``pass``."""
+    if result["kind"] == "drift":
+        return not result["dataset_drift"]
+    return bool(result["verdict"] == "pass")
 
 
 def fairness_from_file(source: InputFile, options: FairnessOptions) -> Computed:
@@ -237,6 +241,19 @@ def check_drift(reference: InputFile, current: InputFile, options: DriftOptions)
 
 def result_summary(result: dict[str, Any]) -> dict[str, Any]:
     """The figures a risk officer looks at first (JSON numbers)."""
+    if result["kind"] == "regulator_export":
+        verification = result["verification"]
+        return {
+            "verdict": result["verdict"],
+            "verdict_reasons": result["verdict_reasons"][:20],
+            "export_kind": verification["kind"],
+            "records": result["summary"]["records"],
+            "checkpoints": len(verification["checkpoints"]),
+            "errors": verification["errors"],
+            "warnings": verification["warnings"],
+            "signatures": result["summary"]["signatures"],
+            "bundle_sha256": result["bundle"]["sha256"],
+        }
     if result["kind"] == "lineage":
         return {
             "verdict": result["verdict"],

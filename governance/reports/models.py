@@ -22,6 +22,7 @@ class ReportKind(models.TextChoices):
     FAIRNESS = "fairness", "Fairness"
     DRIFT = "drift", "Drift"
     LINEAGE = "lineage", "Lineage"
+    REGULATOR_EXPORT = "regulator_export", "Regulator export"
 
 
 class ReportStatus(models.TextChoices):
@@ -43,7 +44,8 @@ class InputRole(models.TextChoices):
 
 
 class Report(GovernedModel):
-    """A report about one model version.
+    """A report about one model version, or (``regulator_export``) about one audit export
+    bundle: the regulator's PDF of it.
 
     ``status`` runs ``queued -> running -> done | failed``; a running report whose job's
     lease expired is taken over (``running -> running``, a new attempt). A done report is
@@ -54,9 +56,17 @@ class Report(GovernedModel):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    kind = models.CharField(max_length=10, choices=ReportKind.choices)
+    kind = models.CharField(max_length=20, choices=ReportKind.choices)
     model_version = models.ForeignKey(
-        ModelVersion, on_delete=models.PROTECT, related_name="reports"
+        ModelVersion, on_delete=models.PROTECT, related_name="reports", null=True, blank=True
+    )
+    audit_export = models.ForeignKey(
+        "audit.AuditExport",
+        on_delete=models.PROTECT,
+        related_name="reports",
+        null=True,
+        blank=True,
+        help_text="the bundle a regulator_export report renders",
     )
     parameters = models.JSONField(default=dict)
     thresholds = models.JSONField(default=dict)
@@ -85,6 +95,22 @@ class Report(GovernedModel):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["model_version", "kind", "status"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(
+                        kind="regulator_export",
+                        audit_export__isnull=False,
+                        model_version__isnull=True,
+                    )
+                    | (
+                        ~models.Q(kind="regulator_export")
+                        & models.Q(audit_export__isnull=True, model_version__isnull=False)
+                    )
+                ),
+                name="report_subject_of_its_kind",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} report {self.id} ({self.status})"

@@ -13,6 +13,7 @@ Nothing here needs the database: a bundle is all it reads.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from audit import verifier
+from governance.reports.pdf import EmbeddedFile, PolicyInfo, ReportContext, ReportSubject
+from governance.reports.pdf.render import render_report
 
 MAX_LISTED = 500
 MAX_SIGNATURES = 500
@@ -103,9 +106,11 @@ def export_document(
     *,
     prior: bytes | None = None,
     workers: int = 1,
+    name: str | None = None,
 ) -> dict[str, Any]:
     """Verify ``bundle`` against ``keys`` (verification key strings, or files of them one
-    per line, as the verifier's ``--key`` takes them) and describe it.
+    per line, as the verifier's ``--key`` takes them) and describe it. ``name`` is what the
+    bundle is called in the document and the PDF (its file name by default).
 
     Raises :class:`BundleUnreadable` when the file is not a zip the verifier can open, or a
     key is malformed; every other problem is a finding of the verification and fails the
@@ -130,11 +135,12 @@ def export_document(
         )
         for line in _lines(archive):
             tally.add(line)
+    shown = name or path.name
     verification = report.as_dict()
-    verification["bundle"] = path.name
+    verification["bundle"] = shown
     return {
         "kind": "regulator_export",
-        "bundle": {"file": path.name, "sha256": _sha256_of(path), "size": path.stat().st_size},
+        "bundle": {"file": shown, "sha256": _sha256_of(path), "size": path.stat().st_size},
         "manifest": manifest,
         "verification": verification,
         "verdict": "pass" if report.ok else "fail",
@@ -214,3 +220,36 @@ class _Tally:
             "records_omitted": self.total - self.unreadable - len(listed),
             "signatures": self.signatures,
         }
+
+
+def regulator_pdf(
+    document: dict[str, Any],
+    bundle: Path,
+    *,
+    report_id: str,
+    generated_at: dt.datetime,
+    audit_seq: int | None = None,
+) -> bytes:
+    """The PDF/A-3b of an export document (what :func:`export_document` made of
+    ``bundle``), with the bundle embedded byte for byte."""
+    payload = json.dumps(document, ensure_ascii=False, allow_nan=False).encode()
+    context = ReportContext(
+        report_id=report_id,
+        subject=ReportSubject(
+            model=document["verification"].get("origin") or "audit log",
+            version="export",
+            artifact_digest=f"sha256:{document['bundle']['sha256']}",
+        ),
+        generated_at=generated_at,
+        audit_seq=audit_seq,
+        policy=PolicyInfo("none: the verifier's checks"),
+        result_json=payload,
+        embedded=[
+            EmbeddedFile(
+                name=document["bundle"]["file"],
+                path=str(bundle),
+                description="The audit export bundle (zip) this report describes, as exported",
+            )
+        ],
+    )
+    return render_report(json.loads(payload), context)

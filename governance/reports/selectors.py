@@ -1,5 +1,7 @@
 """Reads of reports, scoped to what the user may see: a report is visible to whoever can
-see its model version (the registry's selectors); out of scope is 404."""
+see its model version (the registry's selectors), and the regulator's PDF of an export to
+whoever may see that export (its requester, holding the export permission); out of scope is
+404."""
 
 from __future__ import annotations
 
@@ -7,8 +9,9 @@ import uuid
 from pathlib import Path
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
+from audit.exports import EXPORT_PERMISSION, audit_export_list
 from governance.accounts.models import User
 from governance.common.errors import Conflict, NotFound
 from governance.reports.models import Report, ReportStatus
@@ -23,9 +26,13 @@ def report_list(
     kind: str | None = None,
     status: str | None = None,
 ) -> QuerySet[Report]:
-    """Reports on the versions of models the user may see, newest first."""
-    reports = Report.objects.filter(model_version__model__in=model_list(user=user)).select_related(
-        "model_version__model", "requested_by", "job"
+    """Reports the user may see, newest first (``model`` and ``version`` keep those of that
+    model or version)."""
+    visible = Q(model_version__model__in=model_list(user=user))
+    if user.has_perm(EXPORT_PERMISSION):
+        visible |= Q(audit_export__in=audit_export_list(user=user))
+    reports = Report.objects.filter(visible).select_related(
+        "model_version__model", "audit_export", "requested_by", "job"
     )
     if model:
         reports = reports.filter(model_version__model__name=model)

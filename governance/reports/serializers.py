@@ -15,6 +15,7 @@ from governance.reports.engine.drift import ColumnType
 from governance.reports.models import Report, ReportKind
 
 LINEAGE_FIELDS = frozenset({"kind", "model", "version"})
+REGULATOR_FIELDS = frozenset({"kind", "export"})
 
 
 def _split(value: str) -> list[str]:
@@ -30,8 +31,11 @@ class ReportRequestSerializer(serializers.Serializer):
     comma-separated."""
 
     kind = serializers.ChoiceField(choices=ReportKind.choices)
-    model = serializers.CharField(max_length=100)
-    version = serializers.IntegerField(min_value=1)
+    model = serializers.CharField(max_length=100, required=False)
+    version = serializers.IntegerField(min_value=1, required=False)
+    export = serializers.UUIDField(
+        required=False, help_text="regulator_export: the id of one of your done audit exports"
+    )
     evaluation = serializers.FileField(required=False, allow_empty_file=True)
     reference = serializers.FileField(required=False, allow_empty_file=True)
     current = serializers.FileField(required=False, allow_empty_file=True)
@@ -67,6 +71,21 @@ class ReportRequestSerializer(serializers.Serializer):
     )  # fmt: skip
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["kind"] == ReportKind.REGULATOR_EXPORT:
+            extra = sorted(name for name in attrs if name not in REGULATOR_FIELDS)
+            problems = {name: ["a regulator export takes only the export's id"] for name in extra}
+            if "export" not in attrs:
+                problems["export"] = ["required for a regulator export"]
+            if problems:
+                raise serializers.ValidationError(problems)
+            return attrs
+        missing = [name for name in ("model", "version") if name not in attrs]
+        if missing:
+            raise serializers.ValidationError(
+                {name: ["This field is required."] for name in missing}
+            )
+        if "export" in attrs:
+            raise serializers.ValidationError({"export": ["only for a regulator export"]})
         if attrs["kind"] == ReportKind.LINEAGE:
             extra = sorted(name for name in attrs if name not in LINEAGE_FIELDS)
             if extra:
@@ -86,7 +105,7 @@ class ReportRequestSerializer(serializers.Serializer):
     def parameters(self) -> dict[str, Any]:
         """The engine's parameters of the request (what the report records)."""
         data = self.validated_data
-        if data["kind"] == ReportKind.LINEAGE:
+        if data["kind"] in (ReportKind.LINEAGE, ReportKind.REGULATOR_EXPORT):
             return {}
         if data["kind"] == ReportKind.FAIRNESS:
             privileged: dict[str, str] = {}
@@ -122,7 +141,7 @@ class ReportRequestSerializer(serializers.Serializer):
 
     def overrides(self) -> dict[str, Any]:
         data = self.validated_data
-        if data["kind"] == ReportKind.LINEAGE:
+        if data["kind"] in (ReportKind.LINEAGE, ReportKind.REGULATOR_EXPORT):
             return {}
         names = (
             ("min_impact_ratio", "max_equalized_odds_difference", "min_group_size")
@@ -144,8 +163,9 @@ class ReportSerializer(serializers.ModelSerializer):
     """A report: status and progress while it runs; the verdict, a summary of the metrics,
     the PDF's SHA-256 and the audit seq at generation once done; ``error`` when failed."""
 
-    model = serializers.CharField(source="model_version.model.name")
-    version = serializers.IntegerField(source="model_version.version")
+    model = serializers.SerializerMethodField()
+    version = serializers.SerializerMethodField()
+    export = serializers.UUIDField(source="audit_export_id", allow_null=True)
     progress = serializers.SerializerMethodField()
     stage = serializers.SerializerMethodField()
     inputs = ReportInputSerializer(many=True)
@@ -156,11 +176,17 @@ class ReportSerializer(serializers.ModelSerializer):
     class Meta:
         model = Report
         fields = [
-            "id", "kind", "model", "version", "status", "progress", "stage", "verdict",
+            "id", "kind", "model", "version", "export", "status", "progress", "stage", "verdict",
             "summary", "thresholds", "thresholds_overridden", "policy_label", "inputs",
             "parameters", "pdf_sha256", "audit_seq", "error", "attempts", "requested_by",
             "created_at", "started_at", "finished_at", "links",
         ]  # fmt: skip
+
+    def get_model(self, report: Report) -> str | None:
+        return report.model_version.model.name if report.model_version else None
+
+    def get_version(self, report: Report) -> int | None:
+        return report.model_version.version if report.model_version else None
 
     def get_progress(self, report: Report) -> int:
         return int(report.job.progress) if hasattr(report, "job") else 0

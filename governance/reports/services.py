@@ -34,7 +34,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from audit.models import LogHead
+from audit.exports import EXPORT_PERMISSION, audit_export_file
+from audit.models import AuditExport, LogHead
 from audit.services import Actor, AuditEvent, Subject, audit_append
 from governance.accounts.callers import Caller
 from governance.approvals.models import Environment, SignOffPolicy
@@ -71,6 +72,7 @@ FAIRNESS_DEFAULTS = {"min_impact_ratio": "0.8", "max_equalized_odds_difference":
 DRIFT_DEFAULTS = {"drift_share": "0.5"}
 CHUNK = 1 << 20
 LINEAGE_POLICY_LABEL = "none: completeness checks of the lineage record"
+REGULATOR_POLICY_LABEL = "none: the offline verifier's checks"
 
 
 class LeaseLost(RuntimeError):
@@ -94,7 +96,11 @@ def _subject(report: Report) -> Subject:
     return Subject(type="report", id=str(report.pk), label=f"{report.kind} report")
 
 
-def _scope(version: ModelVersion) -> dict[str, Any]:
+def _scope(version: ModelVersion | None) -> dict[str, Any]:
+    """What a report's records belong to: its model version (a regulator's export belongs
+    to no model: ``{}``)."""
+    if version is None:
+        return {}
     return {"model": version.model.name, "version": version.version}
 
 
@@ -375,6 +381,45 @@ def report_request(
     return report
 
 
+def regulator_export_request(*, caller: Caller, export: AuditExport) -> Report:
+    """Record a request for the regulator's PDF of an audit export bundle (one the view
+    found among the caller's own exports). Only holders of the export permission may ask,
+    and only for a done export whose bundle is still there; the job verifies the bundle with
+    the offline verifier and the log's verification keys and renders it. The job is
+    enqueued after commit by the caller."""
+    if not caller.user.has_perm(EXPORT_PERMISSION):
+        raise Forbidden(
+            f"the regulator's PDF of an export needs the {EXPORT_PERMISSION} permission"
+        )
+    audit_export_file(export=export)  # Conflict until done, NotFound if the file is gone
+    with transaction.atomic():
+        report = Report.objects.create(
+            kind=ReportKind.REGULATOR_EXPORT,
+            audit_export=export,
+            policy_label=REGULATOR_POLICY_LABEL,
+            requested_by=caller.user,
+        )
+        ReportJob.objects.create(report=report)
+        audit_append(
+            events=[
+                AuditEvent(
+                    action="report.requested",
+                    actor=caller.actor,
+                    object=_subject(report),
+                    scope={},
+                    data={
+                        "kind": ReportKind.REGULATOR_EXPORT.value,
+                        "export": str(export.pk),
+                        "bundle_sha256": export.sha256,
+                        "records": export.record_count,
+                        "checkpoint_size": export.checkpoint_size,
+                    },
+                )
+            ]
+        )
+    return report
+
+
 def _worker_actor(worker: str) -> Actor:
     return Actor(type="system", id="warden", name="Warden", auth=f"worker:{worker}"[:200])
 
@@ -395,7 +440,9 @@ def report_claim(*, report_id: str | uuid.UUID, worker: str) -> Report | None:
         )
         if not won:
             return None
-        report = Report.objects.select_related("model_version__model").get(pk=report_id)
+        report = Report.objects.select_related("model_version__model", "audit_export").get(
+            pk=report_id
+        )
         took_over = report.status == ReportStatus.RUNNING
         report.status = ReportStatus.RUNNING
         report.attempts += 1

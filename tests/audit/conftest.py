@@ -41,8 +41,18 @@ def make_key(directory: Path, name: str) -> tuple[Path, Signer]:
 @pytest.fixture
 def signing_key(settings: Any, tmp_path: Path) -> Signer:
     """The only configured signing key (no other trusted key), in a file of this test."""
-    path, signer = make_key(tmp_path / "keys", "warden.test")
+    return only_signing_key(settings, tmp_path)
+
+
+def only_signing_key(settings: Any, directory: Path, *, publish: bool = False) -> Signer:
+    """Make a key in ``directory`` the log's only signing and trusted key; with ``publish``
+    also give this test its own checkpoint publish and export directories (for tests outside
+    this package, which have no ``fresh_publish_dir``)."""
+    path, signer = make_key(directory / "keys", "warden.test")
     settings.AUDIT_SIGNING_KEY_FILE = [str(path)]
     settings.AUDIT_SIGNING_KEY_AUTOGENERATE = False
     settings.AUDIT_VERIFICATION_KEYS = []
+    if publish:
+        settings.AUDIT_CHECKPOINT_PUBLISH_DIR = str(directory / "published")
+        settings.AUDIT_EXPORT_DIR = str(directory / "exports")
     return signer

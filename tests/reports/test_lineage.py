@@ -23,7 +23,7 @@ from governance.reports.models import Report
 from registry.services import DatasetRef
 from tests import factories
 from tests.approvals.conftest import PASSWORD, approve_through
-from tests.audit.conftest import make_key
+from tests.audit.conftest import only_signing_key
 from tests.conftest import client_for
 from tests.reports.conftest import COMPAS, stored_files, upload
 from tests.reports.test_acceptance import output_dir
@@ -92,6 +92,10 @@ def gated_deploy(ci: Caller, version, environment: str, when: dt.datetime, event
 
 @pytest.fixture
 def credit(people, ci):
+    return deployed_credit_model(people, ci)
+
+
+def deployed_credit_model(people, ci):
     """A medium-risk model: v1 trained on PII data, deployed dev -> test -> prod through the
     seeded policies; v2 (parent v1) deployed to dev and rolled back, so v1 is live again."""
     alice = people.alice
@@ -271,11 +275,7 @@ def test_a_models_export_renders_for_the_regulator_with_its_signatures(
     """The audit records of the deployed model, exported from the database (a filtered
     bundle with inclusion proofs), verified and rendered with every e-signature listed."""
     need(shutil.which("pdftotext") is not None, "poppler-utils", "apt-get install poppler-utils")
-    key_file, signer = make_key(tmp_path / "keys", "warden.test")
-    settings.AUDIT_SIGNING_KEY_FILE = [str(key_file)]
-    settings.AUDIT_SIGNING_KEY_AUTOGENERATE = False
-    settings.AUDIT_VERIFICATION_KEYS = []
-    settings.AUDIT_EXPORT_DIR = str(tmp_path / "exports")
+    signer = only_signing_key(settings, tmp_path, publish=True)
     bundle = tmp_path / "credit-limit.zip"
     call_command("audit_export", "--out", str(bundle), "--model", "credit-limit",
                  stdout=io.StringIO())  # fmt: skip

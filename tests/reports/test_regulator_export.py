@@ -5,19 +5,28 @@ verified again."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 
 from audit import verifier
+from audit.models import AuditExport, AuditRecord
+from governance.common.roles import Role
+from governance.reports.models import Report
 from governance.reports.regulator import MAX_LISTED
+from tests.apitools import last_seq
 from tests.audit.bundles import OTHER_SIGNER, SIGNER, full_bundle, make_log
+from tests.audit.conftest import only_signing_key
+from tests.conftest import client_for, make_person
 from tests.reports.test_acceptance import output_dir
+from tests.reports.test_lineage import deployed_credit_model
 from tests.reports.test_pdf import run, text_of
 from tests.support import need
 
@@ -129,3 +138,88 @@ def test_an_unreadable_bundle_or_key_exits_2_and_writes_nothing(tmp_path, conten
         call_command("audit_export_pdf", str(bundle), "--key", key, "--out", str(pdf))
     assert refused.value.returncode == 2
     assert not pdf.exists()
+
+
+# Through the API: the regulator's PDF of one of your exports -----------------------------
+
+
+@pytest.fixture
+def signed_log(settings, tmp_path, people, credit_history):
+    """The log's signing key, and the publish and export directories of this test."""
+    return only_signing_key(settings, tmp_path, publish=True)
+
+
+@pytest.fixture
+def credit_history(people, ci):
+    return deployed_credit_model(people, ci)
+
+
+def export_of(user, django_capture_on_commit_callbacks, **filters) -> dict:
+    client = client_for(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/api/v1/audit/exports/", filters, format="json")
+    assert response.status_code == 202, response.content
+    return client.get(f"/api/v1/audit/exports/{response.json()['id']}").json()
+
+
+@pytest.mark.django_db
+def test_an_auditor_gets_the_regulators_pdf_of_an_export(
+    signed_log, audrey, post, django_capture_on_commit_callbacks, tmp_path
+):
+    export = export_of(audrey, django_capture_on_commit_callbacks, model="credit-limit")
+    assert export["status"] == "done", export
+    before = last_seq()
+    response = post(audrey, kind="regulator_export", export=export["id"])
+    assert response.status_code == 202, response.json()
+    body = client_for(audrey).get(f"/api/v1/reports/{response.json()['id']}").json()
+    assert body["status"] == "done", body
+    assert (body["kind"], body["model"], body["export"]) == ("regulator_export", None, export["id"])
+    assert body["verdict"] == "pass"
+    summary = body["summary"]
+    assert summary["export_kind"] == "partial" and summary["errors"] == 0
+    assert summary["signatures"] == 3
+    assert summary["bundle_sha256"] == export["sha256"]
+    actions = [r.action for r in AuditRecord.objects.filter(seq__gt=before).order_by("seq")]
+    assert actions == ["report.requested", "report.started", "report.completed"]
+    completed = json.loads(AuditRecord.objects.get(action="report.completed", seq__gt=before).body)
+    # The PDF carries the bundle as exported.
+    pdf = client_for(audrey).get(f"/api/v1/reports/{body['id']}/pdf")
+    path = output_dir() / "api-regulator-export-credit-limit.pdf"
+    path.write_bytes(b"".join(pdf.streaming_content))
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == completed["data"]["pdf_sha256"]
+    files = detached(path, tmp_path)
+    bundle = files[f"warden-audit-{export['id']}.zip"]  # named as the download names it
+    assert hashlib.sha256(bundle).hexdigest() == export["sha256"]
+    assert "Every record proven in the log" in text_of(path)
+
+
+@pytest.mark.django_db
+def test_only_the_exports_requester_with_the_permission_may_ask(
+    signed_log, audrey, people, post, django_capture_on_commit_callbacks
+):
+    export = export_of(audrey, django_capture_on_commit_callbacks)
+    aubrey = make_person("aubrey", Role.AUDITOR, full_name="Aubrey Ames")
+    before = last_seq()
+    assert post(aubrey, kind="regulator_export", export=export["id"]).status_code == 404
+    assert post(people.alice, kind="regulator_export", export=export["id"]).status_code == 403
+    unknown = post(audrey, kind="regulator_export", export=str(uuid.uuid4()))
+    assert unknown.status_code == 404
+    mixed = post(audrey, kind="regulator_export", export=export["id"], model="credit-limit")
+    assert mixed.status_code == 400 and "model" in mixed.json()["error"]["fields"]
+    missing = post(audrey, kind="regulator_export")
+    assert missing.status_code == 400 and "export" in missing.json()["error"]["fields"]
+    assert last_seq() == before and not Report.objects.exists()
+    # The report is visible to its requester only.
+    made = post(audrey, kind="regulator_export", export=export["id"]).json()
+    assert client_for(aubrey).get(f"/api/v1/reports/{made['id']}").status_code == 404
+    assert client_for(people.alice).get(f"/api/v1/reports/{made['id']}").status_code == 404
+
+
+@pytest.mark.django_db
+def test_an_export_not_done_yet_is_a_conflict(signed_log, audrey, post):
+    export = AuditExport.objects.create(
+        requested_by=audrey, actor={"type": "user", "id": str(audrey.pk), "name": "Audrey"}
+    )
+    response = post(audrey, kind="regulator_export", export=str(export.pk))
+    assert response.status_code == 409
+    assert "queued" in response.json()["error"]["message"]

@@ -20,35 +20,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from governance.reports.management.commands.report import BAD_INPUT, write_atomically
-from governance.reports.pdf import EmbeddedFile, PolicyInfo, ReportContext, ReportSubject
-from governance.reports.pdf.render import render_report
-from governance.reports.regulator import BundleUnreadable, export_document
+from governance.reports.regulator import BundleUnreadable, export_document, regulator_pdf
 
 FAILED = 1
-
-
-def regulator_pdf(document: dict[str, Any], bundle: Path, *, report_id: str) -> bytes:
-    """The PDF/A-3b of an export document, with ``bundle`` embedded."""
-    payload = json.dumps(document, ensure_ascii=False, allow_nan=False).encode()
-    context = ReportContext(
-        report_id=report_id,
-        subject=ReportSubject(
-            model=document["verification"].get("origin") or "audit log",
-            version="export",
-            artifact_digest=f"sha256:{document['bundle']['sha256']}",
-        ),
-        generated_at=dt.datetime.now(dt.UTC),
-        policy=PolicyInfo("none: the verifier's checks"),
-        result_json=payload,
-        embedded=[
-            EmbeddedFile(
-                name=bundle.name,
-                path=str(bundle),
-                description="The audit export bundle (zip) this report describes, as exported",
-            )
-        ],
-    )
-    return render_report(json.loads(payload), context)
 
 
 class Command(BaseCommand):
@@ -81,7 +55,12 @@ class Command(BaseCommand):
             document = export_document(bundle, options["key"], prior=prior)
         except BundleUnreadable as exc:
             raise CommandError(str(exc), returncode=BAD_INPUT) from exc
-        pdf = regulator_pdf(document, bundle, report_id=f"export-{uuid.uuid4()}")
+        pdf = regulator_pdf(
+            document,
+            bundle,
+            report_id=f"export-{uuid.uuid4()}",
+            generated_at=dt.datetime.now(dt.UTC),
+        )
         write_atomically(Path(options["out"]), pdf, option="--out")
         if options["json"]:
             self.stdout.write(json.dumps(document, ensure_ascii=False))
