@@ -27,7 +27,7 @@ from tests.audit.conftest import only_signing_key
 from tests.conftest import client_for, make_person
 from tests.reports.test_acceptance import output_dir
 from tests.reports.test_lineage import deployed_credit_model
-from tests.reports.test_pdf import run, text_of
+from tests.reports.test_pdf import pdf_structure, run, text_of
 from tests.support import need
 
 KEY = SIGNER.verifier().key_string()
@@ -223,3 +223,25 @@ def test_an_export_not_done_yet_is_a_conflict(signed_log, audrey, post):
     response = post(audrey, kind="regulator_export", export=str(export.pk))
     assert response.status_code == 409
     assert "queued" in response.json()["error"]["message"]
+
+
+def test_the_regulators_pdf_is_pdf_a_3b_with_both_files_associated(tmp_path):
+    bundle = tmp_path / "warden-audit-small.zip"
+    bundle.write_bytes(full_bundle(make_log(30), [30]).zip())
+    pdf = tmp_path / "small.pdf"
+    render(bundle, pdf)
+    data = pdf.read_bytes()
+    xmp = run("pdfinfo", "-meta", str(pdf))
+    assert re.search(r"pdfaid:part(=\"|>)3", xmp) and re.search(r"pdfaid:conformance(=\"|>)B", xmp)
+    structure = pdf_structure(data)
+    assert b"/OutputIntents" in structure and b"/DestOutputProfile" in structure
+    for line in run("pdffonts", str(pdf)).splitlines()[2:]:
+        assert line.split()[-5] == "yes", f"font not embedded: {line}"
+    # Both files are associated with the document, each once: the result as its data, the
+    # bundle as its source.
+    associated = re.findall(rb"/AF\s*\[([^\]]*)\]", structure)
+    assert len(associated) == 1 and len(associated[0].split()) == 6, associated
+    assert re.search(rb"/AFRelationship\s*/Data", structure)
+    assert re.search(rb"/AFRelationship\s*/Source", structure)
+    assert re.search(rb"/Subtype\s*/application#2fzip", structure)
+    assert re.search(rb"/Subtype\s*/application#2fjson", structure)
