@@ -259,7 +259,13 @@ def _reauthenticate(caller: Caller, password: str | None, *, subject: Subject, s
             actor=caller.actor,
             object=subject,
             scope=scope,
-            data={"code": error.code, "message": error.message, "failures": failures + 1},
+            data={
+                "code": error.code,
+                "message": error.message,
+                "failures": failures + 1,
+                # The failure that locks signing is the alert security monitoring keys on.
+                "alert": "signing_locked" if left <= 0 else None,
+            },
         )
     )
     error.recorded = True  # type: ignore[attr-defined]

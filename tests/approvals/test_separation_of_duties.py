@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from audit.models import AuditRecord
 from governance.accounts.callers import Caller
 from governance.approvals import services
 from governance.approvals.models import DeploymentRequest, SignOff
@@ -136,6 +137,15 @@ def test_five_failed_reauthentications_lock_signing(alice, victor, version, ci):
         )
     # Even the right password is refused now.
     assert_refused(victor, request, "signing_locked")
+    # The failure that locked signing carries the alert; the ones before it do not.
+    failures = [
+        json.loads(r.body)["data"]
+        for r in AuditRecord.objects.filter(
+            action="signoff.reauthentication_failed", actor_id=str(victor.pk)
+        ).order_by("seq")
+    ]
+    assert [f["failures"] for f in failures] == [1, 2, 3, 4, 5]
+    assert [f["alert"] for f in failures] == [None, None, None, None, "signing_locked"]
 
 
 def test_an_api_key_cannot_sign(alice, version, ci, ci_key):
