@@ -11,7 +11,10 @@ against the target (at least 500 checks/s, p99 under 50 ms), beside the server's
 audit chain; exit 1 otherwise.
 
     PYTHONPATH=. .venv/bin/python bench/gate_load.py [--seconds 10] [--connections 16]
-        [--workers 2] [--worker-class sync|gthread] [--threads 1] [--keep]
+        [--workers 2] [--worker-class sync|gthread] [--threads 1] [--keep] [--baselines]
+
+``--baselines`` then drives the same server with the unrecorded ``/api/v1/gate/status`` and
+the database-free ``/api/v1/audit/public-key``: the ceiling of this machine and stack.
 
 DATABASE_URL names the server and the database to create (default
 postgres://postgres@127.0.0.1:5432/warden_bench_gate); it is dropped at the end unless --keep.
@@ -242,6 +245,30 @@ def print_figures(
     return ok, others, errors
 
 
+def drive_baselines(args: argparse.Namespace, port: int, key: str, path: str) -> list[str]:
+    """The same load on the unrecorded status of the same question, then on an endpoint that
+    reads no database: one line each."""
+    lines = []
+    status_path = path.replace("/api/v1/gate?", "/api/v1/gate/status?")
+    for label, other in (
+        ("GET /api/v1/gate/status (nothing recorded)", status_path),
+        ("GET /api/v1/audit/public-key (no database)", "/api/v1/audit/public-key"),
+    ):
+        began = time.perf_counter()
+        seen = drive(port, key, other, args.seconds, args.connections)
+        took = time.perf_counter() - began
+        answered = sorted(ms for w in seen for ms in w.latencies_ms)
+        statuses: Counter[int] = Counter()
+        for w in seen:
+            statuses.update(w.statuses)
+        lines.append(
+            f"baseline {label}: {statuses.get(200, 0) / took:.1f} answers/s, "
+            f"p50 {statistics.median(answered):.2f} ms, p99 {percentile(answered, 0.99):.2f} ms"
+            + (f"; other answers {dict(statuses)}" if set(statuses) - {200} else "")
+        )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the run")
@@ -253,6 +280,13 @@ def main(argv: list[str] | None = None) -> int:
         "--conn-max-age", type=int, default=0, help="CONN_MAX_AGE of the server (0 as shipped)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--baselines",
+        action="store_true",
+        help="then drive the same server with GET /api/v1/gate/status (the same decision, "
+        "nothing recorded) and GET /api/v1/audit/public-key (no database, no key): what this "
+        "machine and stack serve at most",
+    )
     args = parser.parse_args(argv)
 
     url, shown = prepare(DEFAULT_URL)
@@ -279,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         began = time.perf_counter()
         workers = drive(port, key, path, args.seconds, args.connections)
         elapsed = time.perf_counter() - began
+        baselines = drive_baselines(args, port, key, path) if args.baselines else []
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -286,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
 
     ok, others, errors = print_figures(args, workers, elapsed, shown)
     print(f"load average {load_after} after the run")
+    for line in baselines:
+        print(line)
 
     recorded = AuditRecord.objects.filter(action="gate.checked").count() - checked_before
     report = verify_log()
