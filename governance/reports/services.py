@@ -348,37 +348,46 @@ def report_request(
                     sha256=item.sha256,
                     size=item.size,
                 )
-            ReportJob.objects.create(report=report)
-            audit_append(
-                events=[
-                    AuditEvent(
-                        action="report.requested",
-                        actor=caller.actor,
-                        object=_subject(report),
-                        scope=_scope(version),
-                        data={
-                            "kind": kind,
-                            "parameters": json.loads(json.dumps(dict(parameters))),
-                            "thresholds": thresholds,
-                            "thresholds_overridden": bool(clean_overrides),
-                            "policy": policy_label,
-                            "inputs": [
-                                {
-                                    "role": item.role,
-                                    "name": item.name,
-                                    "sha256": item.sha256,
-                                    "size": item.size,
-                                    "dataset_version": item.dataset_version.pk
-                                    if item.dataset_version
-                                    else None,
-                                }
-                                for item in staged
-                            ],
-                        },
-                    )
-                ]
+            _queue(
+                report,
+                caller,
+                {
+                    "kind": kind,
+                    "parameters": json.loads(json.dumps(dict(parameters))),
+                    "thresholds": thresholds,
+                    "thresholds_overridden": bool(clean_overrides),
+                    "policy": policy_label,
+                    "inputs": [
+                        {
+                            "role": item.role,
+                            "name": item.name,
+                            "sha256": item.sha256,
+                            "size": item.size,
+                            "dataset_version": item.dataset_version.pk
+                            if item.dataset_version
+                            else None,
+                        }
+                        for item in staged
+                    ],
+                },
             )
     return report
+
+
+def _queue(report: Report, caller: Caller, data: dict[str, Any]) -> None:
+    """The report's job, and its ``report.requested`` record (in the caller's transaction)."""
+    ReportJob.objects.create(report=report)
+    audit_append(
+        events=[
+            AuditEvent(
+                action="report.requested",
+                actor=caller.actor,
+                object=_subject(report),
+                scope=_scope(report.model_version),
+                data=data,
+            )
+        ]
+    )
 
 
 def regulator_export_request(*, caller: Caller, export: AuditExport) -> Report:
@@ -399,23 +408,16 @@ def regulator_export_request(*, caller: Caller, export: AuditExport) -> Report:
             policy_label=REGULATOR_POLICY_LABEL,
             requested_by=caller.user,
         )
-        ReportJob.objects.create(report=report)
-        audit_append(
-            events=[
-                AuditEvent(
-                    action="report.requested",
-                    actor=caller.actor,
-                    object=_subject(report),
-                    scope={},
-                    data={
-                        "kind": ReportKind.REGULATOR_EXPORT.value,
-                        "export": str(export.pk),
-                        "bundle_sha256": export.sha256,
-                        "records": export.record_count,
-                        "checkpoint_size": export.checkpoint_size,
-                    },
-                )
-            ]
+        _queue(
+            report,
+            caller,
+            {
+                "kind": ReportKind.REGULATOR_EXPORT.value,
+                "export": str(export.pk),
+                "bundle_sha256": export.sha256,
+                "records": export.record_count,
+                "checkpoint_size": export.checkpoint_size,
+            },
         )
     return report
 
