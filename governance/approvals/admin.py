@@ -25,6 +25,7 @@ from governance.approvals.models import (
     Deployment,
     DeploymentRequest,
     Environment,
+    Finding,
     GateCheck,
     SignOff,
     SignOffPolicy,
@@ -187,3 +188,13 @@ class GateCheckAdmin(ReadOnlyAdmin):
 class DeploymentAdmin(ReadOnlyAdmin):
     list_display = ("model_version", "environment", "event", "occurred_at", "unchecked")
     list_filter = ("environment", "event", "unchecked")
+
+
+@admin.register(Finding)
+class FindingAdmin(ReadOnlyAdmin):
+    """Findings, read-only here: they are raised and resolved through the API (validators
+    and officers), where separation of duties and the audit record apply."""
+
+    list_display = ("id", "model_version", "title", "severity", "status", "owner", "due_date")
+    list_filter = ("status", "severity")
+    search_fields = ("title", "model_version__model__name")

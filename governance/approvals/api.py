@@ -19,13 +19,23 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from governance.accounts.callers import Caller
+from governance.accounts.models import User
 from governance.approvals import selectors, services
-from governance.approvals.models import Deployment, DeploymentRequest, Environment, SignOffPolicy
+from governance.approvals.models import (
+    Deployment,
+    DeploymentRequest,
+    Environment,
+    Finding,
+    SignOffPolicy,
+)
 from governance.approvals.serializers import (
     DeploymentRequestSerializer,
     DeploymentSerializer,
     EmergencySerializer,
     EnvironmentSerializer,
+    FindingCreateSerializer,
+    FindingResolveSerializer,
+    FindingSerializer,
     GateAnswerSerializer,
     GateQuerySerializer,
     GateStatusQuerySerializer,
@@ -444,6 +454,97 @@ class DeploymentHistoryView(_SelectorView, generics.ListAPIView):
             model_name=self.kwargs["name"],
             environment_name=self.request.query_params.get("environment"),
         )
+
+
+class FindingAccess(ScopedPermission):
+    """Findings: any key of the pipeline may read them (the gate's reasons name them); they
+    are raised and resolved by people in a session, never with an API key."""
+
+    read_scopes = DeploymentRequestAccess.read_scopes
+    write_scopes = ()
+
+
+@extend_schema_view(
+    get=extend_schema(
+        summary="The findings against a version, newest first",
+        responses={200: FindingSerializer, **READ_ERRORS},
+    ),
+    post=extend_schema(
+        summary="Raise a finding against a version (validators and officers)",
+        description=(
+            "An open `high` or `critical` finding blocks the gate for the version "
+            "(`open_finding:<id>`) until someone independent of the model resolves it."
+        ),
+        request=FindingCreateSerializer,
+        responses={201: FindingSerializer, **WRITE_ERRORS},
+    ),
+)
+@extend_schema(tags=["deployments"])
+class FindingListView(_SelectorView, generics.ListAPIView):
+    """Findings: SR 11-7's effective challenge, recorded against a model version."""
+
+    permission_classes = [FindingAccess]
+    queryset = Finding.objects.none()
+    serializer_class = FindingSerializer
+
+    def selected(self) -> QuerySet:
+        return selectors.finding_list(
+            user=request_user(self.request),
+            model_name=self.kwargs["name"],
+            version=self.kwargs["version"],
+        )
+
+    def post(self, request: Request, name: str, version: int) -> Response:
+        user = request_user(request)
+        found = registry_selectors.model_version_get(user=user, model_name=name, version=version)
+        data = validated(FindingCreateSerializer, request.data)
+        owner = User.objects.filter(username=data["owner"]).first()
+        if owner is None:
+            raise InvalidInput(
+                f"owner {data['owner']!r} is not a Warden account",
+                fields={"owner": ["Unknown username."]},
+            )
+        finding = services.finding_open(
+            caller=Caller.from_request(request),
+            version=found,
+            title=data["title"],
+            description=data.get("description") or "",
+            severity=data["severity"],
+            owner=owner,
+            due_date=data.get("due_date"),
+        )
+        return Response(FindingSerializer(finding).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(
+    summary="One finding", responses={200: FindingSerializer, **READ_ERRORS}, tags=["deployments"]
+)
+class FindingDetailView(generics.GenericAPIView):
+    permission_classes = [FindingAccess]
+    serializer_class = FindingSerializer
+
+    def get(self, request: Request, finding_id: int) -> Response:
+        found = selectors.finding_get(user=request_user(request), finding_id=finding_id)
+        return Response(FindingSerializer(found).data)
+
+
+@extend_schema(
+    summary="Resolve a finding (a validator or officer independent of the model)",
+    request=FindingResolveSerializer,
+    responses={200: FindingSerializer, **WRITE_ERRORS},
+    tags=["deployments"],
+)
+class FindingResolveView(generics.GenericAPIView):
+    permission_classes = [FindingAccess]
+    serializer_class = FindingResolveSerializer
+
+    def post(self, request: Request, finding_id: int) -> Response:
+        found = selectors.finding_get(user=request_user(request), finding_id=finding_id)
+        data = validated(FindingResolveSerializer, request.data)
+        resolved = services.finding_resolve(
+            caller=Caller.from_request(request), finding=found, resolution=data["resolution"]
+        )
+        return Response(FindingSerializer(resolved).data)
 
 
 def _gate_question(request: Request, serializer_class: type[BaseSerializer]) -> Any:

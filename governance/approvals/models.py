@@ -228,3 +228,63 @@ class Deployment(ImmutableModel):
 
     def __str__(self) -> str:
         return f"{self.model_version} {self.event} in {self.environment.name}"
+
+
+class FindingSeverity(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+    CRITICAL = "critical", "Critical"
+
+
+class FindingStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    RESOLVED = "resolved", "Resolved"
+
+
+# An open finding of these severities blocks the gate for its version (``open_finding:<id>``).
+BLOCKING_SEVERITIES = (FindingSeverity.HIGH, FindingSeverity.CRITICAL)
+
+
+class Finding(GovernedModel):
+    """A validator's or officer's finding against a model version (SR 11-7's effective
+    challenge): what is wrong, how severe, who must address it and by when. Open high and
+    critical findings block the gate until someone independent of the model resolves them.
+    Changed only through ``services.finding_open`` and ``services.finding_resolve``."""
+
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, related_name="findings"
+    )
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True, max_length=5000)
+    severity = models.CharField(max_length=10, choices=FindingSeverity.choices)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="owned_findings",
+        help_text="who must address it",
+    )
+    due_date = models.DateField(null=True, blank=True)
+    status = models.CharField(
+        max_length=10, choices=FindingStatus.choices, default=FindingStatus.OPEN
+    )
+    raised_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="raised_findings"
+    )
+    raised_at = models.DateTimeField(auto_now_add=True)
+    resolution = models.TextField(blank=True, max_length=2000)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="resolved_findings",
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-raised_at", "-id"]
+        indexes = [models.Index(fields=["model_version", "status"])]
+
+    def __str__(self) -> str:
+        return f"finding #{self.pk} ({self.severity}, {self.status}): {self.title}"

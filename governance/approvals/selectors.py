@@ -18,10 +18,13 @@ from audit.models import AuditRecord
 from governance.accounts.models import User
 from governance.approvals.evidence import EvidenceRequirement, EvidenceResult, judge
 from governance.approvals.models import (
+    BLOCKING_SEVERITIES,
     Deployment,
     DeploymentEvent,
     DeploymentRequest,
     Environment,
+    Finding,
+    FindingStatus,
     SignOff,
     SignOffPolicy,
 )
@@ -344,6 +347,39 @@ def deciding_request(
     )
 
 
+def blocking_findings(version: ModelVersion) -> list[int]:
+    """The ids of the version's open high and critical findings, oldest first."""
+    return list(
+        Finding.objects.filter(
+            model_version=version, status=FindingStatus.OPEN, severity__in=BLOCKING_SEVERITIES
+        )
+        .order_by("id")
+        .values_list("pk", flat=True)
+    )
+
+
+def finding_list(*, user: User, model_name: str, version: int) -> QuerySet[Finding]:
+    """The findings of a visible version, newest first."""
+    found = registry_selectors.model_version_get(user=user, model_name=model_name, version=version)
+    return Finding.objects.filter(model_version=found).select_related(
+        "model_version__model", "owner", "raised_by", "resolved_by"
+    )
+
+
+def finding_get(*, user: User, finding_id: int) -> Finding:
+    """One finding on a version of a model the user may see, else ``NotFound``."""
+    found = (
+        Finding.objects.filter(
+            pk=finding_id, model_version__model__in=registry_selectors.model_list(user=user)
+        )
+        .select_related("model_version__model", "owner", "raised_by", "resolved_by")
+        .first()
+    )
+    if found is None:
+        raise NotFound(f"finding {finding_id} not found")
+    return found
+
+
 @dataclass(frozen=True)
 class GateDecision:
     """What the gate answers now for an artifact of a version in an environment, and the
@@ -404,6 +440,7 @@ def gate_decide(
             or deployed_in(version=version, environment=previous),
             request=facts,
             evidence=[(r.requirement.kind, r.status) for r in results],
+            open_findings=blocking_findings(version),
         )
     )
     return GateDecision(

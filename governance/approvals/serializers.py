@@ -17,6 +17,8 @@ from governance.approvals.models import (
     DeploymentEvent,
     DeploymentRequest,
     Environment,
+    Finding,
+    FindingSeverity,
     SignOff,
     SignOffPolicy,
 )
@@ -363,3 +365,46 @@ class GateAnswerSerializer(GateStatusSerializer):
 
     check_id = serializers.UUIDField()
     audit_seq = serializers.IntegerField()
+
+
+class FindingCreateSerializer(StrictInputSerializer):
+    """A finding against the version in the URL: what is wrong, how severe, who must address
+    it (a username) and by when."""
+
+    title = serializers.CharField(max_length=200)
+    description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    severity = serializers.ChoiceField(choices=FindingSeverity.choices)
+    owner = serializers.CharField(max_length=150, help_text="username of who must address it")
+    due_date = serializers.DateField(required=False, allow_null=True)
+
+
+class FindingResolveSerializer(StrictInputSerializer):
+    resolution = serializers.CharField(max_length=2000)
+
+
+class FindingSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="model_version.model.name", read_only=True)
+    version = serializers.IntegerField(source="model_version.version", read_only=True)
+    owner: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    raised_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    resolved_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    blocks_gate = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Finding
+        fields = [
+            "id", "model", "version", "title", "description", "severity", "owner", "due_date",
+            "status", "blocks_gate", "raised_by", "raised_at", "resolution", "resolved_by",
+            "resolved_at",
+        ]  # fmt: skip
+
+    def get_blocks_gate(self, finding: Finding) -> bool:
+        from governance.approvals.models import BLOCKING_SEVERITIES, FindingStatus
+
+        return finding.status == FindingStatus.OPEN and finding.severity in BLOCKING_SEVERITIES

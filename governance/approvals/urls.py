@@ -53,6 +53,17 @@ urlpatterns = [
         api.DeploymentHistoryView.as_view(),
         name="model-deployments",
     ),
+    path(
+        "models/<str:name>/versions/<int:version>/findings",
+        api.FindingListView.as_view(),
+        name="version-findings",
+    ),
+    path("findings/<int:finding_id>", api.FindingDetailView.as_view(), name="finding-detail"),
+    path(
+        "findings/<int:finding_id>/resolve",
+        api.FindingResolveView.as_view(),
+        name="finding-resolve",
+    ),
     path("gate", api.GateView.as_view(), name="gate"),
     path("gate/status", api.GateStatusView.as_view(), name="gate-status"),
 ]

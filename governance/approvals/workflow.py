@@ -275,13 +275,15 @@ class GateFacts:
     previous_environment_ok: bool
     request: RequestFacts | None
     evidence: Sequence[tuple[str, str]] = field(default_factory=tuple)
+    open_findings: Sequence[int] = field(default_factory=tuple)
 
 
 def gate_reasons(facts: GateFacts) -> list[str]:
     """The reasons a deployment is denied, in a stable order; empty means allowed.
 
     Deny by default: no request is ``not_requested``. A break-glass (``emergency``) request
-    bypasses sign-off, evidence and promotion order, never the digest or retirement.
+    bypasses sign-off, evidence, open findings and promotion order, never the digest or
+    retirement.
     """
     reasons: list[str] = []
     if not facts.digest_matches:
@@ -311,6 +313,7 @@ def gate_reasons(facts: GateFacts) -> list[str]:
         for kind, status in facts.evidence:
             if status != EvidenceStatus.PASSED:
                 reasons.append(f"evidence_{status}:{kind}")
+        reasons.extend(f"open_finding:{finding}" for finding in facts.open_findings)
     return reasons
 
 

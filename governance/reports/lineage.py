@@ -5,6 +5,8 @@ validated and tested on, the code commit), who signed each of its deployment req
 where and when it was live. Every fact carries the seq of the audit record that wrote it, so a
 reader holding an export bundle can check each line of the report against the signed log.
 
+Findings raised against the version (open or resolved) are listed with it.
+
 The document is the machine-readable result of a ``lineage`` report: the PDF is drawn from
 it, and it is embedded in the PDF as it is. :func:`graph_of` turns it into the drawing that
 every report kind shows on its lineage page.
@@ -28,6 +30,7 @@ from governance.approvals.models import (
     Deployment,
     DeploymentEvent,
     DeploymentRequest,
+    Finding,
     SignOff,
 )
 from governance.reports.pdf import LineageEdge, LineageGraph, LineageNode, PolicyThreshold
@@ -173,6 +176,12 @@ def lineage_result(version: ModelVersion, *, now: dt.datetime) -> dict[str, Any]
     request_seqs = _first_seqs("deployment_request", [r.pk for r in requests])
     signoff_seqs = _first_seqs("signoff", [s.pk for s in signoffs])
     deployment_seqs = _first_seqs("deployment", [d.pk for d in own])
+    findings = list(
+        Finding.objects.filter(model_version=version)
+        .select_related("owner", "raised_by", "resolved_by")
+        .order_by("raised_at", "id")
+    )
+    finding_seqs = _first_seqs("finding", [f.pk for f in findings])
 
     def describe(member: ModelVersion) -> dict[str, Any]:
         return {
@@ -265,6 +274,23 @@ def lineage_result(version: ModelVersion, *, now: dt.datetime) -> dict[str, Any]
         ]
         for interval in live_intervals(events, version.pk):
             live.append({"environment": environment.name, **interval})
+    finding_rows = [
+        {
+            "id": finding.pk,
+            "title": finding.title,
+            "severity": finding.severity,
+            "status": finding.status,
+            "raised_by": finding.raised_by.get_username(),
+            "raised_at": _iso(finding.raised_at),
+            "owner": finding.owner.get_username(),
+            "due_date": finding.due_date.isoformat() if finding.due_date else None,
+            "resolved_by": finding.resolved_by.get_username() if finding.resolved_by else None,
+            "resolved_at": _iso(finding.resolved_at),
+            "resolution": finding.resolution or None,
+            "audit_seq": finding_seqs.get(str(finding.pk)),
+        }
+        for finding in findings
+    ]
     checks = _checks(version, datasets, deployments, requests, now)
     failed = [check for check in checks if not check["passed"]]
     return {
@@ -275,6 +301,7 @@ def lineage_result(version: ModelVersion, *, now: dt.datetime) -> dict[str, Any]
         "datasets": datasets,
         "requests": request_rows,
         "deployments": deployments,
+        "findings": finding_rows,
         "live": live,
         "live_now": [row["environment"] for row in live if row["until"] is None],
         "checks": checks,

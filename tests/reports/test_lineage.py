@@ -146,6 +146,13 @@ def first_seq(object_type: str, object_id) -> int:
 
 def test_lineage_report_of_a_deployed_version(people, credit, post):
     v1, _ = credit
+    finding = approvals.finding_open(
+        caller=Caller(user=people.victor), version=v1, title="Thin data for applicants over 70",
+        severity="medium", owner=people.alice,
+    )  # fmt: skip
+    approvals.finding_resolve(
+        caller=Caller(user=people.rita), finding=finding, resolution="Accepted: monitored monthly"
+    )
     body, result = lineage_report(post, people.rita, v1)
     assert body["verdict"] == "pass"
     assert body["summary"] == {
@@ -183,6 +190,14 @@ def test_lineage_report_of_a_deployed_version(people, credit, post):
                          ("prod", "deployed")}  # fmt: skip
     assert live["dev", "deployed"]["ended_by"] == "replaced by v2"
     assert live["dev", "rollback of v2"]["until"] is None
+    # Findings, with the record that raised each.
+    [listed] = result["findings"]
+    assert (listed["id"], listed["status"], listed["resolved_by"]) == (
+        finding.pk,
+        "resolved",
+        "rita",
+    )
+    assert listed["audit_seq"] == first_seq("finding", finding.pk)
     # The graph joins the prod deployment to the request whose approval the gate relied on.
     assert [d["request"] for d in result["deployments"] if d["environment"] == "prod"] == [
         prod["id"]

@@ -638,6 +638,15 @@ def _lineage_view(result: Mapping[str, Any]) -> dict[str, Any]:
             for row in result["live"]
         ],
         "live_now": live_now,
+        "findings": [
+            {
+                **f,
+                "raised_at": _when(f["raised_at"]),
+                "resolved_at": _when(f["resolved_at"]),
+                "audit_seq": _seq(f["audit_seq"]),
+            }
+            for f in result.get("findings", [])
+        ],
         "checks": checks,
         "n_pii": sum(1 for d in result["datasets"] if d["pii"]),
     }
