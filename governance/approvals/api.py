@@ -35,7 +35,6 @@ from governance.approvals.serializers import (
     EnvironmentSerializer,
     FindingCreateSerializer,
     FindingResolveSerializer,
-    FindingSerializer,
     GateAnswerSerializer,
     GateQuerySerializer,
     GateStatusQuerySerializer,
@@ -52,6 +51,7 @@ from governance.approvals.serializers import (
     SigningContentSerializer,
     SignOffSerializer,
     SignSerializer,
+    VersionFindingSerializer,
 )
 from governance.approvals.workflow import Decision
 from governance.common.api import READ_ERRORS, WRITE_ERRORS, request_user, validated
@@ -467,7 +467,7 @@ class FindingAccess(ScopedPermission):
 @extend_schema_view(
     get=extend_schema(
         summary="The findings against a version, newest first",
-        responses={200: FindingSerializer, **READ_ERRORS},
+        responses={200: VersionFindingSerializer, **READ_ERRORS},
     ),
     post=extend_schema(
         summary="Raise a finding against a version (validators and officers)",
@@ -476,7 +476,7 @@ class FindingAccess(ScopedPermission):
             "(`open_finding:<id>`) until someone independent of the model resolves it."
         ),
         request=FindingCreateSerializer,
-        responses={201: FindingSerializer, **WRITE_ERRORS},
+        responses={201: VersionFindingSerializer, **WRITE_ERRORS},
     ),
 )
 @extend_schema(tags=["deployments"])
@@ -485,7 +485,7 @@ class FindingListView(_SelectorView, generics.ListAPIView):
 
     permission_classes = [FindingAccess]
     queryset = Finding.objects.none()
-    serializer_class = FindingSerializer
+    serializer_class = VersionFindingSerializer
 
     def selected(self) -> QuerySet:
         return selectors.finding_list(
@@ -513,25 +513,27 @@ class FindingListView(_SelectorView, generics.ListAPIView):
             owner=owner,
             due_date=data.get("due_date"),
         )
-        return Response(FindingSerializer(finding).data, status=status.HTTP_201_CREATED)
+        return Response(VersionFindingSerializer(finding).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema(
-    summary="One finding", responses={200: FindingSerializer, **READ_ERRORS}, tags=["deployments"]
+    summary="One finding",
+    responses={200: VersionFindingSerializer, **READ_ERRORS},
+    tags=["deployments"],
 )
 class FindingDetailView(generics.GenericAPIView):
     permission_classes = [FindingAccess]
-    serializer_class = FindingSerializer
+    serializer_class = VersionFindingSerializer
 
     def get(self, request: Request, finding_id: int) -> Response:
         found = selectors.finding_get(user=request_user(request), finding_id=finding_id)
-        return Response(FindingSerializer(found).data)
+        return Response(VersionFindingSerializer(found).data)
 
 
 @extend_schema(
     summary="Resolve a finding (a validator or officer independent of the model)",
     request=FindingResolveSerializer,
-    responses={200: FindingSerializer, **WRITE_ERRORS},
+    responses={200: VersionFindingSerializer, **WRITE_ERRORS},
     tags=["deployments"],
 )
 class FindingResolveView(generics.GenericAPIView):
@@ -544,7 +546,7 @@ class FindingResolveView(generics.GenericAPIView):
         resolved = services.finding_resolve(
             caller=Caller.from_request(request), finding=found, resolution=data["resolution"]
         )
-        return Response(FindingSerializer(resolved).data)
+        return Response(VersionFindingSerializer(resolved).data)
 
 
 def _gate_question(request: Request, serializer_class: type[BaseSerializer]) -> Any:

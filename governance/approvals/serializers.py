@@ -382,7 +382,7 @@ class FindingResolveSerializer(StrictInputSerializer):
     resolution = serializers.CharField(max_length=2000)
 
 
-class FindingSerializer(serializers.ModelSerializer):
+class VersionFindingSerializer(serializers.ModelSerializer):
     model = serializers.CharField(source="model_version.model.name", read_only=True)
     version = serializers.IntegerField(source="model_version.version", read_only=True)
     owner: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(

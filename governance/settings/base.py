@@ -180,6 +180,8 @@ SPECTACULAR_SETTINGS = {
         "VersionStatusEnum": "registry.models.VersionStatus",
         "WebhookEventEnum": "governance.webhooks.models.WebhookEvent",
         "WebhookDeliveryStatusEnum": "governance.webhooks.models.DeliveryStatus",
+        # A model's risk tier and a finding's severity share these four levels.
+        "RiskLevelEnum": "registry.models.RiskTier",
     },
 }
 
