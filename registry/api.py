@@ -7,7 +7,7 @@ record). Domain errors become HTTP in ``governance.common.errors.api_exception_h
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
@@ -17,8 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from governance.accounts.callers import Caller
-from governance.common.api import READ_ERRORS, WRITE_ERRORS, request_user, validated
-from governance.common.pagination import StandardPagination
+from governance.common.api import READ_ERRORS, WRITE_ERRORS, SelectorView, request_user, validated
 from governance.common.permissions import RegistryAccess
 from registry import selectors, services
 from registry.filters import DatasetFilter, ModelVersionFilter, RegisteredModelFilter
@@ -41,20 +40,9 @@ from registry.serializers import (
 )
 
 
-class _SelectorView(generics.GenericAPIView):
-    # Reads go through ``selected()`` (a selector); the empty ``queryset`` only tells the
-    # schema generator the model, so nothing is listed unless a selector chose it.
-
+class _SelectorView(SelectorView):
+    # The registry's lists take django-filter query parameters.
     filter_backends = [DjangoFilterBackend]
-    pagination_class = StandardPagination
-
-    def selected(self) -> QuerySet:
-        raise NotImplementedError
-
-    def get_queryset(self) -> QuerySet:
-        if getattr(self, "swagger_fake_view", False):
-            return cast(QuerySet, self.queryset)
-        return self.selected()
 
 
 # Registered models -----------------------------------------------------------------------

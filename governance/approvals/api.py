@@ -8,7 +8,7 @@ scope is 404) and one service does the write. Domain errors become HTTP in
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -54,9 +54,14 @@ from governance.approvals.serializers import (
     VersionFindingSerializer,
 )
 from governance.approvals.workflow import Decision
-from governance.common.api import READ_ERRORS, WRITE_ERRORS, request_user, validated
+from governance.common.api import (
+    READ_ERRORS,
+    WRITE_ERRORS,
+    SelectorView,
+    request_user,
+    validated,
+)
 from governance.common.errors import InvalidInput
-from governance.common.pagination import StandardPagination
 from governance.common.permissions import (
     DeploymentRequestAccess,
     DeploymentsAccess,
@@ -69,22 +74,8 @@ from registry import selectors as registry_selectors
 from registry.serializers import ReasonSerializer
 
 
-class _SelectorView(generics.GenericAPIView):
-    # Reads go through ``selected()``; the empty ``queryset`` only names the model for the
-    # schema generator.
-    pagination_class = StandardPagination
-
-    def selected(self) -> QuerySet:
-        raise NotImplementedError
-
-    def get_queryset(self) -> QuerySet:
-        if getattr(self, "swagger_fake_view", False):
-            return cast(QuerySet, self.queryset)
-        return self.selected()
-
-
 @extend_schema(summary="Environments in promotion order", tags=["deployments"])
-class EnvironmentListView(_SelectorView, generics.ListAPIView):
+class EnvironmentListView(SelectorView, generics.ListAPIView):
     """A version must have been deployed to the previous environment before the next."""
 
     permission_classes = [DeploymentRequestAccess]
@@ -112,7 +103,7 @@ class PolicyAccess(ScopedPermission):
     ),
 )
 @extend_schema(tags=["deployments"])
-class PolicyListView(_SelectorView, generics.ListAPIView):
+class PolicyListView(SelectorView, generics.ListAPIView):
     """Policies per environment and risk tier; a published version never changes, and open
     requests keep the version they started under."""
 
@@ -146,7 +137,7 @@ class PolicyListView(_SelectorView, generics.ListAPIView):
     ),
 )
 @extend_schema(tags=["deployments"])
-class RequestListView(_SelectorView, generics.ListAPIView):
+class RequestListView(SelectorView, generics.ListAPIView):
     """Requests keep the policy version they started under."""
 
     permission_classes = [DeploymentRequestAccess]
@@ -441,7 +432,7 @@ class LiveView(generics.GenericAPIView):
     responses={200: DeploymentSerializer, **READ_ERRORS},
     tags=["deployments"],
 )
-class DeploymentHistoryView(_SelectorView, generics.ListAPIView):
+class DeploymentHistoryView(SelectorView, generics.ListAPIView):
     """Every reported event of the model, by environment then time."""
 
     permission_classes = [DeploymentRequestAccess]
@@ -480,7 +471,7 @@ class FindingAccess(ScopedPermission):
     ),
 )
 @extend_schema(tags=["deployments"])
-class FindingListView(_SelectorView, generics.ListAPIView):
+class FindingListView(SelectorView, generics.ListAPIView):
     """Findings: SR 11-7's effective challenge, recorded against a model version."""
 
     permission_classes = [FindingAccess]

@@ -26,6 +26,7 @@ from audit.canonical import dumps, format_timestamp, to_profile
 from audit.models import AuditRecord
 from audit.services import (
     SYSTEM_ACTOR,
+    Actor,
     AuditEvent,
     Subject,
     audit_append,
@@ -152,6 +153,26 @@ def request_snapshot(request: DeploymentRequest) -> dict[str, Any]:
         "retrospective_due_at": request.retrospective_due_at,
         "retrospective_overdue_at": request.retrospective_overdue_at,
     }
+
+
+def _record_request(
+    event: str, request: DeploymentRequest, actor: Actor, *, reason: str | None = None, **extra: Any
+) -> None:
+    """Record ``event`` about ``request`` (its snapshot, plus ``extra``) in the caller's
+    transaction and announce it to the receivers of domain events (webhooks)."""
+    audit_append(
+        events=[
+            AuditEvent(
+                action=event,
+                actor=actor,
+                object=_request_subject(request),
+                scope=_scope(request.model_version, request.environment),
+                data={**request_snapshot(request), **extra},
+                reason=reason,
+            )
+        ]
+    )
+    emit(event, request, actor)
 
 
 @contextmanager
@@ -349,19 +370,7 @@ def deployment_request_submit(
                     request, timezone.now()
                 )
             request.save()
-            audit_append(
-                events=[
-                    AuditEvent(
-                        action="deployment_request.submitted",
-                        actor=caller.actor,
-                        object=_request_subject(request),
-                        scope=scope,
-                        data=request_snapshot(request),
-                        reason=note,
-                    )
-                ]
-            )
-            emit("deployment_request.submitted", request, caller.actor)
+            _record_request("deployment_request.submitted", request, caller.actor, reason=note)
     return request
 
 
@@ -617,19 +626,7 @@ def _close(
                 note,
             )
             request.save()
-            audit_append(
-                events=[
-                    AuditEvent(
-                        action=event,
-                        actor=caller.actor,
-                        object=subject,
-                        scope=scope,
-                        data=request_snapshot(request),
-                        reason=note,
-                    )
-                ]
-            )
-            emit(event, request, caller.actor)
+            _record_request(event, request, caller.actor, reason=note)
     return request
 
 
@@ -681,18 +678,7 @@ def deployment_request_expire(*, request: DeploymentRequest) -> DeploymentReques
         request.state = next_state(request.state, RequestAction.EXPIRE)
         request.closed_at = timezone.now()
         request.save()
-        audit_append(
-            events=[
-                AuditEvent(
-                    action="deployment_request.expired",
-                    actor=SYSTEM_ACTOR,
-                    object=_request_subject(request),
-                    scope=_scope(request.model_version, request.environment),
-                    data=request_snapshot(request),
-                )
-            ]
-        )
-        emit("deployment_request.expired", request, SYSTEM_ACTOR)
+        _record_request("deployment_request.expired", request, SYSTEM_ACTOR)
     return request
 
 
@@ -756,19 +742,9 @@ def deployment_emergency(
                 retrospective_due_at=now + RETROSPECTIVE_DUE,
             )
             request.save()
-            audit_append(
-                events=[
-                    AuditEvent(
-                        action="deployment_request.emergency_opened",
-                        actor=caller.actor,
-                        object=_request_subject(request),
-                        scope=scope,
-                        data=request_snapshot(request),
-                        reason=note,
-                    )
-                ]
+            _record_request(
+                "deployment_request.emergency_opened", request, caller.actor, reason=note
             )
-            emit("deployment_request.emergency_opened", request, caller.actor)
     return request
 
 
@@ -874,18 +850,12 @@ def retrospective_flag_overdue(*, request: DeploymentRequest) -> DeploymentReque
             raise Conflict(f"the retrospective review of request #{request.pk} is signed")
         request.retrospective_overdue_at = now
         request.save(update_fields=["retrospective_overdue_at"])
-        audit_append(
-            events=[
-                AuditEvent(
-                    action="deployment_request.retrospective_overdue",
-                    actor=SYSTEM_ACTOR,
-                    object=_request_subject(request),
-                    scope=_scope(request.model_version, request.environment),
-                    data={**request_snapshot(request), "alert": "retrospective_review_overdue"},
-                )
-            ]
+        _record_request(
+            "deployment_request.retrospective_overdue",
+            request,
+            SYSTEM_ACTOR,
+            alert="retrospective_review_overdue",
         )
-        emit("deployment_request.retrospective_overdue", request, SYSTEM_ACTOR)
     return request
 
 

@@ -176,7 +176,7 @@ def _run_regulator_export(report: Report, worker: str) -> str:
     result_json = json.dumps(document, allow_nan=False, ensure_ascii=False)
     audit_seq = services.audit_seq_now()
     pdf = regulator.regulator_pdf(
-        json.loads(result_json),
+        result_json,
         bundle,
         report_id=str(report.pk),
         generated_at=timezone.now(),

@@ -223,16 +223,17 @@ class _Tally:
 
 
 def regulator_pdf(
-    document: dict[str, Any],
+    payload: str,
     bundle: Path,
     *,
     report_id: str,
     generated_at: dt.datetime,
     audit_seq: int | None = None,
 ) -> bytes:
-    """The PDF/A-3b of an export document (what :func:`export_document` made of
-    ``bundle``), with the bundle embedded byte for byte."""
-    payload = json.dumps(document, ensure_ascii=False, allow_nan=False).encode()
+    """The PDF/A-3b of an export document serialised as ``payload`` (the JSON of what
+    :func:`export_document` made of ``bundle``, embedded verbatim), with the bundle embedded
+    byte for byte."""
+    document = json.loads(payload)
     context = ReportContext(
         report_id=report_id,
         subject=ReportSubject(
@@ -243,7 +244,7 @@ def regulator_pdf(
         generated_at=generated_at,
         audit_seq=audit_seq,
         policy=PolicyInfo("none: the verifier's checks"),
-        result_json=payload,
+        result_json=payload.encode(),
         embedded=[
             EmbeddedFile(
                 name=document["bundle"]["file"],
@@ -252,4 +253,4 @@ def regulator_pdf(
             )
         ],
     )
-    return render_report(json.loads(payload), context)
+    return render_report(document, context)

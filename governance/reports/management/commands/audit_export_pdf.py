@@ -55,15 +55,17 @@ class Command(BaseCommand):
             document = export_document(bundle, options["key"], prior=prior)
         except BundleUnreadable as exc:
             raise CommandError(str(exc), returncode=BAD_INPUT) from exc
+        # One serialisation: what --json prints is what the PDF embeds.
+        payload = json.dumps(document, ensure_ascii=False, allow_nan=False)
         pdf = regulator_pdf(
-            document,
+            payload,
             bundle,
             report_id=f"export-{uuid.uuid4()}",
             generated_at=dt.datetime.now(dt.UTC),
         )
         write_atomically(Path(options["out"]), pdf, option="--out")
         if options["json"]:
-            self.stdout.write(json.dumps(document, ensure_ascii=False))
+            self.stdout.write(payload)
         else:
             self.stdout.write(
                 f"{options['out']}: {document['summary']['records']:,} records, "
