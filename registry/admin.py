@@ -237,6 +237,17 @@ class RegisteredModelAdmin(ServiceAdmin):
             "registry.retire_registeredmodel"
         )
 
+    @admin.display(description="Signing grants")
+    def signing_grants(self, obj: RegisteredModel) -> str:
+        grants = selectors.signing_grant_list(model=obj)
+        if not grants:
+            return "none: only role group members sign"
+        return "; ".join(
+            f"{grant.user.get_username() if grant.user else f'team {grant.group}'} "
+            f"({Role(grant.role).label})"
+            for grant in grants
+        )
+
     @staticmethod
     def _may_describe(request: HttpRequest, obj: Any) -> bool:
         return _may(request, "registry.change_registeredmodel", obj)
@@ -269,6 +280,19 @@ class RegisteredModelAdmin(ServiceAdmin):
             ),
             ("Description", {"fields": services.MODEL_DESCRIPTIVE_FIELDS}),
             ("Risk", {"fields": RISK_FIELDS}),
+            (
+                "Signing",
+                {
+                    "fields": ("signing_grants",),
+                    "description": (
+                        "Besides the members of each step's role group, these people and teams "
+                        "may sign this model's requests in the role named. Risk officers and "
+                        "administrators grant and revoke through the API "
+                        "(/api/v1/models/&lt;name&gt;/signing-grants); every change is in the "
+                        "audit log."
+                    ),
+                },
+            ),
         ]
         if self._may_describe(request, obj) or self._may_change_risk(request):
             fieldsets.append(("Why", {"fields": ("reason",)}))
@@ -278,6 +302,7 @@ class RegisteredModelAdmin(ServiceAdmin):
         if obj is None:
             return ()
         fixed = ["name", "owner", "team", "status", "last_validated", "created_at"]
+        fixed.append("signing_grants")
         if not self._may_describe(request, obj):
             fixed += services.MODEL_DESCRIPTIVE_FIELDS
         if not self._may_change_risk(request):

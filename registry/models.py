@@ -13,6 +13,8 @@ from django.contrib.auth.models import Group
 from django.core.validators import RegexValidator
 from django.db import models
 
+from governance.common.roles import signing_permissions
+
 DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}\Z"
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?\Z"
 
@@ -75,6 +77,7 @@ class RegisteredModel(GovernedModel):
             ("register_version_registeredmodel", "Can register versions of the model"),
             ("retire_registeredmodel", "Can retire the model"),
             ("change_risk_registeredmodel", "Can change risk tier and sensitive attributes"),
+            *signing_permissions(),
         ]
 
     def __str__(self) -> str:

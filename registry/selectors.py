@@ -2,29 +2,40 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth.models import Group
+from django.contrib.contenttypes.models import ContentType
 from django.db.models import QuerySet
-from guardian.shortcuts import get_objects_for_user
+from guardian.models import GroupObjectPermission, UserObjectPermission
+from guardian.shortcuts import get_group_perms, get_objects_for_user, get_user_perms
 
 from governance.accounts.models import User
 from governance.common.errors import NotFound
+from governance.common.roles import SIGNING_ROLES, signing_codename
 from registry.models import Dataset, DatasetVersion, ModelVersion, RegisteredModel
+
+VIEW_MODEL = "registry.view_registeredmodel"
+SIGNING_CODENAMES = {signing_codename(role): role for role in SIGNING_ROLES}
 
 
 def model_list(*, user: User) -> QuerySet[RegisteredModel]:
     """Models the user may see: every model for holders of the global view permission
-    (validators, officers, auditors), otherwise those granted to them or their team."""
-    queryset = get_objects_for_user(
+    (validators, officers, auditors), otherwise those granted to them or their team, and
+    those they (or their team) may sign for through a per-model signing grant."""
+    klass = RegisteredModel.objects.select_related("owner", "team")
+    queryset = get_objects_for_user(user, VIEW_MODEL, klass=klass, accept_global_perms=True)
+    if user.has_perm(VIEW_MODEL):
+        return queryset.order_by("name")
+    signable = get_objects_for_user(
         user,
-        VIEW_MODEL,
-        klass=RegisteredModel.objects.select_related("owner", "team"),
-        accept_global_perms=True,
+        [f"registry.{codename}" for codename in SIGNING_CODENAMES],
+        klass=klass,
+        any_perm=True,
+        accept_global_perms=False,
     )
-    return queryset.order_by("name")
-
-
-VIEW_MODEL = "registry.view_registeredmodel"
+    return (queryset | signable).distinct().order_by("name")
 
 
 def model_get(*, user: User, name: str) -> RegisteredModel:
@@ -35,9 +46,62 @@ def model_get(*, user: User, name: str) -> RegisteredModel:
     (guardian's checker: two indexed lookups), rather than the scoped queryset's subqueries.
     """
     model = RegisteredModel.objects.select_related("owner", "team").filter(name=name).first()
-    if model is None or not (user.has_perm(VIEW_MODEL) or user.has_perm(VIEW_MODEL, model)):
+    if model is None or not (
+        user.has_perm(VIEW_MODEL)
+        or user.has_perm(VIEW_MODEL, model)
+        or signing_roles_granted(user, model)
+    ):
         raise NotFound(f"model {name!r} not found")
     return model
+
+
+def signing_roles_granted(user: User, model: RegisteredModel) -> frozenset[str]:
+    """The roles ``user`` may sign ``model``'s requests in through a per-model grant to them
+    or to one of their groups (guardian). Superuser status confers none: guardian's own
+    checker would answer yes to a superuser, so the grants are read, not asked."""
+    if not user.is_active or user.pk is None:
+        return frozenset()
+    codenames = set(get_user_perms(user, model).values_list("codename", flat=True))
+    codenames |= set(get_group_perms(user, model).values_list("codename", flat=True))
+    return frozenset(SIGNING_CODENAMES[name] for name in codenames if name in SIGNING_CODENAMES)
+
+
+@dataclass(frozen=True)
+class SigningGrant:
+    """A per-model signing grant: ``user`` or ``group`` may sign ``model``'s requests in
+    ``role`` (a guardian object permission ``registry.sign_as_<role>``)."""
+
+    role: str
+    user: User | None
+    group: Group | None
+
+
+def signing_grant_list(*, model: RegisteredModel) -> list[SigningGrant]:
+    """The signing grants of a model: to people, then to groups, each by role and name."""
+    codenames = SIGNING_CODENAMES
+    content_type = ContentType.objects.get_for_model(RegisteredModel)
+    wanted = {
+        "content_type": content_type,
+        "object_pk": str(model.pk),
+        "permission__codename__in": list(codenames),
+    }
+    people = UserObjectPermission.objects.filter(**wanted).select_related("user", "permission")
+    groups = GroupObjectPermission.objects.filter(**wanted).select_related("group", "permission")
+    found = [
+        SigningGrant(role=codenames[row.permission.codename], user=row.user, group=None)
+        for row in people
+    ] + [
+        SigningGrant(role=codenames[row.permission.codename], user=None, group=row.group)
+        for row in groups
+    ]
+    return sorted(
+        found,
+        key=lambda g: (
+            g.user is None,
+            g.role,
+            g.user.get_username() if g.user else g.group.name if g.group else "",
+        ),
+    )
 
 
 def model_version_list(*, user: User, model_name: str) -> QuerySet[ModelVersion]:

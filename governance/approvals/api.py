@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from django.contrib.auth.models import Group
 from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -49,6 +50,8 @@ from governance.approvals.serializers import (
     RetrospectiveSerializer,
     SigningContentQuerySerializer,
     SigningContentSerializer,
+    SigningGrantChangeSerializer,
+    SigningGrantSerializer,
     SignOffSerializer,
     SignSerializer,
     VersionFindingSerializer,
@@ -71,6 +74,7 @@ from governance.common.permissions import (
 )
 from governance.common.schema import error_responses
 from registry import selectors as registry_selectors
+from registry.models import RegisteredModel
 from registry.serializers import ReasonSerializer
 
 
@@ -538,6 +542,97 @@ class FindingResolveView(generics.GenericAPIView):
             caller=Caller.from_request(request), finding=found, resolution=data["resolution"]
         )
         return Response(VersionFindingSerializer(resolved).data)
+
+
+class SigningGrantAccess(ScopedPermission):
+    """Signing grants: pipeline keys may read who can sign; only people in a session grant
+    and revoke (the service checks ``approvals.grant_signing``)."""
+
+    read_scopes = DeploymentRequestAccess.read_scopes
+    write_scopes = ()
+
+
+def _signing_change(request: Request, name: str, *, grant: bool) -> Response:
+    model = registry_selectors.model_get(user=request_user(request), name=name)
+    data = validated(SigningGrantChangeSerializer, request.data)
+    user = group = None
+    if "user" in data:
+        user = User.objects.filter(username=data["user"]).first()
+        if user is None:
+            raise InvalidInput(
+                f"user {data['user']!r} is not a Warden account",
+                fields={"user": ["Unknown username."]},
+            )
+    else:
+        group = Group.objects.filter(name=data["group"]).first()
+        if group is None:
+            raise InvalidInput(
+                f"group {data['group']!r} does not exist", fields={"group": ["Unknown group."]}
+            )
+    change = services.signing_grant if grant else services.signing_revoke
+    done = change(
+        caller=Caller.from_request(request),
+        model=model,
+        role=data["role"],
+        reason=data["reason"],
+        user=user,
+        group=group,
+    )
+    body = SigningGrantSerializer(done, context={"model": model}).data
+    return Response(body, status=status.HTTP_201_CREATED if grant else status.HTTP_200_OK)
+
+
+@extend_schema_view(
+    get=extend_schema(
+        summary="Who may sign for a model through a per-model grant",
+        description=(
+            "Besides the members of a step's role groups, a person or a team granted "
+            "`sign_as_<role>` on the model may sign its requests in that role. Separation of "
+            "duties applies to them as to everyone."
+        ),
+        responses={200: SigningGrantSerializer(many=True), **READ_ERRORS},
+    ),
+    post=extend_schema(
+        summary="Grant a person or a team the right to sign for the model in a role",
+        description=(
+            "Risk officers and administrators (`approvals.grant_signing`); never to "
+            "themselves or to a group of theirs (`grant_needs_another_person`). Recorded as "
+            "`signing.granted` with the reason."
+        ),
+        request=SigningGrantChangeSerializer,
+        responses={201: SigningGrantSerializer, **WRITE_ERRORS},
+    ),
+)
+@extend_schema(tags=["deployments"])
+class SigningGrantListView(generics.GenericAPIView):
+    permission_classes = [SigningGrantAccess]
+    queryset = RegisteredModel.objects.none()
+    serializer_class = SigningGrantSerializer
+    pagination_class = None
+
+    def get(self, request: Request, name: str) -> Response:
+        model = registry_selectors.model_get(user=request_user(request), name=name)
+        grants = registry_selectors.signing_grant_list(model=model)
+        return Response(SigningGrantSerializer(grants, many=True, context={"model": model}).data)
+
+    def post(self, request: Request, name: str) -> Response:
+        return _signing_change(request, name, grant=True)
+
+
+@extend_schema(
+    summary="Revoke a per-model signing grant",
+    description="Recorded as `signing.revoked`; signatures already given stand.",
+    request=SigningGrantChangeSerializer,
+    responses={200: SigningGrantSerializer, **WRITE_ERRORS},
+    tags=["deployments"],
+)
+class SigningGrantRevokeView(generics.GenericAPIView):
+    permission_classes = [SigningGrantAccess]
+    queryset = RegisteredModel.objects.none()
+    serializer_class = SigningGrantChangeSerializer
+
+    def post(self, request: Request, name: str) -> Response:
+        return _signing_change(request, name, grant=False)
 
 
 def _gate_question(request: Request, serializer_class: type[BaseSerializer]) -> Any:

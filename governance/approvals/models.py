@@ -130,6 +130,7 @@ class DeploymentRequest(GovernedModel):
         permissions = [
             ("break_glass", "Can deploy without sign-off (break-glass)"),
             ("revoke_deploymentrequest", "Can revoke an approved deployment request"),
+            ("grant_signing", "Can grant or revoke the right to sign for one model"),
         ]
 
     def __str__(self) -> str:

@@ -46,7 +46,7 @@ from governance.approvals.workflow import (
 from governance.common.errors import DomainError, NotFound
 from governance.common.roles import Role
 from registry import selectors as registry_selectors
-from registry.models import ModelStatus, ModelVersion, VersionStatus
+from registry.models import ModelStatus, ModelVersion, RegisteredModel, VersionStatus
 
 # Who may sign the retrospective review of a break-glass request (besides separation of duties).
 RETROSPECTIVE_ROLES = (Role.VALIDATOR, Role.RISK_OFFICER, Role.COMPLIANCE_OFFICER)
@@ -216,11 +216,15 @@ def request_signatures(request: DeploymentRequest) -> list[Signature]:
     ]
 
 
-def user_roles(user: User) -> frozenset[str]:
-    """The roles ``user`` holds through group membership (superuser status does not count)."""
+def user_roles(user: User, model: RegisteredModel | None = None) -> frozenset[str]:
+    """The roles ``user`` holds through group membership and, for ``model``, through a
+    per-model signing grant to them or their team (superuser status counts for neither)."""
     if not user.is_active:
         return frozenset()
-    return frozenset(set(user.groups.values_list("name", flat=True)) & set(Role.values))
+    roles = frozenset(set(user.groups.values_list("name", flat=True)) & set(Role.values))
+    if model is not None:
+        roles |= registry_selectors.signing_roles_granted(user, model)
+    return roles
 
 
 def signing_refusal(*, user: User, request: DeploymentRequest) -> str | None:
@@ -240,7 +244,7 @@ def signing_refusal(*, user: User, request: DeploymentRequest) -> str | None:
                 owner_id=version.model.owner_id,
             ),
             signer_id=user.pk,
-            signer_roles=user_roles(user),
+            signer_roles=user_roles(user, version.model),
             signer_is_person=not user.is_service_account,
         )
     except DomainError as error:
@@ -269,7 +273,7 @@ def retrospective_refusal(*, user: User, request: DeploymentRequest) -> str | No
                 owner_id=version.model.owner_id,
             ),
             signer_id=user.pk,
-            signer_roles=user_roles(user),
+            signer_roles=user_roles(user, version.model),
             roles=RETROSPECTIVE_ROLES,
         )
     except DomainError as error:

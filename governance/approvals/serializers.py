@@ -30,7 +30,7 @@ from governance.approvals.workflow import (
     current_step,
     steps_from,
 )
-from governance.common.roles import Role
+from governance.common.roles import SIGNING_ROLES, Role
 from registry.models import DIGEST_PATTERN, SLUG_PATTERN, RiskTier
 from registry.serializers import (
     DIGEST_MESSAGE,
@@ -380,6 +380,41 @@ class FindingCreateSerializer(StrictInputSerializer):
 
 class FindingResolveSerializer(StrictInputSerializer):
     resolution = serializers.CharField(max_length=2000)
+
+
+class SigningGrantChangeSerializer(StrictInputSerializer):
+    """Who (one username or one group name) may, or may no longer, sign the model's requests
+    in which role, and why."""
+
+    role = serializers.ChoiceField(choices=[(role.value, role.label) for role in SIGNING_ROLES])
+    user = serializers.CharField(max_length=150, required=False, help_text="a username")
+    group = serializers.CharField(max_length=150, required=False, help_text="a group (team) name")
+    reason = serializers.CharField(max_length=2000)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("user" in attrs) == ("group" in attrs):
+            raise serializers.ValidationError(
+                {"user": ["Name exactly one of user or group."]}, code="invalid"
+            )
+        return attrs
+
+
+class SigningGrantSerializer(serializers.Serializer):
+    """A per-model signing grant (read only)."""
+
+    model = serializers.SerializerMethodField()
+    role = serializers.CharField()
+    user = serializers.SerializerMethodField()
+    group = serializers.SerializerMethodField()
+
+    def get_model(self, grant: Any) -> str:
+        return str(self.context["model"].name)
+
+    def get_user(self, grant: Any) -> str | None:
+        return grant.user.get_username() if grant.user is not None else None
+
+    def get_group(self, grant: Any) -> str | None:
+        return grant.group.name if grant.group is not None else None
 
 
 class VersionFindingSerializer(serializers.ModelSerializer):

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
+from guardian.shortcuts import assign_perm, remove_perm
 
 from audit.canonical import dumps, format_timestamp, to_profile
 from audit.models import AuditRecord
@@ -68,13 +70,15 @@ from governance.common.errors import (
     ContentChanged,
     Forbidden,
     InvalidInput,
+    NotFound,
     ReauthenticationFailed,
     SeparationOfDutiesViolation,
     TransitionNotAllowed,
 )
 from governance.common.events import emit
-from governance.common.roles import Role, has_role
-from registry.models import ModelStatus, ModelVersion, RiskTier, VersionStatus
+from governance.common.roles import SIGNING_ROLES, Role, has_role, signing_codename
+from registry.models import ModelStatus, ModelVersion, RegisteredModel, RiskTier, VersionStatus
+from registry.selectors import SigningGrant, signing_grant_list
 
 MAX_REASON = 2000
 # Five failed re-authentications within the window lock signing for the user (11.300).
@@ -108,13 +112,6 @@ def _group_grants(user: User, perm: str) -> bool:
 def _may_request(user: User, version: ModelVersion) -> bool:
     perm = "registry.register_version_registeredmodel"
     return user.has_perm(perm, version.model) or has_role(user, Role.ADMIN)
-
-
-def _roles_of(user: User) -> frozenset[str]:
-    if not user.is_active:
-        return frozenset()
-    names = set(user.groups.values_list("name", flat=True))
-    return frozenset(names & set(Role.values))
 
 
 def _request_subject(request: DeploymentRequest) -> Subject:
@@ -533,7 +530,7 @@ def signoff_sign(
                 signatures=signatures,
                 parties=_parties(request),
                 signer_id=signer.pk,
-                signer_roles=_roles_of(signer),
+                signer_roles=selectors.user_roles(signer, request.model_version.model),
                 signer_is_person=not signer.is_service_account,
             )
             chosen = _meaning(meaning, step)
@@ -779,7 +776,7 @@ def signoff_retrospective(
             check_retrospective_signer(
                 parties=_parties(request),
                 signer_id=signer.pk,
-                signer_roles=_roles_of(signer),
+                signer_roles=selectors.user_roles(signer, request.model_version.model),
                 roles=RETROSPECTIVE_ROLES,
             )
             now = timezone.now()
@@ -875,6 +872,11 @@ def retrospectives_flag_overdue() -> int:
 FINDING_ROLES = (Role.VALIDATOR, Role.RISK_OFFICER, Role.COMPLIANCE_OFFICER)
 
 
+def _holds_finding_role(user: User, version: ModelVersion) -> bool:
+    """A finding role through a group, or through a signing grant for the version's model."""
+    return bool(selectors.user_roles(user, version.model) & set(FINDING_ROLES))
+
+
 def finding_snapshot(finding: Finding) -> dict[str, Any]:
     """The finding as it appears in audit records."""
     return {
@@ -934,7 +936,7 @@ def finding_open(
     subject = Subject(type="model_version", id=str(version.pk), label=str(version))
     scope = {"model": version.model.name, "version": version.version}
     with _recording_refusals(caller, action="finding.refused", subject=subject, scope=scope):
-        if not any(has_role(caller.user, role) for role in FINDING_ROLES):
+        if not _holds_finding_role(caller.user, version):
             raise Forbidden("raising a finding needs the validator, risk or compliance role")
         if not owner.is_active:
             raise InvalidInput(
@@ -980,7 +982,7 @@ def finding_resolve(*, caller: Caller, finding: Finding, resolution: str) -> Fin
     scope = {"model": version.model.name, "version": version.version}
     with _recording_refusals(caller, action="finding.refused", subject=subject, scope=scope):
         user = caller.user
-        if not any(has_role(user, role) for role in FINDING_ROLES):
+        if not _holds_finding_role(user, version):
             raise Forbidden("resolving a finding needs the validator, risk or compliance role")
         if user.pk in (version.author_id, version.model.owner_id):
             raise SeparationOfDutiesViolation(
@@ -1010,6 +1012,128 @@ def finding_resolve(*, caller: Caller, finding: Finding, resolution: str) -> Fin
                 ]
             )
     return finding
+
+
+# Signing grants ---------------------------------------------------------------------------
+
+GRANT_SIGNING = "approvals.grant_signing"
+
+
+def _grantee(user: User | None, group: Group | None) -> tuple[User | Group, dict[str, str]]:
+    """The one user or group a grant names, and how the audit record names it."""
+    if (user is None) == (group is None):
+        raise InvalidInput(
+            "name exactly one of user or group",
+            fields={"user": ["Name a user or a group, not both."]},
+        )
+    if user is not None:
+        if not user.is_active or user.is_service_account:
+            raise InvalidInput(
+                f"{user.get_username()} cannot sign: only an active person can",
+                fields={"user": ["Only an active person (not a service account) can sign."]},
+            )
+        return user, {"type": "user", "id": str(user.pk), "name": user.get_username()}
+    assert group is not None
+    return group, {"type": "group", "id": str(group.pk), "name": group.name}
+
+
+def _signing_change(
+    *,
+    caller: Caller,
+    model: RegisteredModel,
+    role: str,
+    reason: str,
+    user: User | None,
+    group: Group | None,
+    grant: bool,
+) -> SigningGrant:
+    if role not in SIGNING_ROLES:
+        raise InvalidInput(
+            f"role {role!r} is not one of {', '.join(SIGNING_ROLES)}",
+            fields={"role": [f'"{role}" is not a valid choice.']},
+        )
+    text = _reason(reason)
+    grantee, named = _grantee(user, group)
+    perm = f"registry.{signing_codename(role)}"
+    subject = Subject(type="registered_model", id=str(model.pk), label=model.name)
+    scope = {"model": model.name}
+    action = "signing.granted" if grant else "signing.revoked"
+    with _recording_refusals(caller, action="signing.refused", subject=subject, scope=scope):
+        if not _group_grants(caller.user, GRANT_SIGNING):
+            raise Forbidden(
+                "granting or revoking signing rights needs the grant_signing permission "
+                "(risk officers and administrators)"
+            )
+        if grant and (
+            caller.user.pk == getattr(user, "pk", None)
+            or (group is not None and caller.user.groups.filter(pk=group.pk).exists())
+        ):
+            raise SeparationOfDutiesViolation(
+                "nobody grants signing rights to themselves or to a group they belong to",
+                rule="grant_needs_another_person",
+            )
+        with transaction.atomic(durable=True):
+            # The model's row lock orders concurrent grants and revocations of one model.
+            model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+            held = any(
+                g.role == role and (g.user == user if user else g.group == group)
+                for g in signing_grant_list(model=model)
+            )
+            if grant and held:
+                raise Conflict(f"{named['name']} may already sign for {model.name} as {role}")
+            if not grant and not held:
+                raise NotFound(f"{named['name']} has no grant to sign for {model.name} as {role}")
+            if grant:
+                assign_perm(perm, grantee, model)
+            else:
+                remove_perm(perm, grantee, model)
+            audit_append(
+                events=[
+                    AuditEvent(
+                        action=action,
+                        actor=caller.actor,
+                        object=subject,
+                        scope=scope,
+                        data={"role": role, "grantee": named},
+                        reason=text,
+                    )
+                ]
+            )
+    return SigningGrant(role=role, user=user, group=group)
+
+
+def signing_grant(
+    *,
+    caller: Caller,
+    model: RegisteredModel,
+    role: str,
+    reason: str,
+    user: User | None = None,
+    group: Group | None = None,
+) -> SigningGrant:
+    """Let one person, or the members of one group, sign ``model``'s requests in ``role``
+    (``signing.granted``): DESIGN's per-model grant, a guardian object permission. Holders
+    of ``approvals.grant_signing`` through their role grant it, never to themselves or to a
+    group of theirs; separation of duties still applies when the grantee signs."""
+    return _signing_change(
+        caller=caller, model=model, role=role, reason=reason, user=user, group=group, grant=True
+    )
+
+
+def signing_revoke(
+    *,
+    caller: Caller,
+    model: RegisteredModel,
+    role: str,
+    reason: str,
+    user: User | None = None,
+    group: Group | None = None,
+) -> SigningGrant:
+    """Withdraw a per-model signing grant (``signing.revoked``). Signatures already given
+    stand; the grantee signs no further step in that role for the model."""
+    return _signing_change(
+        caller=caller, model=model, role=role, reason=reason, user=user, group=group, grant=False
+    )
 
 
 # Policies --------------------------------------------------------------------------------

@@ -54,6 +54,16 @@ urlpatterns = [
         name="model-deployments",
     ),
     path(
+        "models/<str:name>/signing-grants",
+        api.SigningGrantListView.as_view(),
+        name="model-signing-grants",
+    ),
+    path(
+        "models/<str:name>/signing-grants/revoke",
+        api.SigningGrantRevokeView.as_view(),
+        name="model-signing-grants-revoke",
+    ),
+    path(
         "models/<str:name>/versions/<int:version>/findings",
         api.FindingListView.as_view(),
         name="version-findings",

@@ -1,7 +1,8 @@
 """The roles Warden knows, as Django groups, and the model permissions each holds globally.
 
-Per-object rights (a team's own models) come from django-guardian grants, never from these
-global permissions. Role checks name groups explicitly: a superuser passes every ``has_perm``,
+Per-object rights (a team's own models, and the right to sign for one model in a role the
+signer does not hold globally) come from django-guardian grants, never from these global
+permissions. Role checks name groups explicitly: a superuser passes every ``has_perm``,
 so membership, not ``has_perm``, decides who holds a role.
 """
 
@@ -18,6 +19,31 @@ class Role(models.TextChoices):
     COMPLIANCE_OFFICER = "compliance_officer", "Compliance officer"
     AUDITOR = "auditor", "Auditor"
     ADMIN = "admin", "Administrator"
+
+
+# Roles a per-model grant may confer for signing (DESIGN 3): the roles sign-off steps are made
+# of. Auditors only read and administrators configure; neither is ever granted per model.
+SIGNING_ROLES = (
+    Role.DATA_SCIENTIST,
+    Role.ML_ENGINEER,
+    Role.VALIDATOR,
+    Role.RISK_OFFICER,
+    Role.COMPLIANCE_OFFICER,
+)
+
+
+def signing_codename(role: str) -> str:
+    """The codename of the per-model permission (on ``registry.RegisteredModel``) that lets
+    its holder sign the model's requests in ``role``."""
+    return f"sign_as_{role}"
+
+
+def signing_permissions() -> list[tuple[str, str]]:
+    """``Meta.permissions`` entries of the per-model signing grants."""
+    return [
+        (signing_codename(role), f"Can sign for the model in the {role.label} role")
+        for role in SIGNING_ROLES
+    ]
 
 
 _VIEW_ALL = [
@@ -58,6 +84,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "registry.change_risk_registeredmodel",
         "approvals.break_glass",
         "approvals.revoke_deploymentrequest",
+        "approvals.grant_signing",
         *_WEBHOOKS,
     ],
     Role.COMPLIANCE_OFFICER: [*_VIEW_ALL, "approvals.revoke_deploymentrequest", *_WEBHOOKS],
@@ -72,6 +99,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "registry.change_dataset",
         "audit.export_auditrecord",
         "approvals.publish_signoffpolicy",
+        "approvals.grant_signing",
         *_WEBHOOKS,
     ],
 }
