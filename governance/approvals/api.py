@@ -638,7 +638,10 @@ class SigningGrantRevokeView(generics.GenericAPIView):
 def _gate_question(request: Request, serializer_class: type[BaseSerializer]) -> Any:
     data = validated(serializer_class, request.query_params.dict())
     version = registry_selectors.model_version_get(
-        user=request_user(request), model_name=data["model"], version=data["version"]
+        user=request_user(request),
+        model_name=data["model"],
+        version=data["version"],
+        lineage=False,
     )
     env = (
         selectors.environment_list(user=request_user(request))
