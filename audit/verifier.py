@@ -35,6 +35,8 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import functools
+import gc
 import hashlib
 import json
 import json.encoder
@@ -45,7 +47,7 @@ import unicodedata
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any, TypeVar
+from typing import IO, Any, NamedTuple, TypeVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -74,6 +76,7 @@ _OPTIONAL: dict[str, type] = {"reason": str, "context": dict}
 # A decoded JSON value is exactly one of dict, list, str, int, float, bool or None.
 _REQUIRED_TYPES = tuple(_REQUIRED.values())
 _T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 @dataclass(frozen=True)
@@ -359,10 +362,102 @@ def check_bodies(bodies: list[bytes]) -> list[Checked]:
     return [check_body(body) for body in bodies]
 
 
+class CleanRun(NamedTuple):
+    """A run of bodies in which the chain checks can find nothing, summarised
+    (``summarise_bodies``): every body passed ``check_body`` with a supported version and no
+    signature problem, all are of one log, and each follows the one before it exactly (seq
+    one more, prev its leaf, ts not before). Only the first record's links to what came
+    before the run remain to be checked (``ChainVerifier.accept_run``)."""
+
+    records: int
+    log: str
+    first_seq: int
+    first_prev: str
+    first_ts: str
+    last_seq: int
+    last_leaf: str
+    last_ts: str
+    leaves: bytes
+    """Every leaf hash of the run, in order, 32 bytes each (one object: cheap to send)."""
+    subtree: bytes | None
+    """The Merkle root of the run's leaves when their count is a power of two, else None."""
+
+
+def summarise_bodies(bodies: list[bytes], origin: str | None = None) -> CleanRun | list[Checked]:
+    """``check_bodies``, answered with a ``CleanRun`` when the run is clean and every record
+    of it is of the log ``origin`` (None: of the first record's log).
+
+    A worker process sends back one small summary instead of a tuple per body, and the
+    process that verifies the chain does constant work for the whole run. A run that is not
+    clean is answered with ``check_bodies``, so that ``ChainVerifier.accept`` finds and names
+    every problem of it exactly as it would otherwise.
+    """
+    if not bodies:
+        return []
+    # Parsing allocates a dict per body and keeps none, so the cyclic collector would only
+    # rescan the same live objects over and over; it runs again once the run is done.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        run = _clean_run(bodies, origin)
+    finally:
+        if collecting:
+            gc.enable()
+    return check_bodies(bodies) if run is None else run
+
+
+def _clean_run(bodies: list[bytes], origin: str | None) -> CleanRun | None:
+    """The summary of a non-empty run of bodies, or None as soon as one is not clean."""
+    sha256, supported = _sha256, SUPPORTED_VERSIONS
+    digests: list[bytes] = []
+    first: dict[str, Any] = {}
+    leaf = ts = ""
+    seq = -1
+    log = origin
+    for body in bodies:
+        digest = sha256(b"\x00" + body).digest()
+        try:
+            record = parse_record(body)
+        except (ValueError, RecursionError):
+            return None
+        if record["v"] not in supported or check_signature_record(record) is not None:
+            return None
+        if not digests:
+            first = record
+            log = record["log"] if origin is None else origin
+        elif record["seq"] != seq + 1 or record["prev"] != leaf or record["ts"] < ts:
+            return None
+        if record["log"] != log:
+            return None
+        seq, ts, leaf = record["seq"], record["ts"], digest.hex()
+        digests.append(digest)
+    count = len(digests)
+    return CleanRun(
+        records=count,
+        log=first["log"],
+        first_seq=first["seq"],
+        first_prev=first["prev"],
+        first_ts=first["ts"],
+        last_seq=seq,
+        last_leaf=leaf,
+        last_ts=ts,
+        leaves=b"".join(digests),
+        subtree=root(digests) if count & (count - 1) == 0 else None,
+    )
+
+
 def check_in_parallel(
     chunks: Iterable[tuple[_T, list[bytes]]], workers: int
 ) -> Iterator[tuple[_T, list[Checked]]]:
-    """``check_bodies`` over ``(tag, bodies)`` chunks in ``workers`` processes, in order.
+    """``check_bodies`` over ``(tag, bodies)`` chunks in ``workers`` processes, in order."""
+    return in_parallel(check_bodies, chunks, workers)
+
+
+def in_parallel(
+    check: Callable[[list[bytes]], _R], chunks: Iterable[tuple[_T, list[bytes]]], workers: int
+) -> Iterator[tuple[_T, _R]]:
+    """``check`` (a function of this module, or a ``functools.partial`` of one: the workers
+    import it by name) over ``(tag, bodies)`` chunks in ``workers`` processes, in order.
 
     At most two chunks per worker are in flight, so memory stays flat however long the log;
     reading the next chunk overlaps the checking of the previous ones.
@@ -375,9 +470,9 @@ def check_in_parallel(
     # connections, threads) that fork would copy.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        pending: deque[tuple[_T, Future[list[Checked]]]] = deque()
+        pending: deque[tuple[_T, Future[_R]]] = deque()
         for tag, bodies in chunks:
-            pending.append((tag, pool.submit(check_bodies, bodies)))
+            pending.append((tag, pool.submit(check, bodies)))
             if len(pending) > 2 * workers:
                 done_tag, done = pending.popleft()
                 yield done_tag, done.result()
@@ -459,6 +554,30 @@ class ChainVerifier:
             self._fail("E_ESIG", seq, signature_problem)
         self._expected_seq, self._prev = seq + 1, leaf
         return leaf
+
+    def accept_run(self, run: CleanRun) -> bool:
+        """The chain checks for a clean run of bodies (``summarise_bodies``), in constant time.
+
+        When the run's first record directly follows the last one accepted (the next seq,
+        prev its leaf, ts not before, the same log), ``accept`` would find nothing in the
+        whole run: the state moves past its last record and the answer is True. Otherwise
+        nothing changes and the answer is False: ``accept`` each of its bodies instead.
+        """
+        if (
+            run.first_seq != self._expected_seq
+            or run.first_prev != self._prev
+            or run.first_ts < self._last_ts
+            or run.log != self.origin
+        ):
+            return False
+        report = self.report
+        report.records += run.records
+        report.tip = run.last_leaf
+        if report.first_seq is None:
+            report.first_seq = run.first_seq
+        report.last_seq = run.last_seq
+        self._expected_seq, self._prev, self._last_ts = run.last_seq + 1, run.last_leaf, run.last_ts
+        return True
 
     def finish(self) -> ChainReport:
         return self.report
@@ -1023,6 +1142,8 @@ PRIOR = "--prior"
 
 _NOTE_NAME = re.compile(r"checkpoints/(0|[1-9][0-9]*)\.note\Z")
 _READ_BLOCK = 1 << 20
+# Bodies per chunk (per hand-over to a worker process). A power of two, so that each chunk of
+# a clean full export joins the Merkle tree as one perfect subtree (``_grow``).
 _CHUNK = 4096
 # Below this many bytes of records, starting worker processes costs more than it saves.
 _PARALLEL_FROM = 16 << 20
@@ -1124,6 +1245,30 @@ class _CompactRange:
             size >>= 1
         self.size += 1
 
+    def append_subtree(self, node: bytes, height: int) -> None:
+        """Append ``2**height`` leaves at once, given the root of their perfect subtree.
+
+        Only at a size that is a multiple of ``2**height`` (where the leaves, appended one by
+        one, would merge into exactly that subtree); ``ValueError`` anywhere else.
+        """
+        width = 1 << height
+        if self.size % width:
+            raise ValueError(f"a subtree of {width} leaves cannot start at leaf {self.size}")
+        stack = self._stack
+        stack.append(node)
+        size = self.size >> height
+        while size & 1:
+            right = stack.pop()
+            stack[-1] = _sha256(_NODE_PREFIX + stack[-1] + right).digest()
+            size >>= 1
+        self.size += width
+
+    def extend(self, leaves: bytes) -> None:
+        """Append the leaf hashes concatenated in ``leaves`` (32 bytes each), in order."""
+        append = self.append
+        for start in range(0, len(leaves), HASH_SIZE):
+            append(leaves[start : start + HASH_SIZE])
+
     def root(self) -> bytes:
         if not self._stack:
             return EMPTY_ROOT
@@ -1184,8 +1329,16 @@ def _of_origin(
 def _record_lines(
     archive: zipfile.ZipFile, digest: Any, report: BundleReport
 ) -> Iterator[list[bytes]]:
-    """``records.jsonl`` in chunks of bodies, read in blocks (memory stays flat); the raw
-    bytes also go into ``digest``. A last line without its newline is reported (E_PARSE)."""
+    """``records.jsonl`` in chunks of ``_CHUNK`` bodies (the last may be shorter), read in
+    blocks (memory stays flat); the raw bytes also go into ``digest``. A last line without
+    its newline is reported (E_PARSE).
+
+    Chunks hold exactly ``_CHUNK`` bodies, whatever the size of a body, so that each one of
+    a full export starts at a multiple of ``_CHUNK`` leaves and, ``_CHUNK`` being a power of
+    two, fills one perfect subtree of the Merkle tree (``_CompactRange.append_subtree``).
+    """
+    size = _CHUNK
+    pending: list[bytes] = []
     try:
         with archive.open(RECORDS) as stream:
             rest = b""
@@ -1196,26 +1349,28 @@ def _record_lines(
                 digest.update(block)
                 lines = (rest + block).split(b"\n")
                 rest = lines.pop()
-                for start in range(0, len(lines), _CHUNK):
-                    yield lines[start : start + _CHUNK]
+                pending += lines
+                while len(pending) >= size:
+                    yield pending[:size]
+                    del pending[:size]
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
         raise BundleError(f"{RECORDS}: cannot be read from the zip: {exc}") from exc
     if rest:
         report.fail("E_PARSE", f"{RECORDS} does not end in a newline", file=RECORDS)
-        yield [rest]
+        pending.append(rest)
+    for start in range(0, len(pending), size):
+        yield pending[start : start + size]
 
 
 def _checked_chunks(
-    chunks: Iterator[list[bytes]], workers: int
-) -> Iterator[tuple[list[bytes], list[Checked]]]:
+    chunks: Iterator[list[bytes]], workers: int, check: Callable[[list[bytes]], _R]
+) -> Iterator[tuple[list[bytes], _R]]:
+    """``check`` over each chunk, here or in ``workers`` processes, in order."""
     if workers <= 1:
         for bodies in chunks:
-            yield bodies, check_bodies(bodies)
+            yield bodies, check(bodies)
         return
-    yield from (
-        (bodies, checked)
-        for bodies, checked in check_in_parallel(((bodies, bodies) for bodies in chunks), workers)
-    )
+    yield from in_parallel(check, ((bodies, bodies) for bodies in chunks), workers)
 
 
 def _json_lines(report: BundleReport, archive: zipfile.ZipFile, name: str, code: str) -> list[Any]:
@@ -1523,7 +1678,13 @@ def _verify_full(
     origin: str | None,
     workers: int,
 ) -> ChainReport:
-    """Every record from seq 0, chained, and the tree root at each ``wanted`` size."""
+    """Every record from seq 0, chained, and the tree root at each ``wanted`` size.
+
+    A chunk that is a clean run (``summarise_bodies``) and follows on from the records
+    before it is taken whole, in constant time for the chain and in one step for the tree
+    (``_grow``); any other chunk goes through ``ChainVerifier.accept`` body by body, so the
+    findings are the same either way.
+    """
     chain: ChainVerifier | None = ChainVerifier(origin) if origin is not None else None
     tree = _CompactRange()
     pending = iter(wanted)
@@ -1531,11 +1692,20 @@ def _verify_full(
     while next_size == 0:
         roots[0] = EMPTY_ROOT
         next_size = next(pending, None)
-    for bodies, checked in _checked_chunks(chunks, workers):
+    summarise = functools.partial(summarise_bodies, origin=origin)
+    for bodies, result in _checked_chunks(chunks, workers, summarise):
         if chain is None:  # no trusted checkpoint: take the log of the first record
-            fields = checked[0][1] if checked else None
-            chain = ChainVerifier(fields[3] if fields else "")
+            if isinstance(result, CleanRun):
+                chain = ChainVerifier(result.log)
+            else:
+                fields = result[0][1] if result else None
+                chain = ChainVerifier(fields[3] if fields else "")
             report.origin = chain.origin
+        if isinstance(result, CleanRun) and chain.accept_run(result):
+            next_size = _grow(tree, result, next_size, pending, roots)
+            continue
+        # Not clean, or clean but not following on from the records before: body by body.
+        checked = check_bodies(bodies) if isinstance(result, CleanRun) else result
         accept, append = chain.accept, tree.append
         for item in checked:
             accept(item)
@@ -1547,6 +1717,37 @@ def _verify_full(
     if report.origin is None:
         report.origin = origin
     return (chain or ChainVerifier(origin or "")).finish()
+
+
+def _grow(
+    tree: _CompactRange,
+    run: CleanRun,
+    next_size: int | None,
+    pending: Iterator[int],
+    roots: dict[int, bytes],
+) -> int | None:
+    """Append a clean run's leaves to the tree, noting the root at each wanted size reached
+    (``next_size``, then those of ``pending``); returns the next wanted size.
+
+    The run's subtree root stands for all of its leaves when they fill a perfect subtree at
+    an aligned place and no wanted size falls strictly inside the run; otherwise the leaves
+    go in one by one, up to each wanted size in turn.
+    """
+    start, end = tree.size, tree.size + run.records
+    inside = next_size is not None and start < next_size < end
+    if run.subtree is not None and start % run.records == 0 and not inside:
+        tree.append_subtree(run.subtree, run.records.bit_length() - 1)
+        if tree.size == next_size:
+            roots[next_size] = tree.root()
+            next_size = next(pending, None)
+        return next_size
+    while tree.size < end:
+        stop = next_size if next_size is not None and tree.size < next_size < end else end
+        tree.extend(run.leaves[(tree.size - start) * HASH_SIZE : (stop - start) * HASH_SIZE])
+        if tree.size == next_size:
+            roots[next_size] = tree.root()
+            next_size = next(pending, None)
+    return next_size
 
 
 def _verify_partial(
@@ -1564,7 +1765,7 @@ def _verify_partial(
     chain = ChainVerifier(origin or "", contiguous=False)
     proofs = iter(_json_lines(report, archive, INCLUSION, "E_ROOT"))
     position = 0
-    for _bodies, checked in _checked_chunks(chunks, workers):
+    for _bodies, checked in _checked_chunks(chunks, workers, check_bodies):
         for item in checked:
             leaf_hex, fields, _ = item
             chain.accept(item)

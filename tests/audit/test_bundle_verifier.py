@@ -24,7 +24,14 @@ import pytest
 
 from audit import verifier
 from audit.notes import format_checkpoint, sign_note
-from audit.verifier import BundleError, BundleReport, canonical_dumps, main, verify_bundle
+from audit.verifier import (
+    RECORDS,
+    BundleError,
+    BundleReport,
+    canonical_dumps,
+    main,
+    verify_bundle,
+)
 from tests.audit.bundles import (
     ORIGIN,
     OTHER_SIGNER,
@@ -646,3 +653,309 @@ def test_checking_bodies_in_worker_processes_finds_exactly_the_same(
     serial = verify(tampered, workers=1)
     parallel = verify(tampered, workers=2)
     assert parallel.findings == serial.findings and parallel.records == serial.records
+
+
+# A clean run at a time: the fast path finds exactly what the exact path finds ----------------
+
+RUN = 8  # a small power-of-two chunk, so that a 40-record log is five runs
+BOUNDARY_SIZES = [5, 8, 13, 16, 40]  # checkpoints inside runs and at their ends
+
+
+def exactly(bodies: list[bytes], origin: str | None = None) -> list[verifier.Checked]:
+    """``summarise_bodies`` as if no run were ever clean: every body through ``accept``."""
+    return verifier.check_bodies(bodies)
+
+
+def outcome(report: BundleReport) -> tuple[Any, ...]:
+    """Everything a report says, findings in full (code, seq, message, file) and in order."""
+    return (
+        report.ok,
+        report.origin,
+        report.kind,
+        report.records,
+        report.first_seq,
+        report.last_seq,
+        report.anchored,
+        [astuple(finding) for finding in report.findings],
+    )
+
+
+def fast_and_exact(
+    monkeypatch: pytest.MonkeyPatch, bundle: Bundle, *, parallel: bool = False, **kwargs: Any
+) -> tuple[BundleReport, list[bool]]:
+    """Verify with ``RUN``-record chunks by clean runs in one process (and, with ``parallel``,
+    in two worker processes), and record by record; assert that all agree. Returns the
+    report and what ``ChainVerifier.accept_run`` answered for each clean run, in order."""
+    monkeypatch.setattr(verifier, "_PARALLEL_FROM", 0)
+    monkeypatch.setattr(verifier, "_CHUNK", RUN)
+    data = bundle.zip()
+    answers: list[bool] = []
+    accept_run = verifier.ChainVerifier.accept_run
+
+    def recording(self: verifier.ChainVerifier, run: verifier.CleanRun) -> bool:
+        answers.append(accept_run(self, run))
+        return answers[-1]
+
+    with monkeypatch.context() as patch:
+        patch.setattr(verifier.ChainVerifier, "accept_run", recording)
+        fast = verify(data, workers=1, **kwargs)
+    if parallel:
+        assert outcome(verify(data, workers=2, **kwargs)) == outcome(fast)
+    with monkeypatch.context() as patch:
+        patch.setattr(verifier, "summarise_bodies", exactly)
+        assert outcome(verify(data, workers=1, **kwargs)) == outcome(fast)
+    return fast, answers
+
+
+def test_compact_range_subtrees_appended_at_aligned_places_give_the_naive_root() -> None:
+    rng = random.Random(20261123)
+    for _ in range(200):
+        tree, appended = verifier._CompactRange(), []
+        for _ in range(rng.randrange(1, 12)):
+            height = rng.choice([h for h in range(6) if tree.size % (1 << h) == 0])
+            hashes = [rng.randbytes(32) for _ in range(1 << height)]
+            if rng.random() < 0.3:
+                tree.extend(b"".join(hashes))
+            else:
+                tree.append_subtree(verifier.root(hashes), height)
+            appended += hashes
+            assert tree.size == len(appended)
+            assert tree.root() == verifier.root(appended)
+    tree = verifier._CompactRange()
+    tree.append(b"\x00" * 32)
+    with pytest.raises(ValueError, match="cannot start at leaf 1"):
+        tree.append_subtree(b"\x01" * 32, 1)
+
+
+def test_a_clean_run_is_summarised_and_anything_else_checked_body_by_body(
+    log: list[bytes],
+) -> None:
+    run = verifier.summarise_bodies(log[8:16], ORIGIN)
+    checked = verifier.check_bodies(log[8:16])
+    assert isinstance(run, verifier.CleanRun)
+    assert (run.records, run.log, run.first_seq, run.last_seq) == (8, ORIGIN, 8, 15)
+    assert (run.first_prev, run.last_leaf) == (verifier.leaf_hash(log[7]), checked[-1][0])
+    assert (run.first_ts, run.last_ts) == (
+        records_of(log)[8]["ts"],
+        records_of(log)[15]["ts"],
+    )
+    assert run.leaves == b"".join(leaves(log[8:16]))
+    assert run.subtree == verifier.root(leaves(log[8:16]))
+    odd = verifier.summarise_bodies(log[8:15])  # any log: that of the first record
+    assert isinstance(odd, verifier.CleanRun) and odd.subtree is None and odd.records == 7
+    assert verifier.summarise_bodies([], ORIGIN) == []
+
+    records = records_of(log)
+    records[11]["ts"] = records[10]["ts"]  # the same time is fine, an earlier one is not
+    assert isinstance(verifier.summarise_bodies(chain(records)[8:16], ORIGIN), verifier.CleanRun)
+    records[11]["ts"] = "2026-03-01T09:00:09.999999Z"
+    bad_signature = signature_record(12, request=5)
+    bad_signature["data"]["signed_content"]["request"] = 6
+    unclean: list[list[bytes]] = [
+        [*log[8:11], *log[12:16]],  # a gap
+        [*log[8:11], log[12], log[11], *log[13:16]],  # out of order
+        [*log[8:11], log[10], *log[11:16]],  # repeated
+        edited(log, 12)[8:16],  # a broken link
+        chain(records)[8:16],  # a clock going back
+        [*log[8:11], b"{not json", *log[12:16]],
+        chain([*records_of(log)[:12], bad_signature])[8:13],
+        chain([*records_of(log)[:12], record(12, "", v=2)])[8:13],
+        [*log[8:12], make_log(13, origin="warden.other/audit")[12]],
+    ]
+    for bodies in unclean:
+        assert verifier.summarise_bodies(bodies, ORIGIN) == verifier.check_bodies(bodies)
+    assert verifier.summarise_bodies(log[8:16], "warden.other/audit") == checked
+
+
+def test_a_run_that_does_not_follow_on_changes_nothing(log: list[bytes]) -> None:
+    run = verifier.summarise_bodies(log[8:16], ORIGIN)
+    assert isinstance(run, verifier.CleanRun)
+    for start, refused in ((7, "seq 7 is missing"), (9, "seq 8 comes again")):
+        chain_ = verifier.ChainVerifier(ORIGIN)
+        for body in log[:start]:
+            chain_.feed(body)
+        before = (chain_.report.records, chain_.report.tip, chain_.report.last_seq)
+        assert not chain_.accept_run(run), refused
+        assert (chain_.report.records, chain_.report.tip, chain_.report.last_seq) == before
+    chain_ = verifier.ChainVerifier(ORIGIN)
+    for body in log[:8]:
+        chain_.feed(body)
+    assert chain_.accept_run(run)
+    assert chain_.finish() == verifier.verify_bodies(ORIGIN, log[:16])
+    for body in log[16:]:  # the state after the run is that after its last record
+        chain_.feed(body)
+    assert chain_.finish() == verifier.verify_bodies(ORIGIN, log)
+    first = verifier.summarise_bodies(log[:8])
+    assert isinstance(first, verifier.CleanRun)
+    assert verifier.ChainVerifier(ORIGIN).accept_run(first)
+    assert not verifier.ChainVerifier("warden.other/audit").accept_run(first)
+
+
+def test_records_are_read_in_chunks_of_exactly_the_chunk_size(
+    monkeypatch: pytest.MonkeyPatch, log: list[bytes]
+) -> None:
+    monkeypatch.setattr(verifier, "_CHUNK", RUN)
+    monkeypatch.setattr(verifier, "_READ_BLOCK", 100)  # bodies span blocks
+    for data, found in ((b"".join(b + b"\n" for b in log), []), (b"\n".join(log), [RECORDS])):
+        archive = zipfile.ZipFile(io.BytesIO(zip_of([(RECORDS, data)])))
+        report = BundleReport(bundle="test")
+        chunks = list(verifier._record_lines(archive, hashlib.sha256(), report))
+        assert [len(chunk) for chunk in chunks] == [8, 8, 8, 8, 8]
+        assert [body for chunk in chunks for body in chunk] == log
+        assert [f.file for f in report.findings] == found
+
+
+def test_a_clean_full_export_is_verified_a_run_at_a_time(
+    monkeypatch: pytest.MonkeyPatch, log: list[bytes]
+) -> None:
+    monkeypatch.setattr(verifier, "_PARALLEL_FROM", 0)
+    monkeypatch.setattr(verifier, "_CHUNK", RUN)
+    calls: list[str] = []
+    accept, append_subtree = verifier.ChainVerifier.accept, verifier._CompactRange.append_subtree
+
+    def counting_accept(self: verifier.ChainVerifier, *args: Any, **kwargs: Any) -> str:
+        calls.append("accept")
+        return accept(self, *args, **kwargs)
+
+    def counting_append_subtree(self: verifier._CompactRange, node: bytes, height: int) -> None:
+        calls.append(f"subtree of {1 << height}")
+        append_subtree(self, node, height)
+
+    monkeypatch.setattr(verifier.ChainVerifier, "accept", counting_accept)
+    monkeypatch.setattr(verifier._CompactRange, "append_subtree", counting_append_subtree)
+    report = verify(full_bundle(log, [8, 32, 40]))
+    assert report.ok and report.findings == [] and report.records == 40
+    assert calls == ["subtree of 8"] * 5
+    calls.clear()
+    assert verify(full_bundle(log, BOUNDARY_SIZES)).ok  # sizes 5 and 13 fall inside runs
+    assert calls == ["subtree of 8"] * 3  # runs 0-7 and 8-15 go in leaf by leaf
+
+
+def edited(log: list[bytes], seq: int) -> list[bytes]:
+    """``log`` with the body of ``seq`` edited and nothing re-chained."""
+    records = records_of(log)
+    records[seq]["data"]["note"] = "edited"
+    return [*log[:seq], canonical_dumps(records[seq]), *log[seq + 1 :]]
+
+
+def with_ts(log: list[bytes], changes: dict[int, str]) -> Bundle:
+    """A consistent rewrite of ``log`` with the ts of some records changed, re-signed."""
+    records = records_of(log)
+    for seq, ts in changes.items():
+        records[seq]["ts"] = ts
+    return full_bundle(chain(records), BOUNDARY_SIZES)
+
+
+def without_final_newline(log: list[bytes]) -> Bundle:
+    bundle = full_bundle(log, BOUNDARY_SIZES)
+    bundle.files[RECORDS] = bundle.files[RECORDS][:-1]
+    return bundle
+
+
+def with_untrusted_checkpoint(log: list[bytes]) -> Bundle:
+    bundle = full_bundle(log, [40])
+    bundle.files["checkpoints/40.note"] = checkpoint(log, 40, signers=(OTHER_SIGNER,))
+    return bundle
+
+
+def spliced(log: list[bytes]) -> Bundle:
+    other = records_of(make_log(40, origin="warden.other/audit"))
+    return full_bundle(chain([*records_of(log)[:16], *other[16:24], *records_of(log)[24:]]), [40])
+
+
+# Each case: the bundle, and what accept_run answers for the clean runs of the fast path.
+BOUNDARY_CASES: dict[str, tuple[Callable[[list[bytes]], Bundle], list[bool]]] = {
+    "intact": (lambda log: full_bundle(log, BOUNDARY_SIZES), [True] * 5),
+    "tail-after-the-last-checkpoint": (lambda log: full_bundle(log, [5, 16]), [True] * 5),
+    "edit-first-of-a-run": (
+        lambda log: full_bundle_keeping_notes(edited(log, 16), log),
+        [True, True, True, True],  # run 16-23 is not clean: 17 does not link to 16
+    ),
+    "edit-last-of-a-run": (
+        lambda log: full_bundle_keeping_notes(edited(log, 23), log),
+        [True, True, True, False, True],  # 24 does not link to 23
+    ),
+    "edit-last-record": (
+        lambda log: full_bundle_keeping_notes(edited(log, 39), log),
+        [True] * 5,
+    ),
+    "gap-at-a-boundary": (
+        lambda log: full_bundle_keeping_notes(log[:16] + log[17:], log),
+        [True, True, False, True, True],  # 17-24 after 15; 25-32; 33-39 (a short run)
+    ),
+    "gap-before-a-boundary": (
+        lambda log: full_bundle_keeping_notes(log[:15] + log[16:], log),
+        [True, True, True, True],  # 8-15 has the gap
+    ),
+    "two-runs-swapped": (
+        lambda log: full_bundle_keeping_notes([*log[:8], *log[16:24], *log[8:16], *log[24:]], log),
+        [True, False, False, False, True],
+    ),
+    "a-run-repeated": (
+        lambda log: full_bundle_keeping_notes([*log[:16], *log[8:]], log),
+        [True, True, False, True, True, True],  # 8-15 again after 15
+    ),
+    "same-ts-across-a-boundary": (
+        lambda log: with_ts(log, {16: "2026-03-01T09:00:15.000000Z"}),
+        [True] * 5,
+    ),
+    "ts-back-at-a-boundary": (
+        lambda log: with_ts(log, {16: "2026-03-01T09:00:14.500000Z"}),
+        [True, True, False, True, True],
+    ),
+    "ts-ahead-at-the-end-of-a-run": (
+        lambda log: with_ts(log, {15: "2026-03-01T09:00:30.000000Z"}),
+        [True, True, False, False, True],  # 16-29 before 15: 30 on are fine again
+    ),
+    "a-run-spliced-from-another-log": (spliced, [True, True, True, True]),
+    "not-json-first-of-a-run": (
+        lambda log: full_bundle_keeping_notes([*log[:24], b"{not json", *log[25:]], log),
+        [True, True, True, True],
+    ),
+    "no-final-newline": (without_final_newline, [True] * 5),  # reported for the file only
+    "rechained-edit": (
+        lambda log: full_bundle_keeping_notes(chain(records_of(edited(log, 12))), log),
+        [True] * 5,
+    ),
+    "untrusted-checkpoint": (with_untrusted_checkpoint, [True] * 5),
+}
+
+
+@pytest.mark.parametrize("case", list(BOUNDARY_CASES))
+def test_runs_and_single_records_find_exactly_the_same_at_run_boundaries(
+    monkeypatch: pytest.MonkeyPatch, log: list[bytes], case: str
+) -> None:
+    make, answers = BOUNDARY_CASES[case]
+    report, answered = fast_and_exact(monkeypatch, make(log))
+    assert answered == answers
+    intact = ("intact", "tail-after-the-last-checkpoint", "same-ts-across-a-boundary")
+    assert report.ok == (case in intact), codes(report)
+
+
+def test_a_prior_checkpoint_inside_a_run_or_at_its_end_is_recomputed_alike(
+    monkeypatch: pytest.MonkeyPatch, log: list[bytes]
+) -> None:
+    forged = full_bundle(chain(records_of(edited(log, 20))), BOUNDARY_SIZES)
+    for size, found in ((13, []), (16, []), (20, []), (21, [("E_CONSISTENCY", "--prior")])):
+        report, _ = fast_and_exact(monkeypatch, forged, prior=checkpoint(log, size))
+        assert errors(report) == found, size
+    report, _ = fast_and_exact(monkeypatch, forged, prior=checkpoint(log, 24))
+    assert errors(report) == [("E_CONSISTENCY", "--prior")]
+
+
+def test_worker_processes_find_exactly_the_same_at_run_boundaries(
+    monkeypatch: pytest.MonkeyPatch, log: list[bytes]
+) -> None:
+    """Some of the cases above with the bodies checked in two worker processes (slower: a
+    pool of processes per verification)."""
+    for case in (
+        "intact",
+        "edit-last-of-a-run",
+        "gap-at-a-boundary",
+        "ts-ahead-at-the-end-of-a-run",
+        "a-run-spliced-from-another-log",
+        "untrusted-checkpoint",
+    ):
+        fast_and_exact(monkeypatch, BOUNDARY_CASES[case][0](log), parallel=True)
+    forged = full_bundle(chain(records_of(edited(log, 20))), BOUNDARY_SIZES)
+    fast_and_exact(monkeypatch, forged, parallel=True, prior=checkpoint(log, 21))
