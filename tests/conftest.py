@@ -73,6 +73,20 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "no_audit_guard: the test writes governed tables directly on purpose"
     )
+    config.addinivalue_line(
+        "markers",
+        "database_free: the test touches no database (pytest-django would refuse it one), so "
+        "the suite's PostgreSQL pass would only repeat its SQLite pass: it runs once, there",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if connections["default"].vendor == "sqlite":
+        return
+    once = pytest.mark.skip(reason="touches no database: runs once, in the SQLite pass")
+    for item in items:
+        if item.get_closest_marker("database_free"):
+            item.add_marker(once)
 
 
 def make_person(username: str, *roles: str, team: Group | None = None, **extra: Any) -> User:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from tests.support import REPO
+
+pytestmark = pytest.mark.database_free
 
 DOCS = REPO / "docs" / "ci"
 

@@ -27,6 +27,8 @@ from audit.verifier import canonical_dumps as verifier_dumps
 from audit.verifier import parse_record
 from tests.audit.helpers import GENESIS
 
+pytestmark = pytest.mark.database_free
+
 # Characters JSON serialisers get wrong most often: control characters (escaped), DEL, the
 # line and paragraph separators U+2028/9 (raw in JCS, escaped by some), quotes, backslash,
 # the solidus (never escaped in JCS), BOM, the last BMP character and characters outside it.

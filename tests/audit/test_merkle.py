@@ -32,6 +32,8 @@ from audit.merkle import (
 )
 from tests.support import imported_roots
 
+pytestmark = pytest.mark.database_free
+
 # ---------------------------------------------------------------------------------------------
 # Reference implementation: the RFC 9162 section 2.1 definitions, recursively, over slices.
 

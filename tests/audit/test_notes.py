@@ -39,6 +39,8 @@ from audit.notes import (
 )
 from tests.support import imported_roots
 
+pytestmark = pytest.mark.database_free
+
 # golang.org/x/mod/sumdb/note note_test.go
 GO_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
 GO_SKEY = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"

@@ -19,6 +19,8 @@ from governance.reports.engine import (
     read_table,
 )
 
+pytestmark = pytest.mark.database_free
+
 GOLDEN = Path(__file__).parent / "golden"
 DRIFT = json.loads((GOLDEN / "drift_evidently.json").read_text())
 FAIRNESS = json.loads((GOLDEN / "fairness_fairlearn_aif360.json").read_text())

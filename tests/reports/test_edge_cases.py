@@ -15,6 +15,8 @@ from governance.reports.engine import (
     compute_fairness,
 )
 
+pytestmark = pytest.mark.database_free
+
 RNG = np.random.default_rng(3)
 
 

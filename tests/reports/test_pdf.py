@@ -45,6 +45,8 @@ from governance.reports.pdf import (
 from governance.reports.pdf.render import html_to_pdf
 from tests.support import need
 
+pytestmark = pytest.mark.database_free
+
 FIXTURES = Path(__file__).parent / "fixtures"
 DIGEST = "sha256:9f2c4e1b7a0d3c5e8f6a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6a"
 GENERATED = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)

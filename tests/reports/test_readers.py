@@ -7,6 +7,8 @@ import pytest
 
 from governance.reports.engine import InputError, read_table, table_columns
 
+pytestmark = pytest.mark.database_free
+
 
 def test_reads_only_the_requested_columns_from_csv_and_parquet(tmp_path):
     frame = pd.DataFrame({"a": [1, 2, None], "b": ["x", "y", "z"], "c": [0.5, 1.5, 2.5]})

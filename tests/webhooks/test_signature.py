@@ -8,6 +8,8 @@ from django.test import override_settings
 
 from governance.webhooks import crypto
 
+pytestmark = pytest.mark.database_free
+
 # Computed independently: printf '%s' '1700000000.{"id":"evt_1","type":"signoff.signed"}' |
 #   openssl dgst -sha256 -hmac 'whsec_test-vector-secret'
 VECTOR_SECRET = "whsec_test-vector-secret"
