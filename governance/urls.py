@@ -6,9 +6,12 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from governance.accounts.login import AdminLoginForm, LoginView
+
 admin.site.site_header = "Warden"
 admin.site.site_title = "Warden"
 admin.site.index_title = "Model inventory and audit trail"
+admin.site.login_form = AdminLoginForm
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -20,10 +23,6 @@ urlpatterns = [
     path("api/v1/", include("governance.reports.urls")),
     path("api/v1/audit/", include("audit.urls")),
     path("approvals/", include("governance.approvals.page_urls")),
-    path(
-        "accounts/login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
-        name="login",
-    ),
+    path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

@@ -69,6 +69,16 @@ def audit_completeness_guard(request: pytest.FixtureRequest) -> Iterator[None]:
         pytest.fail("audit completeness: " + "; ".join(violations), pytrace=False)
 
 
+@pytest.fixture(autouse=True)
+def throttle_state_reset() -> Iterator[None]:
+    """Login and API key throttles count per address in the cache: every test starts afresh."""
+    from governance.accounts.throttling import reset_state
+
+    reset_state()
+    yield
+    reset_state()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "no_audit_guard: the test writes governed tables directly on purpose"

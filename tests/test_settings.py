@@ -27,6 +27,30 @@ def test_prod_deploy_check_is_clean():
     assert "no issues" in result.stdout
 
 
+def test_prod_cookies_are_secure_script_proof_and_same_site():
+    shown = "SESSION_COOKIE_SECURE CSRF_COOKIE_SECURE SESSION_COOKIE_HTTPONLY CSRF_COOKIE_HTTPONLY"
+    code = (
+        "from django.conf import settings as s; "
+        f"print([getattr(s, n) for n in {shown.split()!r}], s.SESSION_COOKIE_SAMESITE, "
+        "s.CSRF_COOKIE_SAMESITE, s.SECURE_HSTS_SECONDS > 0)"
+    )
+    result = manage("shell", "--no-imports", "-c", code, env=PROD_ENV)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["[True,", "True,", "True,", "True]", "Lax", "Lax", "True"]
+
+
+def test_prod_shares_throttling_state_through_redis():
+    code = "from django.conf import settings as s; print(s.CACHES['default']['LOCATION'])"
+    derived = manage("shell", "--no-imports", "-c", code, env=PROD_ENV)
+    assert derived.stdout.strip() == PROD_ENV["CELERY_BROKER_URL"], derived.stderr
+    given = manage(
+        "shell", "--no-imports", "-c", code, env={**PROD_ENV, "CACHE_URL": "redis://cache:6379/1"}
+    )
+    assert given.stdout.strip() == "redis://cache:6379/1", given.stderr
+    amqp = manage("check", env={**PROD_ENV, "CELERY_BROKER_URL": "amqp://mq//"})
+    assert amqp.returncode != 0 and "CACHE_URL" in amqp.stderr
+
+
 def test_secrets_can_come_from_files(tmp_path):
     secret = tmp_path / "secret_key"
     secret.write_text(PROD_ENV["SECRET_KEY"] + "\n")

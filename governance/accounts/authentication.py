@@ -1,4 +1,7 @@
-"""``Authorization: Bearer <key>`` authentication for service accounts and personal tokens."""
+"""``Authorization: Bearer <key>`` authentication for service accounts and personal tokens.
+
+A client address whose keys keep failing is answered 429 (``throttled``, with ``Retry-After``)
+until its window has passed, before any key it sends is looked up."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from rest_framework.request import Request
 
 from governance.accounts.keys import hash_key
 from governance.accounts.models import ApiKey, User
+from governance.accounts.throttling import api_key_throttle, client_address
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -24,6 +28,20 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         parts = header.split()
         if parts[0].lower() != self.keyword.lower():
             return None
+        address = client_address(request)
+        throttle = api_key_throttle()
+        wait = throttle.wait_seconds(address=address)
+        if wait:
+            raise exceptions.Throttled(
+                wait=wait, detail="too many failed API key authentications from this address."
+            )
+        try:
+            return self._check(parts)
+        except exceptions.AuthenticationFailed:
+            throttle.failed(address=address)
+            raise
+
+    def _check(self, parts: list[str]) -> tuple[User, ApiKey]:
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed("malformed Authorization header")
         api_key = (

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from audit import context
+from governance.accounts.throttling import client_address
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}\Z")
 
@@ -25,7 +26,7 @@ class RequestIdMiddleware:
         request_id = given if _SAFE_ID.match(given) else uuid.uuid4().hex
         values: dict[str, str] = {"request_id": request_id}
         if settings.AUDIT_RECORD_CLIENT_INFO:
-            values["ip"] = request.META.get("REMOTE_ADDR", "")
+            values["ip"] = client_address(request)
             values["user_agent"] = request.headers.get("User-Agent", "")[:300]
         with context.bound(values):
             response = self.get_response(request)

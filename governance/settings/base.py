@@ -110,7 +110,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend behind the login throttle (governance/accounts/throttling.py).
+    "governance.accounts.throttling.ThrottledModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
@@ -156,7 +157,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "governance.common.errors.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {"user": envstr("WARDEN_THROTTLE_USER") or "6000/min"},
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["governance.accounts.throttling.FailOpenUserRateThrottle"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
@@ -185,7 +186,33 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+def cache_from_url(url: str) -> dict[str, Any]:
+    """The shared cache (login and API throttling state) on Redis; short timeouts, because
+    the throttles fall back to per-process counters rather than wait for it."""
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(f"CACHE_URL must be a redis:// URL, not {url!r}")
+    return {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": url,
+        "KEY_PREFIX": "warden",
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    }
+
+
+# Throttling state is shared by every process through the cache: Redis when CACHE_URL (or
+# REDIS_URL) is set, else this process's memory (dev and test).
+_cache_url = envstr("CACHE_URL") or envstr("REDIS_URL")
+CACHES = {
+    "default": cache_from_url(_cache_url)
+    if _cache_url
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+# Proxies whose X-Forwarded-For names the client: addresses or networks (CIDR), comma-separated.
+# None by default: REMOTE_ADDR is the client.
+WARDEN_TRUSTED_PROXIES: list[str] = envlist("WARDEN_TRUSTED_PROXIES", [])
 
 # Celery: without a broker, tasks run in-process (dev); prod requires CELERY_BROKER_URL.
 CELERY_BROKER_URL = envstr("CELERY_BROKER_URL")

@@ -1,8 +1,8 @@
 """Production: refuses to start without its secrets; `check --deploy` is clean."""
 
 from governance.settings.base import *  # noqa: F403
-from governance.settings.base import MIDDLEWARE, database_from_url
-from governance.settings.env import envbool, envint, envlist, require
+from governance.settings.base import MIDDLEWARE, cache_from_url, database_from_url
+from governance.settings.env import envbool, envint, envlist, envstr, require
 
 DEBUG = False
 # Static files straight from gunicorn, compressed and with hashed names.
@@ -26,6 +26,15 @@ DATABASES = {
 }
 CELERY_BROKER_URL = require("CELERY_BROKER_URL")
 CELERY_TASK_ALWAYS_EAGER = False
+# Every web process must see the same throttling state: CACHE_URL, else the Redis broker.
+_cache_url = envstr("CACHE_URL") or envstr("REDIS_URL")
+if not _cache_url and CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    _cache_url = CELERY_BROKER_URL
+if not _cache_url:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("CACHE_URL must be set when DJANGO_ENV=prod (a redis:// URL)")
+CACHES = {"default": cache_from_url(_cache_url)}
 AUDIT_LOG_ORIGIN = require("AUDIT_LOG_ORIGIN")
 # Never generated here: the checkpointer is given AUDIT_SIGNING_KEY_FILE (0600), web processes
 # only AUDIT_VERIFICATION_KEYS (see base).
@@ -40,6 +49,11 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
+# No script reads either cookie (forms and the API docs page carry the token in the page).
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
