@@ -479,7 +479,8 @@ class DatasetAdmin(ServiceAdmin):
         return self.inlines if obj is not None else []
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.has_perm("registry.change_dataset") or (
+        # As the service decides: the owner, or the permission globally or on this dataset.
+        return _may(request, "registry.change_dataset", obj) or (
             obj is not None and obj.owner_id == request.user.pk
         )
 

@@ -18,7 +18,7 @@ from rest_framework.response import Response
 
 from governance.accounts.callers import Caller
 from governance.common.api import READ_ERRORS, WRITE_ERRORS, SelectorView, request_user, validated
-from governance.common.permissions import RegistryAccess
+from governance.common.permissions import PersonOnly, RegistryAccess
 from registry import selectors, services
 from registry.filters import DatasetFilter, ModelVersionFilter, RegisteredModelFilter
 from registry.models import Dataset, DatasetVersion, ModelVersion, RegisteredModel
@@ -115,9 +115,9 @@ class ModelDetailView(generics.GenericAPIView):
 @extend_schema(tags=["models"])
 class ModelRiskView(generics.GenericAPIView):
     """The risk tier and sensitive attributes decide the policy; only a risk officer changes
-    them, always with a reason."""
+    them, always with a reason, in a session (no API key)."""
 
-    permission_classes = [RegistryAccess]
+    permission_classes = [PersonOnly]
     serializer_class = ModelRiskSerializer
 
     def post(self, request: Request, name: str) -> Response:
@@ -134,9 +134,10 @@ class ModelRiskView(generics.GenericAPIView):
 )
 @extend_schema(tags=["models"])
 class ModelRetireView(generics.GenericAPIView):
-    """Models are retired, never deleted; their versions stay readable."""
+    """Models are retired, never deleted; their versions stay readable. Retiring is a
+    person's governance decision: no API key may do it."""
 
-    permission_classes = [RegistryAccess]
+    permission_classes = [PersonOnly]
     serializer_class = ReasonSerializer
 
     def post(self, request: Request, name: str) -> Response:
@@ -212,9 +213,10 @@ class ModelVersionDetailView(generics.GenericAPIView):
 )
 @extend_schema(tags=["model versions"])
 class ModelVersionStatusView(generics.GenericAPIView):
-    """A version's status: registered -> deprecated -> retired (validated is set elsewhere)."""
+    """A version's status: registered -> deprecated -> retired (validated is set elsewhere).
+    A person's governance decision: no API key may change it."""
 
-    permission_classes = [RegistryAccess]
+    permission_classes = [PersonOnly]
     serializer_class = StatusChangeSerializer
 
     def post(self, request: Request, name: str, version: int) -> Response:
@@ -309,9 +311,10 @@ class DatasetDetailView(generics.GenericAPIView):
 )
 @extend_schema(tags=["datasets"])
 class DatasetRetireView(generics.GenericAPIView):
-    """Datasets are retired, never deleted; existing lineage stays."""
+    """Datasets are retired, never deleted; existing lineage stays. A person's act: no API
+    key may retire one."""
 
-    permission_classes = [RegistryAccess]
+    permission_classes = [PersonOnly]
     serializer_class = ReasonSerializer
 
     def post(self, request: Request, name: str) -> Response:

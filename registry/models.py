@@ -154,6 +154,9 @@ class Dataset(GovernedModel):
 
     class Meta:
         ordering = ["name"]
+        permissions = [
+            ("register_version_dataset", "Can register versions of the dataset"),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -49,6 +49,10 @@ MODEL_OBJECT_PERMS = (
     "registry.register_version_registeredmodel",
     "registry.retire_registeredmodel",
 )
+# The owner of a dataset describes and retires it; the owner and the owner's teams (as they
+# were at registration) register its versions. Administrators hold both globally.
+DATASET_OWNER_PERMS = ("registry.change_dataset", "registry.register_version_dataset")
+DATASET_TEAM_PERMS = ("registry.register_version_dataset",)
 MODEL_DESCRIPTIVE_FIELDS = ("description", "intended_use", "limitations", "next_review")
 DATASET_DESCRIPTIVE_FIELDS = ("description", "source_uri", "legal_basis", "pii")
 MAX_MAP_ENTRIES = 500
@@ -568,9 +572,12 @@ def dataset_create(
     pii: bool = False,
     legal_basis: str = "",
 ) -> Dataset:
-    """Register a dataset (its versions carry the digests and schemas)."""
+    """Register a dataset (its versions carry the digests and schemas). The owner gets the
+    per-dataset grants to change it and register its versions; the owner's teams (their
+    groups that are not roles), to register its versions. The record names those teams."""
     _require(caller, "registry.add_dataset", action="register datasets")
     owner = caller.user
+    teams = list(owner.groups.exclude(name__in=Role.values).order_by("name"))
     dataset = Dataset(
         name=name,
         description=description,
@@ -587,21 +594,33 @@ def dataset_create(
                 fields={"name": ["A dataset with this name already exists."]},
             )
         dataset.save()
+        for perm in DATASET_OWNER_PERMS:
+            assign_perm(perm, owner, dataset)
+        for team in teams:
+            for perm in DATASET_TEAM_PERMS:
+                assign_perm(perm, team, dataset)
         audit_append(
             events=[
                 AuditEvent(
                     action="dataset.created",
                     actor=caller.actor,
                     object=_dataset_subject(dataset),
-                    data=dataset_snapshot(dataset),
+                    data={**dataset_snapshot(dataset), "teams": [team.name for team in teams]},
                 )
             ]
         )
     return dataset
 
 
+def _may_write_dataset(caller: Caller, dataset: Dataset, perm: str) -> bool:
+    """The owner, or a holder of ``perm`` globally (administrators) or on this dataset
+    (guardian: the owner and teams granted at registration, or a later grant). Ownership
+    counts by itself for datasets registered before the per-dataset grants existed."""
+    return dataset.owner_id == caller.user.pk or _may(caller.user, perm, dataset)
+
+
 def _may_change_dataset(caller: Caller, dataset: Dataset) -> bool:
-    return dataset.owner_id == caller.user.pk or _may(caller.user, "registry.change_dataset")
+    return _may_write_dataset(caller, dataset, "registry.change_dataset")
 
 
 def dataset_update(
@@ -678,8 +697,13 @@ def dataset_version_register(
     pii: bool | None = None,
     source_uri: str = "",
 ) -> DatasetVersion:
-    """Register a snapshot of a dataset: digest, row count and schema (column -> type)."""
-    _require(caller, "registry.add_dataset", action="register dataset versions")
+    """Register a snapshot of a dataset: digest, row count and schema (column -> type).
+
+    Only those who may write this dataset register its versions: its owner, the teams granted
+    at registration, holders of a per-dataset grant, and administrators; anyone else who can
+    see it is refused (``Forbidden``)."""
+    if not _may_write_dataset(caller, dataset, "registry.register_version_dataset"):
+        raise Forbidden(f"you may not register versions of dataset {dataset.name!r}")
     checked = _check_map("schema", schema)
     for column, kind in checked.items():
         if kind not in SCHEMA_TYPES:

@@ -40,13 +40,28 @@ class User(AbstractUser):
 
 
 class ApiKeyScope(models.TextChoices):
-    """What a key may be used for; the key's user must still hold the permission itself."""
+    """What a key may be used for. A scope only narrows what the key's account may do through
+    its role and per-object grants; it grants nothing by itself. Whatever its scopes, no key
+    signs, rejects, revokes, retires, changes a risk tier, grants signing, raises or resolves
+    a finding, breaks the glass or publishes a policy (``governance.common.permissions``)."""
 
-    GATE_READ = "gate:read", "Ask the deployment gate"
-    REGISTRY_READ = "registry:read", "Read models, versions, datasets and lineage"
-    REGISTRY_WRITE = "registry:write", "Register models, versions and datasets (and read them)"
-    DEPLOYMENTS_WRITE = "deployments:write", "Report deployments"
-    AUDIT_READ = "audit:read", "Read and verify the audit log"
+    GATE_READ = "gate:read", "Ask the deployment gate (and read requests and findings)"
+    REGISTRY_READ = "registry:read", "Read models, versions, datasets, lineage and reports"
+    REGISTRY_WRITE = (
+        "registry:write",
+        "Register models, versions, datasets and dataset versions, change their descriptions "
+        "(and read them)",
+    )
+    DEPLOYMENTS_WRITE = (
+        "deployments:write",
+        "Request deployments, withdraw one's own pending request, report deployments",
+    )
+    AUDIT_READ = "audit:read", "Read, verify and export the audit log"
+    REPORTS_WRITE = "reports:write", "Request fairness, drift and lineage reports (and read them)"
+    MONITORING_WRITE = (
+        "monitoring:write",
+        "Reserved for the monitors API; opens nothing yet",
+    )
 
 
 class ApiKey(models.Model):

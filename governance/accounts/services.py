@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -33,6 +34,29 @@ def _check_scopes(scopes: Sequence[str]) -> list[str]:
             fields={"scopes": ["Unknown or missing scope."]},
         )
     return sorted(set(scopes))
+
+
+def _check_expiry(user: User, expires_at: dt.datetime | None) -> dt.datetime | None:
+    """A key never starts expired. A person's token lives at most ``API_TOKEN_MAX_AGE_DAYS``
+    (and that long when no expiry is given); a service account's key may have none: it is
+    made, rotated and revoked by administrators."""
+    now = timezone.now()
+    if expires_at is not None and expires_at <= now:
+        raise InvalidInput(
+            "expires_at must be in the future", fields={"expires_at": ["Must be in the future."]}
+        )
+    if user.is_service_account:
+        return expires_at
+    days = settings.API_TOKEN_MAX_AGE_DAYS
+    latest = now + dt.timedelta(days=days)
+    if expires_at is None:
+        return latest
+    if expires_at > latest:
+        raise InvalidInput(
+            f"a personal token expires within {days} days (API_TOKEN_MAX_AGE_DAYS)",
+            fields={"expires_at": [f"At most {days} days from now."]},
+        )
+    return expires_at
 
 
 def _key_subject(key: ApiKey) -> Subject:
@@ -75,11 +99,13 @@ def api_key_create(
     """Make a key for ``user``; returns ``(key, row)``. The key is not stored, only its hash.
 
     A person may make personal tokens for themselves; keys of service accounts are made by
-    an administrator.
+    an administrator. A person's token expires within ``API_TOKEN_MAX_AGE_DAYS`` (at that
+    age when ``expires_at`` is not given); a service account's key may never expire.
     """
     if user.pk != caller.user.pk or user.is_service_account:
         _require_admin(caller)
     checked = _check_scopes(scopes)
+    expires_at = _check_expiry(user, expires_at)
     with transaction.atomic(durable=True):
         key, row, data = _issue_key(user=user, name=name, scopes=checked, expires_at=expires_at)
         audit_append(

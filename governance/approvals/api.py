@@ -69,6 +69,7 @@ from governance.common.permissions import (
     DeploymentRequestAccess,
     DeploymentsAccess,
     GateAccess,
+    PersonOnly,
     ScopedPermission,
     SigningAccess,
 )
@@ -299,7 +300,8 @@ class RequestRejectView(generics.GenericAPIView):
     tags=["deployments"],
 )
 class RequestWithdrawView(generics.GenericAPIView):
-    """Only the requester withdraws, only while pending."""
+    """Only the requester withdraws, only while pending; a pipeline's key with
+    ``deployments:write`` may withdraw the requests its account made."""
 
     permission_classes = [DeploymentRequestAccess]
     serializer_class = ReasonSerializer
@@ -320,9 +322,10 @@ class RequestWithdrawView(generics.GenericAPIView):
     tags=["deployments"],
 )
 class RequestRevokeView(generics.GenericAPIView):
-    """What is live stays live; the gate denies new deployments (``revoked``)."""
+    """What is live stays live; the gate denies new deployments (``revoked``). Revoking is
+    an officer's decision in a session: no API key may revoke."""
 
-    permission_classes = [DeploymentRequestAccess]
+    permission_classes = [PersonOnly]
     serializer_class = ReasonSerializer
 
     def post(self, request: Request, request_id: int) -> Response:

@@ -6,6 +6,10 @@ user is not scope-limited. A scope never grants anything by itself: the key's us
 hold the role or per-object grant the service or selector checks (what they may see is 404
 when out of scope, what they may do is 403 from the service).
 
+A view that names no scope for a method is a person's act (signing, rejecting, revoking,
+retiring, granting, resolving a finding, break-glass...): every key is refused with 403
+``person_required``, whatever its scopes. :class:`PersonOnly` is that rule for a whole view.
+
 Every view names its permission classes; nothing falls back to a default. An unauthenticated
 request is refused before any scope is looked at, and DRF answers it with 401 and the first
 authentication class's ``WWW-Authenticate: Bearer realm="warden"``.
@@ -21,6 +25,9 @@ from rest_framework.request import Request
 from governance.accounts.authentication import request_api_key
 from governance.accounts.models import ApiKeyScope
 
+PERSON_REQUIRED = "person_required"
+PERSON_REQUIRED_MESSAGE = "this action cannot be done with an API key"
+
 
 class ScopedPermission(BasePermission):
     """Authenticated; an API key must hold one of ``read_scopes`` (safe methods) or
@@ -29,6 +36,7 @@ class ScopedPermission(BasePermission):
     read_scopes: ClassVar[tuple[str, ...]] = ()
     write_scopes: ClassVar[tuple[str, ...]] = ()
     message = "You do not have permission to perform this action."
+    code: str | None = None
 
     def has_permission(self, request: Request, view: Any) -> bool:
         user = request.user
@@ -36,18 +44,25 @@ class ScopedPermission(BasePermission):
             return False
         if request.auth is None:
             return True  # a session: permissions come from the user alone
+        needed = self.read_scopes if request.method in SAFE_METHODS else self.write_scopes
+        if not needed:
+            self.message, self.code = PERSON_REQUIRED_MESSAGE, PERSON_REQUIRED
+            return False
         key = request_api_key(request)
         if key is None:
             return False  # a credential we cannot scope-check is refused
-        needed = self.read_scopes if request.method in SAFE_METHODS else self.write_scopes
         if any(key.has_scope(scope) for scope in needed):
             return True
-        self.message = (
-            f"this API key lacks the scope {' or '.join(needed)}"
-            if needed
-            else "this action cannot be done with an API key"
-        )
+        self.message = f"this API key lacks the scope {' or '.join(needed)}"
         return False
+
+
+class PersonOnly(ScopedPermission):
+    """A person's act, in a session (re-entering their password where the service asks for
+    it): no API key may call the view, whatever its scopes (403 ``person_required``)."""
+
+    read_scopes = ()
+    write_scopes = ()
 
 
 class RegistryAccess(ScopedPermission):
@@ -94,8 +109,8 @@ class DeploymentsAccess(ScopedPermission):
 
 class DeploymentRequestAccess(ScopedPermission):
     """Deployment requests, environments, policies and the deployments timeline: any key of
-    the pipeline may read them; creating, withdrawing or revoking a request through a key
-    needs ``deployments:write``."""
+    the pipeline may read them; requesting a deployment or withdrawing one's own pending
+    request through a key needs ``deployments:write``. Revoking is :class:`PersonOnly`."""
 
     read_scopes = (
         ApiKeyScope.GATE_READ.value,
@@ -106,9 +121,6 @@ class DeploymentRequestAccess(ScopedPermission):
     write_scopes = (ApiKeyScope.DEPLOYMENTS_WRITE.value,)
 
 
-class SigningAccess(ScopedPermission):
+class SigningAccess(PersonOnly):
     """Electronic signatures: a person in a session re-entering their password; no API key
     may sign, whatever its scopes."""
-
-    read_scopes = ()
-    write_scopes = ()

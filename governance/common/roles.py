@@ -97,6 +97,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "registry.retire_registeredmodel",
         "registry.change_risk_registeredmodel",
         "registry.change_dataset",
+        "registry.register_version_dataset",
         "audit.export_auditrecord",
         "approvals.publish_signoffpolicy",
         "approvals.grant_signing",

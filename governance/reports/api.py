@@ -51,13 +51,17 @@ class UploadTooLarge(DomainError):
 
 
 class ReportAccess(ScopedPermission):
-    """Reports: API keys read with ``registry:read`` or ``registry:write`` and request with
-    ``registry:write`` (a pipeline computing evidence for the versions its account may
-    see). Who may request is decided by the service (roles); what is visible, by the
-    registry's selectors (out of scope is 404)."""
+    """Reports: API keys read them with ``registry:read``, ``registry:write`` or
+    ``reports:write`` and request them with ``reports:write`` (a pipeline computing evidence
+    for the versions its account may see). Who may request is decided by the service
+    (roles); what is visible, by the registry's selectors (out of scope is 404)."""
 
-    read_scopes = (ApiKeyScope.REGISTRY_READ.value, ApiKeyScope.REGISTRY_WRITE.value)
-    write_scopes = (ApiKeyScope.REGISTRY_WRITE.value,)
+    read_scopes = (
+        ApiKeyScope.REGISTRY_READ.value,
+        ApiKeyScope.REGISTRY_WRITE.value,
+        ApiKeyScope.REPORTS_WRITE.value,
+    )
+    write_scopes = (ApiKeyScope.REPORTS_WRITE.value,)
 
 
 def _too_large(size: int) -> UploadTooLarge:

@@ -124,6 +124,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/approvals/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
+# The longest life of a person's API token, in days (service accounts' keys may have none).
+API_TOKEN_MAX_AGE_DAYS = envint("API_TOKEN_MAX_AGE_DAYS", 90)
 GUARDIAN_RAISE_403 = False
 ANONYMOUS_USER_NAME = None
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
+import json
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from audit.models import AuditRecord
 from governance.accounts.callers import Caller
@@ -75,3 +78,82 @@ def test_deactivated_service_account_key_is_401(ci_key, ci_account):
     ci_account.is_active = False
     ci_account.save()
     assert client_with_key(ci_key).get("/api/v1/models/").status_code == 401
+
+
+def test_a_personal_token_expires_by_default_after_the_longest_allowed_age(alice, settings):
+    settings.API_TOKEN_MAX_AGE_DAYS = 90
+    before = timezone.now()
+    _, row = api_key_create(
+        caller=Caller(user=alice), user=alice, name="laptop", scopes=["registry:read"]
+    )
+    assert row.expires_at is not None
+    assert (
+        before + dt.timedelta(days=90) <= row.expires_at <= timezone.now() + dt.timedelta(days=90)
+    )
+    record = AuditRecord.objects.order_by("-seq").first()
+    assert record.action == "api_key.created"
+    assert json.loads(record.body)["data"]["expires_at"] == row.expires_at.isoformat().replace(
+        "+00:00", "Z"
+    )
+
+
+def test_a_personal_token_cannot_outlive_the_cap(alice, settings):
+    settings.API_TOKEN_MAX_AGE_DAYS = 30
+    too_late = timezone.now() + dt.timedelta(days=31)
+    with pytest.raises(InvalidInput, match="30 days") as exc:
+        api_key_create(
+            caller=Caller(user=alice),
+            user=alice,
+            name="forever",
+            scopes=["registry:read"],
+            expires_at=too_late,
+        )
+    assert "expires_at" in exc.value.fields
+    assert not ApiKey.objects.filter(user=alice).exists()
+    assert not AuditRecord.objects.filter(action="api_key.created").exists()
+    soon = timezone.now() + dt.timedelta(days=7)
+    _, row = api_key_create(
+        caller=Caller(user=alice), user=alice, name="week", scopes=["gate:read"], expires_at=soon
+    )
+    assert row.expires_at == soon
+
+
+def test_an_administrator_cannot_give_a_person_a_token_without_expiry(alice, admin_user, settings):
+    settings.API_TOKEN_MAX_AGE_DAYS = 90
+    with pytest.raises(InvalidInput, match="90 days"):
+        api_key_create(
+            caller=Caller(user=admin_user),
+            user=alice,
+            name="for alice",
+            scopes=["gate:read"],
+            expires_at=timezone.now() + dt.timedelta(days=365),
+        )
+
+
+def test_a_token_cannot_be_born_expired(alice):
+    with pytest.raises(InvalidInput) as exc:
+        api_key_create(
+            caller=Caller(user=alice),
+            user=alice,
+            name="late",
+            scopes=["gate:read"],
+            expires_at=timezone.now() - dt.timedelta(seconds=1),
+        )
+    assert "expires_at" in exc.value.fields
+
+
+def test_a_service_accounts_key_needs_no_expiry(ci_account, admin_user, settings):
+    settings.API_TOKEN_MAX_AGE_DAYS = 90
+    _, row = api_key_create(
+        caller=Caller(user=admin_user), user=ci_account, name="ci", scopes=["gate:read"]
+    )
+    assert row.expires_at is None
+    later = timezone.now() + dt.timedelta(days=400)
+    _, row = api_key_create(
+        caller=Caller(user=admin_user),
+        user=ci_account,
+        name="ci yearly",
+        scopes=["gate:read"],
+        expires_at=later,
+    )
+    assert row.expires_at == later

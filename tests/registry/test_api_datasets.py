@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from governance.accounts.callers import Caller
+from governance.accounts.services import api_key_create
 from registry import services
 from registry.models import Dataset, DatasetVersion
 from tests import factories
@@ -147,6 +148,7 @@ def test_data_scientist_registers_a_dataset_and_it_is_recorded(bob):
         "pii": True,
         "legal_basis": "legitimate interest",
         "status": "active",
+        "teams": ["credit-risk"],
     }
 
 
@@ -376,7 +378,27 @@ def test_validator_cannot_register_a_dataset_version(victor, dataset):
     assert_no_record_since(mark)
 
 
-def test_data_scientist_registers_a_dataset_version_and_it_is_recorded(bob, snapshot):
+def test_a_data_scientist_of_another_team_cannot_add_versions_to_a_dataset(charlie, dataset):
+    mark = last_seq()
+    response = client_for(charlie).post(VERSIONS, new_snapshot(), format="json")
+    error = assert_error(response, 403, code="permission_denied")
+    assert "applications" in error["message"]
+    assert_no_record_since(mark)
+    assert not DatasetVersion.objects.exists()
+
+
+def test_a_key_of_another_team_cannot_add_versions_to_a_dataset(charlie, dataset):
+    key, _ = api_key_create(
+        caller=Caller(user=charlie), user=charlie, name="laptop", scopes=["registry:write"]
+    )
+    mark = last_seq()
+    response = client_with_key(key).post(VERSIONS, new_snapshot(), format="json")
+    assert_error(response, 403, code="permission_denied")
+    assert_no_record_since(mark)
+    assert not DatasetVersion.objects.exists()
+
+
+def test_teammate_registers_a_dataset_version_and_it_is_recorded(bob, snapshot):
     mark = last_seq()
     response = client_for(bob).post(
         VERSIONS,

@@ -302,3 +302,40 @@ def test_a_role_group_cannot_be_a_models_team(alice):
 def test_only_members_name_a_team(charlie, team):
     with pytest.raises(InvalidInput, match="not a member"):
         factories.registered_model(charlie, team=team)
+
+
+def test_a_data_scientist_of_another_team_cannot_register_dataset_versions(alice, charlie):
+    data = factories.dataset(alice)
+    mark = last_seq()
+    with pytest.raises(Forbidden, match="register versions of"):
+        factories.dataset_version(charlie, data)
+    assert records_since(mark) == []
+    assert not data.versions.exists()
+
+
+def test_a_teammate_registers_dataset_versions_but_only_the_owner_changes_it(alice, bob):
+    data = factories.dataset(alice)
+    mark = last_seq()
+    factories.dataset_version(bob, data)
+    [record] = records_since(mark)
+    assert record["action"] == "dataset_version.registered"
+    with pytest.raises(Forbidden):
+        services.dataset_update(caller=Caller(user=bob), dataset=data, description="mine")
+    with pytest.raises(Forbidden):
+        services.dataset_retire(caller=Caller(user=bob), dataset=data, reason="mine")
+    assert len(records_since(mark)) == 1
+
+
+def test_per_dataset_grants_decide_who_writes_it(alice, charlie):
+    from guardian.shortcuts import assign_perm
+
+    data = factories.dataset(alice)
+    assign_perm("registry.register_version_dataset", charlie, data)
+    factories.dataset_version(charlie, data)
+    with pytest.raises(Forbidden):
+        services.dataset_update(caller=Caller(user=charlie), dataset=data, description="x")
+    assign_perm("registry.change_dataset", charlie, data)
+    mark = last_seq()
+    services.dataset_update(caller=Caller(user=charlie), dataset=data, description="x")
+    [record] = records_since(mark)
+    assert record["action"] == "dataset.updated"

@@ -160,11 +160,11 @@ def test_stranger_gets_404_for_a_model_they_cannot_see(alice, charlie, version, 
     assert post(charlie, **COMPAS_FIELDS, evaluation=upload(COMPAS)).status_code == 404
 
 
-def test_api_key_needs_registry_write_to_request(version, gate_only_key, post):
+def test_api_key_needs_reports_write_to_request(version, gate_only_key, post):
     client = client_with_key(gate_only_key)
     response = post(client, **COMPAS_FIELDS, evaluation=upload(COMPAS))
     assert response.status_code == 403
-    assert "registry:write" in response.json()["error"]["message"]
+    assert "reports:write" in response.json()["error"]["message"]
 
 
 def test_list_filters_by_kind_and_status(alice, version, post, bike_months):
