@@ -66,8 +66,8 @@ class WardenJSONParser(JSONParser):
         try:
             return clean_json(raw, limits=body_limits())
         except JSONValueError as exc:
-            if exc.path and isinstance(raw, ObjectPairs) and isinstance(exc.path[0], str):
-                field, *rest = exc.path
-                inner = JSONValueError(exc.message, tuple(rest))
+            field = exc.path[0] if exc.path else None
+            if isinstance(raw, ObjectPairs) and isinstance(field, str):
+                inner = JSONValueError(exc.message, exc.path[1:])
                 raise ValidationError({field: [inner.describe()]}) from exc
             raise ParseError(f"JSON parse error - {exc.describe()}") from exc
