@@ -13,6 +13,7 @@ from django.contrib.auth.models import Group
 from rest_framework import serializers
 
 from governance.accounts.models import User
+from governance.common.jsonvalues import FreeFormJSONField
 from registry.models import (
     DIGEST_PATTERN,
     SLUG_PATTERN,
@@ -211,8 +212,8 @@ class ModelVersionRegisterSerializer(StrictInputSerializer):
     artifact_uri = TextField(max_length=1000)
     artifact_digest = _digest_field()
     framework = TextField(max_length=100, required=False, allow_blank=True)
-    parameters = serializers.DictField(required=False)
-    metrics = serializers.DictField(required=False)
+    parameters = FreeFormJSONField(required=False)
+    metrics = FreeFormJSONField(required=False)
     source_commit = TextField(max_length=100, required=False, allow_blank=True)
     training_run_id = TextField(max_length=200, required=False, allow_blank=True)
     environment_digest = TextField(max_length=200, required=False, allow_blank=True)
@@ -360,7 +361,7 @@ class DatasetUpdateSerializer(StrictInputSerializer):
 class DatasetVersionRegisterSerializer(StrictInputSerializer):
     content_digest = _digest_field()
     row_count = WholeNumberField(min_value=0, max_value=MAX_BIGINT)
-    schema = serializers.DictField(child=TextField(max_length=100))
+    schema = FreeFormJSONField(child=TextField(max_length=100))
     pii = TruthField(required=False, allow_null=True)
     source_uri = TextField(max_length=1000, required=False, allow_blank=True)
 

@@ -30,6 +30,7 @@ from governance.approvals.workflow import (
     current_step,
     steps_from,
 )
+from governance.common.jsonvalues import FreeFormJSONField
 from governance.common.roles import SIGNING_ROLES, Role
 from registry.models import DIGEST_PATTERN, SLUG_PATTERN, RiskTier
 from registry.serializers import (
@@ -166,7 +167,7 @@ class PolicyStepSerializer(StrictInputSerializer):
 
 class PolicyEvidenceSerializer(StrictInputSerializer):
     kind = serializers.ChoiceField(choices=[("fairness", "Fairness"), ("drift", "Drift")])
-    thresholds = serializers.DictField(required=False, default=dict)
+    thresholds = FreeFormJSONField(required=False, default=dict)
     max_age_days = WholeNumberField(min_value=1, max_value=3650, required=False, allow_null=True)
 
 

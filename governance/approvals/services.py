@@ -24,7 +24,7 @@ from django.db.models import Max
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
-from audit.canonical import dumps, format_timestamp, to_profile
+from audit.canonical import CanonicalFormError, dumps, format_timestamp, to_profile
 from audit.models import AuditRecord
 from audit.services import (
     SYSTEM_ACTOR,
@@ -1243,17 +1243,18 @@ def _check_evidence(evidence: Sequence[Mapping[str, Any]]) -> list[dict[str, Any
     for index, data in enumerate(evidence):
         try:
             item = evidence_module.EvidenceRequirement.from_data(data)
+            thresholds = to_profile(dict(item.thresholds))
+        except CanonicalFormError as exc:
+            # Thresholds become objects of the audit record, whose keys are ASCII.
+            raise InvalidInput(
+                f"evidence[{index}] thresholds have a name that is not ASCII",
+                fields={"evidence": [f"item {index}: threshold names must be ASCII."]},
+            ) from exc
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput(
                 f"evidence[{index}] is malformed", fields={"evidence": [f"item {index}: {exc}"]}
             ) from exc
-        out.append(
-            {
-                "kind": item.kind,
-                "thresholds": to_profile(dict(item.thresholds)),
-                "max_age_days": item.max_age_days,
-            }
-        )
+        out.append({"kind": item.kind, "thresholds": thresholds, "max_age_days": item.max_age_days})
     return out
 
 

@@ -19,7 +19,7 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import generics, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -31,6 +31,7 @@ from governance.accounts.models import ApiKeyScope, User
 from governance.common.api import request_user
 from governance.common.errors import DomainError, Forbidden, InvalidInput, NotFound
 from governance.common.pagination import StandardPagination
+from governance.common.parsers import WardenJSONParser
 from governance.common.permissions import ScopedPermission
 from governance.common.schema import ErrorSerializer, error_responses
 from governance.reports import selectors, services
@@ -124,7 +125,7 @@ class ReportListView(generics.ListAPIView):
     serializer_class = ReportSerializer
     queryset = Report.objects.none()
     pagination_class = StandardPagination
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, WardenJSONParser]
     filter_backends: list[Any] = []
 
     def get_queryset(self) -> QuerySet[Report]:
