@@ -3,7 +3,8 @@
 ``on_domain_event`` receives ``governance.common.events.domain_event`` (sent by the approvals
 services inside their transaction, right after the audit record), turns the audit action into
 the webhook event types it means (a signature that completes the last step is also
-``deployment_request.approved``; a denied gate check is ``gate.denied``) and calls ``publish``.
+``deployment_request.approved``; a denied gate check is ``gate.denied``; a deployment reported
+without a gate check that still allows is also ``deployment.unchecked``) and calls ``publish``.
 
 ``publish`` writes one ``WebhookDelivery`` per active subscription to the event type, in the
 same transaction (an outbox), and sends them after commit: a change that rolls back sends
@@ -176,7 +177,10 @@ def _translate(action: str, subject: Any) -> tuple[list[str], str, str, dict[str
                 "unchecked": subject.unchecked,
             }
         }
-        return [action], "deployment", str(subject.pk), data
+        types = [action]
+        if subject.unchecked:
+            types.append(WebhookEvent.DEPLOYMENT_UNCHECKED.value)
+        return types, "deployment", str(subject.pk), data
     return [], "", "", {}
 
 

@@ -35,6 +35,10 @@ class WebhookEvent(models.TextChoices):
     DEPLOYMENT_DEPLOYED = "deployment.deployed", "Deployed"
     DEPLOYMENT_ROLLED_BACK = "deployment.rolled_back", "Rolled back"
     DEPLOYMENT_RETIRED = "deployment.retired", "Retired from an environment"
+    DEPLOYMENT_UNCHECKED = (
+        "deployment.unchecked",
+        "Deployed without a gate check that still allows",
+    )
     GATE_DENIED = "gate.denied", "Gate check denied"
 
 
