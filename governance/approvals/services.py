@@ -287,7 +287,8 @@ def _reauthenticate(caller: Caller, password: str | None, *, subject: Subject, s
                 # The failure that locks signing is the alert security monitoring keys on.
                 "alert": "signing_locked" if left <= 0 else None,
             },
-        )
+        ),
+        alert="signoff.signing_locked" if left <= 0 else None,
     )
     error.recorded = True  # type: ignore[attr-defined]
     raise error

@@ -40,6 +40,10 @@ class WebhookEvent(models.TextChoices):
         "Deployed without a gate check that still allows",
     )
     GATE_DENIED = "gate.denied", "Gate check denied"
+    SIGNING_LOCKED = "signoff.signing_locked", "Signing locked after failed re-authentications"
+    AUDIT_CHANGE_REFUSED = "audit.change_refused", "Change to an audit record refused"
+    AUDIT_VERIFICATION_FAILED = "audit.verification_failed", "Audit log verification failed"
+    AUDIT_CHECKPOINT_ALARM = "audit.checkpoint_alarm", "Audit checkpoint refused with an alarm"
 
 
 class WebhookSubscription(GovernedModel):
