@@ -41,7 +41,7 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 from django.utils import timezone
 
-from audit import keys
+from audit import alerts, keys
 from audit.merkle import MerkleStore, verify_consistency, verify_inclusion
 from audit.models import AuditRecord, Checkpoint, LogHead
 from audit.notes import Checkpoint as CheckpointText
@@ -452,7 +452,41 @@ def _commit(
     return CheckpointResult(True, checkpoint, f"signed the log at size {plan.size}")
 
 
+def _alarm_announce(error: IntegrityAlarm, using: str) -> None:
+    """Announce an alarm (``audit.checkpoint_alarm``) once per kind of alarm and stored
+    checkpoint: the beat runs the checkpointer every few seconds, and an alarm persists until
+    someone acts. Not an audit record: appending would move the log the alarm is about."""
+    kind = type(error).__name__
+    last = latest_checkpoint(using=using)
+    size = last.size if last is not None else 0
+    with transaction.atomic(using=using):
+        alerts.alert_raise(
+            event=alerts.CHECKPOINT_ALARM,
+            data={
+                "kind": kind,
+                "message": error.message,
+                "notes": list(error.notes),
+                "log": _origin(),
+                "checkpoint_size": size,
+            },
+            key=f"{_origin()}:{kind}:{size}",
+        )
+
+
 def checkpoint_create(
+    *, using: str = DEFAULT_DB_ALIAS, signers: Sequence[Signer] | None = None
+) -> CheckpointResult:
+    """Sign, store and publish a checkpoint of the log at its current size, if it grew (see
+    ``_checkpoint_create``). An alarm is also alerted (``audit.checkpoint_alarm``, once per
+    kind and stored checkpoint)."""
+    try:
+        return _checkpoint_create(using=using, signers=signers)
+    except IntegrityAlarm as error:
+        _alarm_announce(error, using)
+        raise
+
+
+def _checkpoint_create(
     *, using: str = DEFAULT_DB_ALIAS, signers: Sequence[Signer] | None = None
 ) -> CheckpointResult:
     """Sign, store and publish a checkpoint of the log at its current size, if it grew.

@@ -5,9 +5,10 @@ A record stores its exact canonical bytes in a text column (never ``jsonb``, whi
 keys). The indexed columns beside the body (``action``, ``actor_id``...) are copies taken from
 the body when it is appended, for filtering; the verifier trusts only the body.
 
-Records, checkpoints and tree nodes are append-only: the models refuse changes here, database
-triggers refuse them below (``audit.triggers``), and in production the application's role
-holds only INSERT and SELECT on them (``audit/sql/app_role.sql``).
+Records, checkpoints and tree nodes are append-only: the models refuse changes here (and
+record each refusal as ``audit.change_refused``, an alert), database triggers refuse them
+below (``audit.triggers``), and in production the application's role holds only INSERT and
+SELECT on them (``audit/sql/app_role.sql``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import uuid
 from typing import Any, NoReturn, TypeVar
 
 from django.conf import settings
-from django.db import models
+from django.db import DEFAULT_DB_ALIAS, models
 from django.utils import timezone
 
 _M = TypeVar("_M", bound=models.Model)
@@ -26,12 +27,28 @@ class AppendOnlyError(RuntimeError):
     """An attempt to change or delete a row of an append-only audit table."""
 
 
+def _refused(
+    model: type[models.Model], operation: str, message: str, row: Any, using: str | None
+) -> NoReturn:
+    """Record the refused change as a security event (``audit.services``), then raise."""
+    from audit.services import audit_change_refused_record
+
+    audit_change_refused_record(
+        table=model._meta.db_table,
+        operation=operation,
+        message=message,
+        row=None if row is None else str(row),
+        using=using or DEFAULT_DB_ALIAS,
+    )
+    raise AppendOnlyError(message)
+
+
 class AppendOnlyQuerySet(models.QuerySet[_M]):
     """Rows can be read and inserted, never changed or deleted in bulk."""
 
     def _refuse(self, what: str) -> NoReturn:
         plural = self.model._meta.verbose_name_plural
-        raise AppendOnlyError(f"{plural} are append-only: {what} refused")
+        _refused(self.model, what, f"{plural} are append-only: {what} refused", None, self.db)
 
     def update(self, **kwargs: Any) -> NoReturn:
         self._refuse("update()")
@@ -61,14 +78,24 @@ class AppendOnlyModel(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
-            raise AppendOnlyError(
-                f"{self._meta.verbose_name_plural} are append-only: save() of a stored row"
+            _refused(
+                type(self),
+                "save()",
+                f"{self._meta.verbose_name_plural} are append-only: save() of a stored row",
+                self.pk,
+                self._state.db,
             )
         kwargs["force_insert"] = True
         super().save(*args, **kwargs)
 
     def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
-        raise AppendOnlyError(f"{self._meta.verbose_name_plural} are append-only: delete() refused")
+        _refused(
+            type(self),
+            "delete()",
+            f"{self._meta.verbose_name_plural} are append-only: delete() refused",
+            self.pk,
+            self._state.db,
+        )
 
 
 class LogHead(models.Model):

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from audit import clock, context
+from audit.alerts import CHANGE_REFUSED, alert_raise
 from audit.canonical import (
     TIMESTAMP_FORMAT,
     CanonicalFormError,
@@ -196,7 +197,55 @@ def audit_append(
     return records
 
 
-def audit_append_security_event(*, event: AuditEvent, using: str = DEFAULT_DB_ALIAS) -> AuditRecord:
-    """Record a refused action in a transaction of its own, after the refusal rolled back."""
+def audit_append_security_event(
+    *, event: AuditEvent, using: str = DEFAULT_DB_ALIAS, alert: str | None = None
+) -> AuditRecord:
+    """Record a refused action in a transaction of its own, after the refusal rolled back.
+    With ``alert`` (its name outside Warden, e.g. ``signoff.signing_locked``) the record is
+    also announced to the receivers of ``audit.alerts`` in that transaction."""
     with transaction.atomic(using=using, durable=True):
-        return audit_append(events=[event], using=using)[0]
+        record = audit_append(events=[event], using=using)[0]
+        if alert is not None:
+            alert_raise(event=alert, record=record)
+        return record
+
+
+def _inside_a_transaction(using: str) -> bool:
+    # Django lets a durable block open inside a test case's transaction and nowhere else.
+    return any(
+        not getattr(block, "_from_testcase", False) for block in connections[using].atomic_blocks
+    )
+
+
+def audit_change_refused_record(
+    *, table: str, operation: str, message: str, row: str | None, using: str = DEFAULT_DB_ALIAS
+) -> None:
+    """Record that the application refused ``operation`` on the append-only ``table``
+    (``audit.change_refused``, a security event with an alert) and announce it.
+
+    Called by the models' guards just before they raise. Outside a transaction the record is
+    appended at once, in a transaction of its own; inside one (which the refusal will most
+    likely roll back) it is appended when that transaction commits, as a durable block
+    cannot open there. A database trigger's refusal cannot be recorded from the database:
+    the scheduled full verification is what notices a change that got past both."""
+    event = AuditEvent(
+        action=CHANGE_REFUSED,
+        actor=SYSTEM_ACTOR,
+        object=Subject(type="audit_table", id=table, label=table),
+        data={
+            "table": table,
+            "operation": operation,
+            "row": row,
+            "code": "append_only",
+            "message": message,
+            "alert": "audit_change_refused",
+        },
+    )
+
+    def record() -> None:
+        audit_append_security_event(event=event, using=using, alert=CHANGE_REFUSED)
+
+    if _inside_a_transaction(using):
+        transaction.on_commit(record, using=using)
+    else:
+        record()

@@ -8,6 +8,7 @@ from celery import shared_task
 
 from audit.checkpoints import checkpoint_create, checkpoint_due
 from audit.exports import audit_export_run
+from audit.verification import VerificationTrigger, verify_log_full
 
 
 @shared_task(name="audit.tasks.checkpoint_if_due", ignore_result=True)
@@ -35,3 +36,20 @@ def export_bundle(export_id: str) -> dict[str, Any]:
     """
     export = audit_export_run(export_id=export_id)
     return {"export": str(export.id), "status": export.status, "sha256": export.sha256}
+
+
+@shared_task(name="audit.tasks.verify_full", ignore_result=True)
+def verify_full() -> dict[str, Any]:
+    """Re-check every record of the log and record the result (``audit.verified``; a failure
+    is also the ``audit.verification_failed`` alert); run by Celery beat every
+    ``AUDIT_FULL_VERIFY_INTERVAL_SECONDS`` (an hour by default). Takes no arguments; each run
+    reads the log afresh and appends one record, so overlapping runs do no harm.
+    """
+    report, record = verify_log_full(trigger=VerificationTrigger.SCHEDULE)
+    first = report.first_error
+    return {
+        "ok": report.ok,
+        "records": report.records,
+        "first_bad_seq": first.seq if first else None,
+        "audit_seq": record.seq,
+    }

@@ -1,14 +1,23 @@
-"""In-service verification of the whole log, straight from the database."""
+"""In-service verification of the whole log, straight from the database, and the record of
+a verification's result (``audit.verified``; a failure is also an alert).
+
+The checkpointer re-checks only the records after its last checkpoint; the scheduled full
+verification (``audit.tasks.verify_full``, hourly by default) re-checks every record, so that
+an older record changed behind the triggers' back is noticed within the hour, not only when
+someone runs ``audit_verify``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
 from django.db.backends.utils import CursorWrapper
 
-from audit.models import LogHead
+from audit.alerts import VERIFICATION_FAILED, alert_raise
+from audit.models import AuditRecord, LogHead
+from audit.services import SYSTEM_ACTOR, AuditEvent, Subject, audit_append
 from audit.verifier import (
     ChainReport,
     ChainVerifier,
@@ -90,3 +99,53 @@ def verify_log(
             Finding("E_PREV", report.last_seq, "the log head's tip is not the last record's leaf")
         )
     return report
+
+
+VERIFIED = "audit.verified"
+
+
+class VerificationTrigger(models.TextChoices):
+    """What ran a recorded verification."""
+
+    SCHEDULE = "schedule", "Scheduled full verification"
+    COMMAND = "command", "manage.py audit_verify"
+
+
+def verification_record(
+    *, report: ChainReport, trigger: str, using: str = DEFAULT_DB_ALIAS
+) -> AuditRecord:
+    """Append ``audit.verified`` with the result of a verification of the whole log (records
+    verified, result, first bad seq and its code), in a transaction of its own; a failure
+    carries ``"alert": "audit_verification_failed"`` and is announced as
+    ``audit.verification_failed``."""
+    first = report.first_error
+    data = {
+        "trigger": trigger,
+        "ok": report.ok,
+        "size": report.records,
+        "first_bad_seq": first.seq if first else None,
+        "code": first.code if first else None,
+        "findings": len(report.findings),
+        "alert": None if report.ok else "audit_verification_failed",
+    }
+    origin = str(settings.AUDIT_LOG_ORIGIN)
+    event = AuditEvent(
+        action=VERIFIED,
+        actor=SYSTEM_ACTOR,
+        object=Subject(type="audit_log", id=origin, label=origin),
+        data=data,
+    )
+    with transaction.atomic(using=using, durable=True):
+        (record,) = audit_append(events=[event], using=using)
+        if not report.ok:
+            alert_raise(event=VERIFICATION_FAILED, record=record)
+    return record
+
+
+def verify_log_full(
+    *, trigger: str = VerificationTrigger.SCHEDULE, using: str = DEFAULT_DB_ALIAS, workers: int = 1
+) -> tuple[ChainReport, AuditRecord]:
+    """Verify every record of the log (``verify_log``) and record the result
+    (``verification_record``)."""
+    report = verify_log(using=using, workers=workers)
+    return report, verification_record(report=report, trigger=trigger, using=using)

@@ -206,7 +206,8 @@ class DeploymentEvent(models.TextChoices):
 
 class Deployment(ImmutableModel):
     """What actually happened in an environment, as reported by CI. ``unchecked`` marks a
-    ``deployed`` report with no allowing gate check for the same digest (an alert)."""
+    ``deployed`` report with no allowing gate check for the same digest, or one the gate no
+    longer allowed when it was reported (an alert)."""
 
     model_version = models.ForeignKey(
         ModelVersion, on_delete=models.PROTECT, related_name="deployments"

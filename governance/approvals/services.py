@@ -287,7 +287,8 @@ def _reauthenticate(caller: Caller, password: str | None, *, subject: Subject, s
                 # The failure that locks signing is the alert security monitoring keys on.
                 "alert": "signing_locked" if left <= 0 else None,
             },
-        )
+        ),
+        alert="signoff.signing_locked" if left <= 0 else None,
     )
     error.recorded = True  # type: ignore[attr-defined]
     raise error
@@ -1351,8 +1352,11 @@ def deployment_report(
     """Record what CI did in an environment: ``deployed``, ``rolled_back`` or ``retired``.
 
     A rollback or retirement names the version that was live at that instant. A ``deployed``
-    report that no allowing gate check for the same digest backs is kept, and flagged
-    ``unchecked`` (an alert in its audit record)."""
+    report counts as checked only if an allowing gate check for the same digest backs it
+    (``check_id``, or else the newest such check) and ``selectors.gate_decide`` still allows
+    now (no revocation, expiry or blocking finding since). Otherwise it is kept and flagged
+    ``unchecked``: an alert in its audit record, with the gate's reasons now, and the
+    ``deployment.unchecked`` webhook event."""
     env = _environment(environment)
     if event not in DeploymentEvent.values:
         raise InvalidInput(
@@ -1400,11 +1404,19 @@ def deployment_report(
                     .order_by("-asked_at")
                     .first()
                 )
-            unchecked = event == DeploymentEvent.DEPLOYED and not (
-                backing is not None
-                and backing.allowed
-                and backing.digest == version.artifact_digest
-            )
+            unchecked = False
+            gate_reasons: list[str] | None = None
+            if event == DeploymentEvent.DEPLOYED:
+                # An allowing check is only as good as the decision it recorded: a revocation,
+                # an expiry or a blocking finding since then means the gate would now say no.
+                gate_reasons = selectors.gate_decide(
+                    version=version, environment=env, digest=version.artifact_digest, now=now
+                ).reasons
+                unchecked = bool(gate_reasons) or not (
+                    backing is not None
+                    and backing.allowed
+                    and backing.digest == version.artifact_digest
+                )
             deployment = Deployment.objects.create(
                 model_version=version,
                 environment=env,
@@ -1436,6 +1448,7 @@ def deployment_report(
                             "commit": commit,
                             "check_id": str(backing.check_id) if backing else None,
                             "alert": "deployed_without_allowing_gate_check" if unchecked else None,
+                            "gate_reasons": gate_reasons,
                         },
                     )
                 ]

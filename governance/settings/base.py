@@ -250,6 +250,8 @@ AUDIT_CHECKPOINT_PUBLISH_DIR = envstr("AUDIT_CHECKPOINT_PUBLISH_DIR") or str(
 # Cadence: sign when the last checkpoint is this old, or this many records behind.
 AUDIT_CHECKPOINT_INTERVAL_SECONDS = envint("AUDIT_CHECKPOINT_INTERVAL_SECONDS", 60)
 AUDIT_CHECKPOINT_EVERY_RECORDS = envint("AUDIT_CHECKPOINT_EVERY_RECORDS", 1000)
+# The checkpointer re-checks only new records; this re-checks the whole log (and records it).
+AUDIT_FULL_VERIFY_INTERVAL_SECONDS = envint("AUDIT_FULL_VERIFY_INTERVAL_SECONDS", 3600)
 # Export bundles (AUDIT_SPEC.md section 6) requested through the API: written by the
 # checkpointer's worker, downloaded through the web processes, so a directory both see (the
 # media volume in docker-compose.yml). The bundles hold the whole log: keep it private.
@@ -266,6 +268,10 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_BEAT_SCHEDULE = {
     "audit-checkpoint-if-due": {"task": "audit.tasks.checkpoint_if_due", "schedule": 10.0},
+    "audit-verify-full": {
+        "task": "audit.tasks.verify_full",
+        "schedule": float(AUDIT_FULL_VERIFY_INTERVAL_SECONDS),
+    },
     "webhooks-sweep": {"task": "governance.webhooks.tasks.sweep", "schedule": 30.0},
     "approvals-expire-due-requests": {
         "task": "governance.approvals.tasks.expire_due_requests",

@@ -9,7 +9,9 @@ class WebhooksConfig(AppConfig):
     verbose_name = "Webhooks"
 
     def ready(self) -> None:
+        from audit.alerts import alert_raised
         from governance.common.events import domain_event
-        from governance.webhooks.events import on_domain_event
+        from governance.webhooks.events import on_alert, on_domain_event
 
         domain_event.connect(on_domain_event, dispatch_uid="webhooks.on_domain_event")
+        alert_raised.connect(on_alert, dispatch_uid="webhooks.on_alert")

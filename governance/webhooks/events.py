@@ -3,11 +3,16 @@
 ``on_domain_event`` receives ``governance.common.events.domain_event`` (sent by the approvals
 services inside their transaction, right after the audit record), turns the audit action into
 the webhook event types it means (a signature that completes the last step is also
-``deployment_request.approved``; a denied gate check is ``gate.denied``) and calls ``publish``.
+``deployment_request.approved``; a denied gate check is ``gate.denied``; a deployment reported
+without a gate check that still allows is also ``deployment.unchecked``) and calls ``publish``.
 
 ``publish`` writes one ``WebhookDelivery`` per active subscription to the event type, in the
 same transaction (an outbox), and sends them after commit: a change that rolls back sends
 nothing. Payloads carry ids, names, states, the actor's name and the audit seq; never secrets.
+
+``on_alert`` receives ``audit.alerts.alert_raised`` (a refused change to an audit table, a
+failed verification, a checkpoint alarm, a locked signer) and publishes the alert as the
+webhook event of the same name.
 """
 
 from __future__ import annotations
@@ -176,7 +181,10 @@ def _translate(action: str, subject: Any) -> tuple[list[str], str, str, dict[str
                 "unchecked": subject.unchecked,
             }
         }
-        return [action], "deployment", str(subject.pk), data
+        types = [action]
+        if subject.unchecked:
+            types.append(WebhookEvent.DEPLOYMENT_UNCHECKED.value)
+        return types, "deployment", str(subject.pk), data
     return [], "", "", {}
 
 
@@ -195,3 +203,44 @@ def on_domain_event(sender: Any, *, action: str, subject: Any, actor: Actor, **_
     }
     for event_type in types:
         publish(event_type, {**envelope, "id": str(uuid.uuid4())})
+
+
+def on_alert(
+    sender: Any,
+    *,
+    event: str,
+    record: AuditRecord | None,
+    data: Mapping[str, Any],
+    key: str | None = None,
+    **_: Any,
+) -> None:
+    """Receiver of ``audit.alerts.alert_raised``: publish the alert as the webhook event of
+    the same name, with the record's seq, actor and (redacted) data, or the data alone. An
+    alert with a ``key`` has an event id derived from it and is published once."""
+    if (
+        event not in WebhookEvent.values
+        or not WebhookSubscription.objects.filter(active=True).exists()
+    ):
+        return
+    envelope: dict[str, Any] = {"id": str(uuid.uuid4())}
+    if key is not None:
+        event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"warden-alert:{event}:{key}")
+        if WebhookDelivery.objects.filter(event_id=event_id).exists():
+            return
+        envelope["id"] = str(event_id)
+    if record is not None:
+        body = json.loads(record.body)
+        actor = body.get("actor") or {}
+        envelope.update(
+            occurred_at=body.get("ts"),
+            audit_seq=record.seq,
+            actor={"type": actor.get("type"), "name": actor.get("name")},
+            data={"alert": {"action": record.action, **(body.get("data") or {})}},
+        )
+    else:
+        envelope.update(
+            audit_seq=None,
+            actor={"type": "system", "name": "Warden"},
+            data={"alert": dict(data)},
+        )
+    publish(event, envelope)

@@ -35,7 +35,15 @@ class WebhookEvent(models.TextChoices):
     DEPLOYMENT_DEPLOYED = "deployment.deployed", "Deployed"
     DEPLOYMENT_ROLLED_BACK = "deployment.rolled_back", "Rolled back"
     DEPLOYMENT_RETIRED = "deployment.retired", "Retired from an environment"
+    DEPLOYMENT_UNCHECKED = (
+        "deployment.unchecked",
+        "Deployed without a gate check that still allows",
+    )
     GATE_DENIED = "gate.denied", "Gate check denied"
+    SIGNING_LOCKED = "signoff.signing_locked", "Signing locked after failed re-authentications"
+    AUDIT_CHANGE_REFUSED = "audit.change_refused", "Change to an audit record refused"
+    AUDIT_VERIFICATION_FAILED = "audit.verification_failed", "Audit log verification failed"
+    AUDIT_CHECKPOINT_ALARM = "audit.checkpoint_alarm", "Audit checkpoint refused with an alarm"
 
 
 class WebhookSubscription(GovernedModel):

@@ -48,7 +48,11 @@ def test_the_model_refuses_changes(log: list[AuditRecord], write: Callable[..., 
     record = AuditRecord.objects.get(seq=1)
     with pytest.raises(AppendOnlyError):
         write(record)
-    assert stored() == before
+    # The records stay as they were; the refusal itself is recorded after them.
+    assert stored()[: len(before)] == before
+    assert [r.action for r in AuditRecord.objects.filter(seq__gte=len(before))] == [
+        "audit.change_refused"
+    ]
 
 
 RAW_SQL = {

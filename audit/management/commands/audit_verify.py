@@ -1,4 +1,7 @@
-"""``manage.py audit_verify [--json]``: exit 0 when the log is intact, 1 otherwise."""
+"""``manage.py audit_verify [--json] [--no-record]``: exit 0 when the log is intact, 1
+otherwise. A failure is recorded in the log it checked (``audit.verified`` with the first bad
+seq and its code) and alerted (``audit.verification_failed``), unless ``--no-record`` (a
+read-only copy or replica)."""
 
 import json
 import sys
@@ -6,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from audit.verification import verify_log
+from audit.verification import VerificationTrigger, verification_record, verify_log
 
 
 class Command(BaseCommand):
@@ -20,6 +23,11 @@ class Command(BaseCommand):
             type=int,
             default=1,
             help="processes that check bodies in parallel (the chain is checked in order)",
+        )
+        parser.add_argument(
+            "--no-record",
+            action="store_true",
+            help="do not record a failure in the log (a read-only copy or replica)",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -39,4 +47,8 @@ class Command(BaseCommand):
                     f"({first.code})"
                 )
         if not report.ok:
+            if not options["no_record"]:
+                verification_record(
+                    report=report, trigger=VerificationTrigger.COMMAND, using=options["database"]
+                )
             sys.exit(1)
