@@ -7,10 +7,13 @@ Every API error has the same shape::
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -102,10 +105,51 @@ def _first_message(fields: dict[str, Any]) -> str:
     return "invalid input"
 
 
+# Codes of the errors that come from the HTTP layer rather than from a view or service.
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "request_too_large",
+    415: "unsupported_media_type",
+    429: "throttled",
+    500: "server_error",
+}
+
+
+def too_large_message() -> str:
+    return f"The request body exceeds {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
+
+
+def http_error_response(status: int, message: str | None = None) -> HttpResponse:
+    """The error format for a refusal that no API view rendered (an unmatched path, a body over
+    the limit, an unexpected failure); the message never carries details of a failure."""
+    if message is None:
+        if status == 413:
+            message = too_large_message()
+        elif status >= 500:
+            message = "Internal server error."
+        else:
+            try:
+                message = HTTPStatus(status).phrase + "."
+            except ValueError:
+                message = "Error."
+    code = _STATUS_CODES.get(status, "server_error" if status >= 500 else "error")
+    return JsonResponse(_body(code, message), status=status)
+
+
 def api_exception_handler(exc: Exception, ctx: dict[str, Any]) -> Response | None:
     """Map domain errors and DRF/Django errors to the single error format."""
     if isinstance(exc, DomainError):
         return Response(_body(exc.code, exc.message, exc.fields), status=exc.http_status)
+    if isinstance(exc, RequestDataTooBig):
+        return Response(
+            _body("request_too_large", too_large_message()),
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

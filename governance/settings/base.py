@@ -41,13 +41,16 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outside every other middleware, so that what they refuse carries the request id and,
+    # under /api/, the JSON error format.
+    "governance.common.middleware.RequestIdMiddleware",
+    "governance.common.middleware.ApiErrorMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "governance.common.middleware.RequestIdMiddleware",
 ]
 
 ROOT_URLCONF = "governance.urls"
