@@ -81,27 +81,36 @@ def _body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict
     return {"error": error, "request_id": ctx.get("request_id")}
 
 
-def _flatten(detail: Any) -> dict[str, Any]:
-    if isinstance(detail, dict):
-        return {str(k): _flatten_list(v) for k, v in detail.items()}
-    return {"non_field_errors": _flatten_list(detail)}
+def _flatten(detail: Any) -> dict[str, list[str]]:
+    """DRF's error detail as ``{name: [message, ...]}``: nested serializers, list items and
+    dictionary values are named with dotted paths (``steps.0.role``, ``labels.1``); messages
+    about the body as a whole, or about an item as a whole, are ``non_field_errors``."""
+    fields: dict[str, list[str]] = {}
+
+    def walk(value: Any, name: str) -> None:
+        if isinstance(value, dict):
+            for key, child in value.items():
+                walk(child, f"{name}.{key}" if name else str(key))
+        elif isinstance(value, list):
+            for index, child in enumerate(value):
+                if isinstance(child, dict | list):
+                    walk(child, f"{name}.{index}" if name else str(index))
+                else:
+                    fields.setdefault(name or "non_field_errors", []).append(str(child))
+        else:
+            fields.setdefault(name or "non_field_errors", []).append(str(value))
+
+    walk(detail, "")
+    return fields
 
 
-def _flatten_list(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_flatten_list(v) if isinstance(v, dict | list) else str(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _flatten_list(v) for k, v in value.items()}
-    return [str(value)]
-
-
-def _first_message(fields: dict[str, Any]) -> str:
+def _first_message(fields: dict[str, list[str]]) -> str:
     for name, messages in fields.items():
-        first = messages
-        while isinstance(first, list | dict) and first:
-            first = first[0] if isinstance(first, list) else next(iter(first.values()))
-        label = "" if name == "non_field_errors" else f"{name}: "
-        return f"{label}{first}"
+        if name == "non_field_errors":
+            label = ""
+        else:
+            label = name.removesuffix(".non_field_errors") + ": "
+        return f"{label}{messages[0]}"
     return "invalid input"
 
 

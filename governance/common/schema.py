@@ -22,8 +22,9 @@ class ErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()
     # Declared fields are popped off the class, so this does not hide Serializer.fields.
+    # Nested input errors are named with dotted paths: {"steps.0.role": ["..."]}.
     fields = serializers.DictField(  # type: ignore[assignment]
-        child=serializers.ListField(), required=False
+        child=serializers.ListField(child=serializers.CharField()), required=False
     )
 
 
