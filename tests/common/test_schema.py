@@ -1,0 +1,32 @@
+"""The OpenAPI schema lists the refusals every operation may answer."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from tests.apitools import assert_unauthenticated
+
+pytestmark = pytest.mark.django_db
+
+
+def _schema(api: APIClient) -> dict:
+    return api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+
+
+@pytest.mark.parametrize("path", ["/api/v1/environments/", "/api/v1/policies/"])
+def test_anonymous_list_is_401_and_documented(api: APIClient, path: str):
+    assert_unauthenticated(api.get(path))
+    responses = _schema(api)["paths"][path]["get"]["responses"]
+    assert {"401", "403"} <= set(responses), sorted(responses)
+
+
+def test_every_operation_documents_401_and_403_in_the_error_format(api: APIClient):
+    schema = _schema(api)
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            for status in ("401", "403"):
+                response = operation["responses"].get(status)
+                assert response, (method, path, status)
+                body = response["content"]["application/json"]["schema"]
+                assert body == {"$ref": "#/components/schemas/Error"}, (method, path)
