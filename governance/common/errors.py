@@ -106,10 +106,7 @@ def _flatten(detail: Any) -> dict[str, list[str]]:
 
 def _first_message(fields: dict[str, list[str]]) -> str:
     for name, messages in fields.items():
-        if name == "non_field_errors":
-            label = ""
-        else:
-            label = name.removesuffix(".non_field_errors") + ": "
+        label = "" if name == "non_field_errors" else f"{name.removesuffix('.non_field_errors')}: "
         return f"{label}{messages[0]}"
     return "invalid input"
 

@@ -18,7 +18,8 @@ from rest_framework.views import APIView
 
 
 def _whole_number(raw: str) -> int | None:
-    # int() would also take "１", " 7", "+7" and "1_000"; a page number is ASCII digits.
+    # int() would also take other scripts' digits, " 7", "+7" and "1_000"; a page number is
+    # ASCII digits.
     if not (raw.isascii() and raw.isdigit()):
         return None
     return int(raw)
@@ -96,7 +97,9 @@ class SeqCursorPagination(CursorPagination):
         try:
             return super().decode_cursor(request)
         except NotFound:
-            raise ValidationError({self.cursor_query_param: [self.invalid_cursor_message]})
+            raise ValidationError(
+                {self.cursor_query_param: [self.invalid_cursor_message]}
+            ) from None
 
     def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
         return _with_ranges(

@@ -66,8 +66,11 @@ class AutoSchema(openapi.AutoSchema):
 
     def _add_error(self, responses: dict[str, Any], code: str, description: str) -> None:
         if code not in responses:
+            # Errors are JSON whatever the operation's success renders (text, PDF).
             responses[code] = self._get_response_for_code(
-                OpenApiResponse(response=ErrorSerializer, description=description), code
+                OpenApiResponse(response=ErrorSerializer, description=description),
+                code,
+                media_types=["application/json"],
             )
 
     def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
