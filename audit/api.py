@@ -28,7 +28,7 @@ import django_filters
 from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import FileResponse
+from django.http import FileResponse, Http404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -38,6 +38,7 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import generics, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import BaseParser
 from rest_framework.permissions import SAFE_METHODS
@@ -204,6 +205,11 @@ class _TextView(APIView):
         return super().finalize_response(request, response, *args, **kwargs)
 
 
+def _json_errors(*statuses: int) -> dict[tuple[int, str], Any]:
+    """``error_responses`` for a view whose success is text: errors are still JSON."""
+    return {(status, "application/json"): r for status, r in error_responses(*statuses).items()}
+
+
 @extend_schema(
     summary="The public keys that verify the log's checkpoints",
     parameters=[
@@ -214,6 +220,7 @@ class _TextView(APIView):
     responses={
         (200, "text/plain"): OpenApiTypes.STR,
         (200, "application/json"): PublicKeysSerializer,
+        **_json_errors(400),
     },
     auth=[],
 )
@@ -224,6 +231,13 @@ class PublicKeyView(_TextView):
     auditor needs them to check checkpoints and exports offline."""
 
     permission_classes = [PublicRead]
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        # DRF answers an unknown ?format= with 404; it is bad input naming a parameter.
+        try:
+            return super().perform_content_negotiation(request, force)
+        except Http404:
+            raise ValidationError({"format": ["Must be txt or json."]}) from None
 
     def get(self, request: Request) -> Response:
         lines = keys.verification_key_lines()
@@ -239,11 +253,6 @@ class PublicKeyView(_TextView):
                 }
             )
         return Response("".join(f"{line}\n" for line in lines))
-
-
-def _json_errors(*statuses: int) -> dict[tuple[int, str], Any]:
-    """``error_responses`` for a view whose success is text: errors are still JSON."""
-    return {(status, "application/json"): r for status, r in error_responses(*statuses).items()}
 
 
 class _NoteView(_TextView):

@@ -38,7 +38,8 @@ def assert_no_record_since(seq: int) -> None:
 def assert_error(
     response: Any, status: int, *, field: str | None = None, code: str | None = None
 ) -> dict[str, Any]:
-    """The single error format; ``field`` must be named in ``error.fields``."""
+    """The single error format; ``field`` (or a nested name under it, ``field.0.role``) must
+    be named in ``error.fields``."""
     assert response.status_code == status, (response.status_code, response.content)
     payload = response.json()
     error = payload["error"]
@@ -48,7 +49,8 @@ def assert_error(
     if code is not None:
         assert error["code"] == code, error
     if field is not None:
-        assert field in error.get("fields", {}), error
+        names = error.get("fields", {})
+        assert any(n == field or n.startswith(f"{field}.") for n in names), error
     return error
 
 

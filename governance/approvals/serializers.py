@@ -201,7 +201,10 @@ class PolicySerializer(serializers.ModelSerializer):
         slug_field="name", read_only=True
     )
     published_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username",
+        read_only=True,
+        allow_null=True,
+        help_text="Who published this version; null for the installation's seeded defaults.",
     )
     steps = serializers.ListField(child=serializers.DictField(), read_only=True)
     evidence = serializers.ListField(child=serializers.DictField(), read_only=True)

@@ -1,4 +1,5 @@
-"""Binds a request id (and client info when the installation enables it) for audit records."""
+"""Binds a request id (and client info when the installation enables it) for audit records;
+keeps every error under /api/ in the one error format."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import uuid
 from collections.abc import Callable
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 
 from audit import context
 from governance.accounts.throttling import client_address
+from governance.common.errors import http_error_response
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}\Z")
 
@@ -32,3 +35,42 @@ class RequestIdMiddleware:
             response = self.get_response(request)
         response["X-Request-ID"] = request_id
         return response
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path_info.startswith("/api/")
+
+
+def _is_json(response: HttpResponse) -> bool:
+    media_type = response.get("Content-Type", "").split(";")[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+class ApiErrorMiddleware:
+    """Every error answered under ``/api/`` is in the one error format, also when no API view
+    rendered it: Django's 404 for an unmatched path, its 400 for a body over
+    ``DATA_UPLOAD_MAX_MEMORY_SIZE``, its 500 page (or the DEBUG traceback page) for an
+    unexpected failure. Django has already logged the failure when this sees the response.
+    Other paths keep Django's pages."""
+
+    # Headers of the refused response that still hold for its JSON replacement.
+    _KEPT_HEADERS = ("Allow", "WWW-Authenticate", "Retry-After", "X-Request-ID")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code < 400 or not _is_api(request) or _is_json(response):
+            return response
+        replacement = http_error_response(response.status_code)
+        for header in self._KEPT_HEADERS:
+            if header in response:
+                replacement[header] = response[header]
+        return replacement
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        # Django would answer a plain 400 (its SuspiciousOperation); the limit deserves a 413.
+        if _is_api(request) and isinstance(exception, RequestDataTooBig):
+            return http_error_response(413)
+        return None

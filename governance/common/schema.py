@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular import openapi
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
+
+from governance.common.permissions import ScopedPermission
 
 _MEANINGS = {
     400: "Bad input; `error.fields` names the offending fields.",
@@ -22,8 +25,9 @@ class ErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()
     # Declared fields are popped off the class, so this does not hide Serializer.fields.
+    # Nested input errors are named with dotted paths: {"steps.0.role": ["..."]}.
     fields = serializers.DictField(  # type: ignore[assignment]
-        child=serializers.ListField(), required=False
+        child=serializers.ListField(child=serializers.CharField()), required=False
     )
 
 
@@ -40,6 +44,49 @@ def error_responses(*statuses: int) -> dict[int, Any]:
         status: OpenApiResponse(response=ErrorSerializer, description=_MEANINGS[status])
         for status in statuses
     }
+
+
+_PAGING_MEANINGS = {
+    "400": "Bad input; `error.fields` names the offending fields (also a malformed `page`, "
+    "`page_size` or `cursor`).",
+    "404": "No such page (past the end of the list), or the parent is outside what the "
+    "caller may see.",
+}
+
+
+class AutoSchema(openapi.AutoSchema):
+    """drf-spectacular's schema, plus the refusals any operation may answer whatever its view
+    declares: 401 and 403 where a credential is needed (every view's ``ScopedPermission``),
+    and on every paged list 400 for a malformed ``page``, ``page_size`` or ``cursor`` and 404
+    for a page past the end."""
+
+    def _needs_credential(self) -> bool:
+        classes = getattr(self.view, "permission_classes", ())
+        return any(isinstance(c, type) and issubclass(c, ScopedPermission) for c in classes)
+
+    def _add_error(self, responses: dict[str, Any], code: str, description: str) -> None:
+        if code not in responses:
+            # Errors are JSON whatever the operation's success renders (text, PDF).
+            responses[code] = self._get_response_for_code(
+                OpenApiResponse(response=ErrorSerializer, description=description),
+                code,
+                media_types=["application/json"],
+            )
+
+    def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
+        responses: dict[str, Any] = super()._get_response_bodies(direction)
+        if direction != "response":
+            return responses
+        if self._needs_credential():
+            for status in (401, 403):
+                self._add_error(responses, str(status), _MEANINGS[status])
+        if self.method == "GET" and self._is_list_view() and self._get_paginator() is not None:
+            for code, description in _PAGING_MEANINGS.items():
+                if code in responses:
+                    responses[code]["description"] = description
+                else:
+                    self._add_error(responses, code, description)
+        return responses
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):

@@ -240,3 +240,14 @@ def test_beat_raises_overdue_reviews_every_5_minutes():
         "governance.approvals.tasks.flag_overdue_retrospectives",
         300.0,
     )
+
+
+def test_seeded_policies_have_no_publisher_and_the_schema_says_so(alice, api):
+    response = client_for(alice).get("/api/v1/policies/")
+    assert response.status_code == 200
+    rows = response.json()
+    rows = rows["results"] if isinstance(rows, dict) else rows
+    assert rows and all(row["published_by"] is None for row in rows)
+    schema = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    published_by = schema["components"]["schemas"]["Policy"]["properties"]["published_by"]
+    assert published_by.get("nullable") is True, published_by
