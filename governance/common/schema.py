@@ -18,6 +18,8 @@ _MEANINGS = {
     403: "Authenticated, but the key's scope or the user's role does not allow it.",
     404: "No such object, or outside what the caller may see.",
     409: "Clashes with the current state (a duplicate, a retired object, a refused transition).",
+    429: "Throttled (the caller's rate, or failed API keys from this address); `Retry-After` "
+    "says when to try again.",
 }
 
 
@@ -57,7 +59,7 @@ _PAGING_MEANINGS = {
 class AutoSchema(openapi.AutoSchema):
     """drf-spectacular's schema, plus the refusals any operation may answer whatever its view
     declares: 401 and 403 where a credential is needed (every view's ``ScopedPermission``),
-    and on every paged list 400 for a malformed ``page``, ``page_size`` or ``cursor`` and 404
+    429 everywhere (every request passes the throttles and the key check), and on every paged list 400 for a malformed ``page``, ``page_size`` or ``cursor`` and 404
     for a page past the end."""
 
     def _needs_credential(self) -> bool:
@@ -80,6 +82,7 @@ class AutoSchema(openapi.AutoSchema):
         if self._needs_credential():
             for status in (401, 403):
                 self._add_error(responses, str(status), _MEANINGS[status])
+        self._add_error(responses, "429", _MEANINGS[429])
         if self.method == "GET" and self._is_list_view() and self._get_paginator() is not None:
             for code, description in _PAGING_MEANINGS.items():
                 if code in responses:
