@@ -38,7 +38,7 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import generics, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import BaseParser
 from rest_framework.permissions import SAFE_METHODS
@@ -75,7 +75,7 @@ from governance.accounts.callers import Caller
 from governance.accounts.models import ApiKeyScope, User
 from governance.common.pagination import SeqCursorPagination
 from governance.common.permissions import AuditLogAccess, ScopedPermission
-from governance.common.schema import error_responses
+from governance.common.schema import ErrorSerializer, error_responses
 
 
 class AuditRecordFilter(django_filters.FilterSet):
@@ -210,6 +210,17 @@ def _json_errors(*statuses: int) -> dict[tuple[int, str], Any]:
     return {(status, "application/json"): r for status, r in error_responses(*statuses).items()}
 
 
+class KeysNotConfigured(APIException):
+    """No verification key is configured: there is nothing an auditor could check with."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "not_configured"
+    default_detail = (
+        "no verification key is configured (AUDIT_VERIFICATION_KEYS): checkpoints cannot be "
+        "verified against this installation yet"
+    )
+
+
 @extend_schema(
     summary="The public keys that verify the log's checkpoints",
     parameters=[
@@ -221,6 +232,10 @@ def _json_errors(*statuses: int) -> dict[tuple[int, str], Any]:
         (200, "text/plain"): OpenApiTypes.STR,
         (200, "application/json"): PublicKeysSerializer,
         **_json_errors(400),
+        (503, "application/json"): OpenApiResponse(
+            response=ErrorSerializer,
+            description="`not_configured`: the installation has no verification key.",
+        ),
     },
     auth=[],
 )
@@ -228,7 +243,8 @@ def _json_errors(*statuses: int) -> dict[tuple[int, str], Any]:
 class PublicKeyView(_TextView):
     """The trusted verification keys, one ``<name>+<hex id>+<base64>`` line each (the same
     lines as ``manage.py audit_public_key``), or JSON with ``?format=json``. Public: an
-    auditor needs them to check checkpoints and exports offline."""
+    auditor needs them to check checkpoints and exports offline. An installation without any
+    key answers 503 ``not_configured`` (``check --deploy`` reports it as ``warden.E002``)."""
 
     permission_classes = [PublicRead]
 
@@ -241,6 +257,8 @@ class PublicKeyView(_TextView):
 
     def get(self, request: Request) -> Response:
         lines = keys.verification_key_lines()
+        if not lines:
+            raise KeysNotConfigured()
         if request.accepted_renderer.format == "json":
             verifiers = [parse_verifier(line) for line in lines]
             return Response(

@@ -2,7 +2,10 @@ from django.apps import AppConfig
 
 
 class GovernanceConfig(AppConfig):
-    """The project package: shared templates and the sign-off workflow to come."""
+    """The project package: shared templates, and the deployment checks of the settings."""
 
     name = "governance"
     verbose_name = "Governance"
+
+    def ready(self) -> None:
+        from governance.common import checks  # noqa: F401  (registers the checks)

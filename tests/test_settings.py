@@ -2,9 +2,55 @@
 
 from __future__ import annotations
 
-import pytest
+import secrets
+from collections.abc import Iterator
 
-from tests.support import PROD_ENV, manage
+import pytest
+from django.db import connection
+
+from audit.notes import generate_signer
+from tests.support import PROD_ENV, manage, on_postgres
+
+on_postgres_only = pytest.mark.skipif(
+    not on_postgres(), reason="`check --deploy` asks the server for the role (PostgreSQL pass)"
+)
+
+
+def server_url(user: str, password: str = "") -> str:
+    """A URL of the maintenance database on the server this test run uses, as ``user``."""
+    db = connection.settings_dict
+    credentials = user + (f":{password}" if password else "")
+    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/postgres"
+
+
+@pytest.fixture
+def safe_prod_env() -> Iterator[dict[str, str]]:
+    """PROD_ENV with a real application role: a plain login role on the test server (dropped
+    afterwards), a distinct migration role and a verification key."""
+    import psycopg
+
+    db = connection.settings_dict
+    role = f"warden_app_{secrets.token_hex(6)}"
+    password = secrets.token_hex(16)
+    admin = psycopg.connect(
+        host=db["HOST"] or "127.0.0.1",
+        port=db["PORT"] or 5432,
+        user=db["USER"],
+        password=db.get("PASSWORD") or None,
+        dbname="postgres",
+        autocommit=True,
+    )
+    with admin:
+        admin.execute(f"CREATE ROLE \"{role}\" LOGIN NOSUPERUSER PASSWORD '{password}'")
+        try:
+            yield {
+                **PROD_ENV,
+                "DATABASE_URL": server_url(role, password),
+                "MIGRATION_DATABASE_URL": server_url("warden_owner"),
+                "AUDIT_VERIFICATION_KEYS": generate_signer("warden.example.org")[1],
+            }
+        finally:
+            admin.execute(f'DROP ROLE "{role}"')
 
 
 @pytest.mark.parametrize("missing", sorted(k for k in PROD_ENV if k != "DJANGO_ENV"))
@@ -21,8 +67,9 @@ def test_prod_refuses_sqlite():
     assert "PostgreSQL" in result.stderr
 
 
-def test_prod_deploy_check_is_clean():
-    result = manage("check", "--deploy", "--fail-level", "WARNING", env=PROD_ENV)
+@on_postgres_only
+def test_prod_deploy_check_is_clean(safe_prod_env):
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=safe_prod_env)
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
 
@@ -51,10 +98,27 @@ def test_prod_shares_throttling_state_through_redis():
     assert amqp.returncode != 0 and "CACHE_URL" in amqp.stderr
 
 
-def test_secrets_can_come_from_files(tmp_path):
+@on_postgres_only
+def test_prod_deploy_check_refuses_a_superuser_application_role(safe_prod_env):
+    superuser = {**safe_prod_env, "DATABASE_URL": server_url(connection.settings_dict["USER"])}
+    result = manage("check", "--deploy", env=superuser)
+    assert result.returncode != 0
+    assert "warden.E004" in result.stderr
+
+
+@on_postgres_only
+def test_prod_deploy_check_refuses_the_migration_role_for_the_application(safe_prod_env):
+    env = {**safe_prod_env, "MIGRATION_DATABASE_URL": safe_prod_env["DATABASE_URL"]}
+    result = manage("check", "--deploy", env=env)
+    assert result.returncode != 0
+    assert "warden.E003" in result.stderr
+
+
+@on_postgres_only
+def test_secrets_can_come_from_files(tmp_path, safe_prod_env):
     secret = tmp_path / "secret_key"
     secret.write_text(PROD_ENV["SECRET_KEY"] + "\n")
-    env = {k: v for k, v in PROD_ENV.items() if k != "SECRET_KEY"}
+    env = {k: v for k, v in safe_prod_env.items() if k != "SECRET_KEY"}
     result = manage(
         "check", "--deploy", "--fail-level", "WARNING", env={**env, "SECRET_KEY_FILE": str(secret)}
     )

@@ -59,8 +59,9 @@ _PAGING_MEANINGS = {
 class AutoSchema(openapi.AutoSchema):
     """drf-spectacular's schema, plus the refusals any operation may answer whatever its view
     declares: 401 and 403 where a credential is needed (every view's ``ScopedPermission``),
-    429 everywhere (every request passes the throttles and the key check), and on every paged list 400 for a malformed ``page``, ``page_size`` or ``cursor`` and 404
-    for a page past the end."""
+    429 everywhere (every request passes the throttles and the key check), and on every paged
+    list 400 for a malformed ``page``, ``page_size`` or ``cursor`` and 404 for a page past
+    the end."""
 
     def _needs_credential(self) -> bool:
         classes = getattr(self.view, "permission_classes", ())

@@ -45,6 +45,8 @@ MIDDLEWARE = [
     # under /api/, the JSON error format.
     "governance.common.middleware.RequestIdMiddleware",
     "governance.common.middleware.ApiErrorMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "governance.common.headers.PermissionsPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -52,6 +54,43 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Security headers. Content-Security-Policy (django-csp): every script and style is a file
+# served by Warden itself (the Swagger UI's start-up script too, see governance/urls.py), so
+# nothing inline is allowed; data: images are the admin's and Swagger UI's icons. Django's
+# SecurityMiddleware adds X-Content-Type-Options, Referrer-Policy and
+# Cross-Origin-Opener-Policy; PermissionsPolicyMiddleware switches off unused browser features.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "camera",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "payment",
+        "usb",
+    )
+}
 
 ROOT_URLCONF = "governance.urls"
 WSGI_APPLICATION = "governance.wsgi.application"

@@ -111,6 +111,18 @@ def test_the_public_key_lists_configured_verification_keys_first(
     assert lines == [retired, signing_key.verifier().key_string()]
 
 
+def test_the_public_key_without_any_configured_key_is_a_clear_error(
+    api: APIClient, settings: Any
+) -> None:
+    settings.AUDIT_VERIFICATION_KEYS = []
+    settings.AUDIT_SIGNING_KEY_FILE = []
+    for params in ({}, {"format": "json"}):
+        response = api.get(PUBLIC_KEY, params)
+        error = assert_error(response, 503, code="not_configured")
+        assert response["Content-Type"] == "application/json"
+        assert "AUDIT_VERIFICATION_KEYS" in error["message"]
+
+
 def test_a_bad_credential_is_refused_even_for_the_public_key(api: APIClient) -> None:
     api.credentials(HTTP_AUTHORIZATION="Bearer wdn_nope_nope")
     assert_error(api.get(PUBLIC_KEY), 401)
