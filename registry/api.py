@@ -73,8 +73,10 @@ class ModelListView(_SelectorView, generics.ListAPIView):
         return selectors.model_list(user=request_user(self.request))
 
     def post(self, request: Request) -> Response:
+        caller = Caller.from_request(request)
+        services.model_create_authorize(caller=caller)
         data = validated(ModelCreateSerializer, request.data)
-        model = services.model_create(caller=Caller.from_request(request), **data)
+        model = services.model_create(caller=caller, **data)
         return Response(RegisteredModelSerializer(model).data, status=status.HTTP_201_CREATED)
 
 
@@ -271,8 +273,10 @@ class DatasetListView(_SelectorView, generics.ListAPIView):
         return selectors.dataset_list(user=request_user(self.request))
 
     def post(self, request: Request) -> Response:
+        caller = Caller.from_request(request)
+        services.dataset_create_authorize(caller=caller)
         data = validated(DatasetCreateSerializer, request.data)
-        dataset = services.dataset_create(caller=Caller.from_request(request), **data)
+        dataset = services.dataset_create(caller=caller, **data)
         return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
 
 

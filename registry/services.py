@@ -163,6 +163,12 @@ def _version_subject(version: ModelVersion) -> Subject:
 # Registered models -----------------------------------------------------------------------
 
 
+def model_create_authorize(*, caller: Caller) -> None:
+    """``Forbidden`` unless the caller may register models at all: interfaces ask before
+    judging the input, so a caller who may not act learns nothing from a validation error."""
+    _require(caller, "registry.add_registeredmodel", action="register models")
+
+
 def model_create(
     *,
     caller: Caller,
@@ -177,7 +183,7 @@ def model_create(
     next_review: dt.date | None = None,
 ) -> RegisteredModel:
     """Register a model; its owner and team get the per-model grants (view, change, ...)."""
-    _require(caller, "registry.add_registeredmodel", action="register models")
+    model_create_authorize(caller=caller)
     owner = owner or caller.user
     if owner.is_service_account or not owner.is_active:
         raise InvalidInput(
@@ -563,6 +569,12 @@ def _dataset_subject(dataset: Dataset) -> Subject:
     return Subject(type="dataset", id=str(dataset.pk), label=dataset.name)
 
 
+def dataset_create_authorize(*, caller: Caller) -> None:
+    """``Forbidden`` unless the caller may register datasets at all (asked before the input
+    is judged, as for models)."""
+    _require(caller, "registry.add_dataset", action="register datasets")
+
+
 def dataset_create(
     *,
     caller: Caller,
@@ -575,7 +587,7 @@ def dataset_create(
     """Register a dataset (its versions carry the digests and schemas). The owner gets the
     per-dataset grants to change it and register its versions; the owner's teams (their
     groups that are not roles), to register its versions. The record names those teams."""
-    _require(caller, "registry.add_dataset", action="register datasets")
+    dataset_create_authorize(caller=caller)
     owner = caller.user
     teams = list(owner.groups.exclude(name__in=Role.values).order_by("name"))
     dataset = Dataset(

@@ -88,15 +88,23 @@ def pytest_configure(config: pytest.Config) -> None:
         "database_free: the test touches no database (pytest-django would refuse it one), so "
         "the suite's PostgreSQL pass would only repeat its SQLite pass: it runs once, there",
     )
+    config.addinivalue_line(
+        "markers",
+        "one_pass: the test judges behaviour that does not depend on the database (the "
+        "authorization matrix); it runs once, in the SQLite pass",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if connections["default"].vendor == "sqlite":
         return
     once = pytest.mark.skip(reason="touches no database: runs once, in the SQLite pass")
+    one_pass = pytest.mark.skip(reason="one pass is enough: runs in the SQLite pass")
     for item in items:
         if item.get_closest_marker("database_free"):
             item.add_marker(once)
+        elif item.get_closest_marker("one_pass"):
+            item.add_marker(one_pass)
 
 
 def make_person(username: str, *roles: str, team: Group | None = None, **extra: Any) -> User:

@@ -118,6 +118,14 @@ def test_validator_cannot_register_a_dataset(victor):
     assert_no_record_since(mark)
 
 
+@pytest.mark.parametrize("body", [{}, {"name": "no spaces allowed"}])
+def test_a_role_that_may_not_register_datasets_is_refused_before_its_body_is_judged(victor, body):
+    mark = last_seq()
+    response = client_for(victor).post(DATASETS, body, format="json")
+    assert_error(response, 403, code="permission_denied")
+    assert_no_record_since(mark)
+
+
 def test_data_scientist_registers_a_dataset_and_it_is_recorded(bob):
     mark = last_seq()
     response = client_for(bob).post(

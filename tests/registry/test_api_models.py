@@ -178,6 +178,14 @@ def test_validator_cannot_register_a_model(victor):
     assert not RegisteredModel.objects.exists()
 
 
+@pytest.mark.parametrize("body", [{}, {"name": "no spaces allowed", "risk_tier": "none"}])
+def test_a_role_that_may_not_register_models_is_refused_before_its_body_is_judged(victor, body):
+    mark = last_seq()
+    response = client_for(victor).post(MODELS, body, format="json")
+    assert_error(response, 403, code="permission_denied")
+    assert_no_record_since(mark)
+
+
 def test_ci_account_without_a_role_cannot_register_a_model(ci_key):
     mark = last_seq()
     response = client_with_key(ci_key).post(MODELS, new_model(), format="json")
