@@ -5,6 +5,10 @@ Each service checks the caller and the invariants, asks ``governance.approvals.w
 a row lock (``select_for_update``), changes the rows and appends exactly one audit record as the
 last step of one durable transaction. A refusal (``Forbidden`` or ``Conflict``) rolls back and
 is then recorded as a security event in a transaction of its own.
+
+Rows that other tables reference (environments, model versions, requests) are locked ``FOR NO
+KEY UPDATE``: a transaction holding the log's head checks its foreign keys to them at commit,
+and ``FOR UPDATE`` would block that check while waiting for the head itself (a deadlock).
 """
 
 from __future__ import annotations
@@ -197,7 +201,7 @@ def _recording_refusals(
 
 def _lock(request: DeploymentRequest) -> DeploymentRequest:
     return (
-        DeploymentRequest.objects.select_for_update()
+        DeploymentRequest.objects.select_for_update(no_key=True)
         .select_related("model_version__model", "environment", "policy__environment", "requester")
         .get(pk=request.pk)
     )
@@ -344,7 +348,9 @@ def deployment_request_submit(
             raise Forbidden(f"you may not request deployments of {version.model.name}")
         with transaction.atomic(durable=True):
             version = (
-                ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
+                ModelVersion.objects.select_for_update(no_key=True)
+                .select_related("model")
+                .get(pk=version.pk)
             )
             _check_deployable(version)
             _check_promotion(version, env)
@@ -722,7 +728,9 @@ def deployment_emergency(
         _reauthenticate(caller, password, subject=subject, scope=scope)
         with transaction.atomic(durable=True):
             version = (
-                ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
+                ModelVersion.objects.select_for_update(no_key=True)
+                .select_related("model")
+                .get(pk=version.pk)
             )
             _check_deployable(version)
             policy = selectors.policy_current(environment=env, risk_tier=version.model.risk_tier)
@@ -1387,7 +1395,10 @@ def deployment_report(
                     fields={"check_id": ["Unknown gate check for this version and environment."]},
                 )
         with transaction.atomic(durable=True):
-            Environment.objects.select_for_update().get(pk=env.pk)
+            # FOR NO KEY UPDATE: serialises reports per environment, yet lets the foreign-key
+            # checks of gate checks and requests committing meanwhile (they hold the log's
+            # head, which this transaction waits for next) through; FOR UPDATE deadlocks them.
+            Environment.objects.select_for_update(no_key=True).get(pk=env.pk)
             if event != DeploymentEvent.DEPLOYED:
                 live = selectors.live_in(environment=env, at=when, model_ids=[version.model_id])
                 if live.get(version.model_id) != version:
