@@ -29,9 +29,9 @@ from governance.reports.engine import (
     read_table,
     table_columns,
 )
-from governance.reports.engine.drift import drift_columns
+from governance.reports.engine.drift import drift_columns, prepare_frames
 from governance.reports.engine.readers import _NULL_VALUES as NULL_VALUES
-from governance.reports.engine.readers import PARQUET_MAGIC
+from governance.reports.engine.readers import PARQUET_MAGIC, PARSE_OPTIONS
 from governance.reports.pdf import (
     ColumnDistribution,
     InputDigest,
@@ -105,9 +105,11 @@ def drift_from_files(reference: InputFile, current: InputFile, options: DriftOpt
         )
     ref = read_table(reference.path, names, label=reference.shown)
     cur = read_table(current.path, names, label=current.shown)
+    # The charts bin what the engine compared: a date declared numerical as days.
+    ref_frame, cur_frame = prepare_frames(ref.frame, cur.frame, options)
     result = compute_drift(
-        ref.frame,
-        cur.frame,
+        ref_frame,
+        cur_frame,
         options,
         labels=(reference.shown, current.shown),
         inputs=[
@@ -115,7 +117,7 @@ def drift_from_files(reference: InputFile, current: InputFile, options: DriftOpt
             {**cur.describe(), "file": current.name, "role": current.role},
         ],
     ).to_dict()
-    distributions = column_distributions(ref.frame, cur.frame, result)
+    distributions = column_distributions(ref_frame, cur_frame, result)
     return Computed(
         result=result,
         inputs=[
@@ -204,7 +206,9 @@ def _sample(source: InputFile, columns: Sequence[str]) -> pd.DataFrame:
             options = pa_csv.ConvertOptions(
                 include_columns=list(columns), null_values=NULL_VALUES, strings_can_be_null=True
             )
-            reader = pa_csv.open_csv(source.path, convert_options=options)
+            reader = pa_csv.open_csv(
+                source.path, parse_options=PARSE_OPTIONS, convert_options=options
+            )
             batch = next(iter(reader), None)
     except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -274,6 +278,7 @@ def result_summary(result: dict[str, Any]) -> dict[str, Any]:
             "drift_share": result["drift_share"],
             "drifted_columns": result["drifted_columns"],
             "not_evaluable": result["not_evaluable"],
+            "excluded": result.get("excluded", []),
         }
     return {
         "verdict": result["verdict"],

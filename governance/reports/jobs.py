@@ -29,6 +29,7 @@ from governance.reports.models import InputRole, Report, ReportInput, ReportKind
 from governance.reports.pdf import ReportSubject
 
 log = logging.getLogger(__name__)
+INTERNAL_ERROR = "internal_error"
 
 
 def worker_name() -> str:
@@ -57,7 +58,8 @@ def _pause_for_tests(progress: int) -> None:
 def report_run(report_id: str, *, worker: str | None = None) -> str:
     """Run the report's job once: ``done``/``failed`` when this worker finished it,
     ``skipped`` when there was nothing to do (done, failed, or another worker's live lease),
-    ``lost`` when another worker took it over meanwhile."""
+    ``lost`` when another worker took it over meanwhile. Bad input and faults of Warden's alike
+    end ``failed`` with ``error: {code, message}``; nothing is raised."""
     worker = worker or worker_name()
     report = services.report_claim(report_id=report_id, worker=worker)
     if report is None:
@@ -68,13 +70,17 @@ def report_run(report_id: str, *, worker: str | None = None) -> str:
         log.warning("report %s: lease lost by %s", report_id, worker)
         return "lost"
     except Exception as exc:
-        # A fault of ours, not of the input: recorded, so the report does not stay running
-        # to be retried for ever by the requeue sweep.
+        # A fault of ours, not of the input: logged with its traceback and recorded, so the
+        # report does not stay running to be retried for ever by the requeue sweep. Not
+        # raised again: run eagerly (no broker), it would turn the request into a 500.
         log.exception("report %s failed", report_id)
         services.report_fail(
-            report=report, worker=worker, message=f"internal error ({type(exc).__name__}): {exc}"
+            report=report,
+            worker=worker,
+            message=f"internal error ({type(exc).__name__}): {exc}",
+            code=INTERNAL_ERROR,
         )
-        raise
+        return "failed"
 
 
 def _step(report: Report, worker: str, progress: int, stage: str) -> None:
@@ -169,7 +175,10 @@ def _run_regulator_export(report: Report, worker: str) -> str:
         document = regulator.export_document(
             bundle, verification_key_lines(), name=f"warden-audit-{export.pk}.zip"
         )
-    except (DomainError, regulator.BundleUnreadable) as exc:
+    except DomainError as exc:
+        services.report_fail(report=report, worker=worker, message=exc.message, code=exc.code)
+        return "failed"
+    except regulator.BundleUnreadable as exc:
         services.report_fail(report=report, worker=worker, message=str(exc))
         return "failed"
     _step(report, worker, 50, "rendering")

@@ -85,6 +85,9 @@ class Report(GovernedModel):
     pdf_sha256 = models.CharField(max_length=64, blank=True)
     audit_seq = models.BigIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
+    error_code = models.CharField(
+        max_length=40, blank=True, help_text="the error format's code of a failed report"
+    )
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reports"
     )

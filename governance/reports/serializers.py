@@ -161,7 +161,8 @@ class ReportInputSerializer(serializers.Serializer):
 
 class ReportSerializer(serializers.ModelSerializer):
     """A report: status and progress while it runs; the verdict, a summary of the metrics,
-    the PDF's SHA-256 and the audit seq at generation once done; ``error`` when failed."""
+    the PDF's SHA-256 and the audit seq at generation once done; ``error`` (``{code, message}``,
+    as the API's error format has them) when failed."""
 
     model = serializers.SerializerMethodField()
     version = serializers.SerializerMethodField()
@@ -171,6 +172,7 @@ class ReportSerializer(serializers.ModelSerializer):
     inputs = ReportInputSerializer(many=True)
     requested_by = serializers.CharField(source="requested_by.username")
     summary = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
     links = serializers.SerializerMethodField()
 
     class Meta:
@@ -199,6 +201,20 @@ class ReportSerializer(serializers.ModelSerializer):
         if not report.result_json:
             return None
         return result_summary(json.loads(report.result_json))
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "nullable": True,
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            "required": ["code", "message"],
+        }
+    )
+    def get_error(self, report: Report) -> dict[str, str] | None:
+        """Why a failed report failed, as the API's error format has it; null otherwise."""
+        if not report.error:
+            return None
+        return {"code": report.error_code or "invalid", "message": report.error}
 
     @extend_schema_field(
         {"type": "object", "properties": {"self": {"type": "string"}, "pdf": {"type": "string"}}}

@@ -529,10 +529,11 @@ def report_complete(
         report.audit_seq = audit_seq
         report.finished_at = timezone.now()
         report.error = ""
+        report.error_code = ""
         report.save(
             update_fields=[
                 "status", "result_json", "verdict", "pdf_path", "pdf_sha256",
-                "audit_seq", "finished_at", "error",
+                "audit_seq", "finished_at", "error", "error_code",
             ]
         )  # fmt: skip
         audit_append(
@@ -556,15 +557,19 @@ def report_complete(
     return report
 
 
-def report_fail(*, report: Report, worker: str, message: str) -> Report:
-    """Mark the report failed with one clear message (``report.failed``), if ``worker``
-    still holds the job."""
+def report_fail(
+    *, report: Report, worker: str, message: str, code: str = InvalidInput.code
+) -> Report:
+    """Mark the report failed with one clear message and its code in the API's error format
+    (``invalid`` for bad input, ``internal_error`` for a fault of Warden's), recorded by
+    ``report.failed``, if ``worker`` still holds the job."""
     with transaction.atomic():
         _finish_job(report.pk, worker, 100, "failed")
         report.status = ReportStatus.FAILED
         report.error = message
+        report.error_code = code
         report.finished_at = timezone.now()
-        report.save(update_fields=["status", "error", "finished_at"])
+        report.save(update_fields=["status", "error", "error_code", "finished_at"])
         audit_append(
             events=[
                 AuditEvent(
@@ -572,7 +577,7 @@ def report_fail(*, report: Report, worker: str, message: str) -> Report:
                     actor=_worker_actor(worker),
                     object=_subject(report),
                     scope=_scope(report.model_version),
-                    data={"error": message, "attempt": report.attempts},
+                    data={"error": message, "code": code, "attempt": report.attempts},
                 )
             ]
         )

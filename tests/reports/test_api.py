@@ -12,7 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from audit.models import AuditRecord
-from governance.reports.models import Report, ReportJob, ReportStatus
+from governance.reports.models import Report, ReportInput, ReportJob, ReportStatus
 from tests.conftest import client_for, client_with_key
 from tests.reports.conftest import COMPAS, COMPAS_FIELDS, stored_files, upload
 
@@ -195,3 +195,71 @@ def test_parquet_upload_is_read(alice, version, post, tmp_path):
     response = post(alice, **COMPAS_FIELDS, evaluation=upload(path))
     assert response.status_code == 202
     assert Report.objects.get().status == ReportStatus.DONE
+
+
+def compas_rows(first: int, last: int, name: str) -> SimpleUploadedFile:
+    lines = COMPAS.read_text().splitlines(keepends=True)
+    return csv_upload(lines[0] + "".join(lines[first : last + 1]), name)
+
+
+def test_drift_of_the_compas_data_with_its_dates_is_done_and_lists_the_excluded(
+    alice, version, post
+):
+    response = post(
+        alice, kind="drift", model="recidivism", version=1,
+        reference=compas_rows(1, 200, "reference.csv"), current=compas_rows(201, 400, "cur.csv"),
+    )  # fmt: skip
+    assert response.status_code == 202, response.content[:300]
+    report = client_for(alice).get(f"/api/v1/reports/{response.json()['id']}").json()
+    assert report["status"] == "done", report["error"]
+    result = json.loads(Report.objects.get().result_json)
+    reasons = {item["name"]: item["reason"] for item in result["excluded"]}
+    assert reasons["compas_screening_date"] == "date" and reasons["c_jail_in"] == "date"
+    assert reasons["id"] == "identifier"
+    assert report["summary"]["excluded"] == result["excluded"]
+    completed = json.loads(AuditRecord.objects.get(action="report.completed").body)
+    assert completed["data"]["summary"]["excluded"] == result["excluded"]
+
+
+@pytest.mark.parametrize("kind", ["fairness", "drift"])
+def test_a_csv_with_a_duplicated_header_is_400_naming_it_and_leaves_nothing(
+    alice, version, post, report_dirs, kind
+):
+    text = (
+        "two_year_recid,score_text,race,notes,notes,age,age\n"
+        "1,High,A,x,y,30,31\n0,Low,B,x,y,40,41\n"
+    )
+    if kind == "fairness":
+        files = {**COMPAS_FIELDS, "evaluation": csv_upload(text)}
+    else:
+        files = {
+            "kind": "drift", "model": "recidivism", "version": 1,
+            "reference": csv_upload(text, "ref.csv"), "current": csv_upload(text, "cur.csv"),
+        }  # fmt: skip
+    before = AuditRecord.objects.count()
+    response = post(alice, **files)
+    assert response.status_code == 400, response.content[:300]
+    error = response.json()["error"]
+    assert error["code"] == "invalid"
+    assert "more than once in the header" in error["message"]
+    assert "'notes'" in error["message"] and "'age'" in error["message"]
+    assert Report.objects.count() == 0 and ReportJob.objects.count() == 0
+    assert ReportInput.objects.count() == 0
+    assert stored_files(report_dirs["uploads"]) == []
+    assert AuditRecord.objects.count() == before
+
+
+def test_a_fault_of_warden_in_the_job_fails_the_report_as_internal_error_never_a_500(
+    alice, version, post, settings, tmp_path
+):
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the PDF directory should be\n")
+    settings.REPORTS_DIR = str(blocked)
+    response = post(alice, **COMPAS_FIELDS, evaluation=upload(COMPAS))
+    assert response.status_code == 202, response.content[:300]
+    report = client_for(alice).get(f"/api/v1/reports/{response.json()['id']}").json()
+    assert report["status"] == "failed"
+    assert report["error"]["code"] == "internal_error"
+    assert report["error"]["message"].startswith("internal error (FileExistsError)")
+    failed = json.loads(AuditRecord.objects.get(action="report.failed").body)
+    assert failed["data"]["code"] == "internal_error"

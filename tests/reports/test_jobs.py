@@ -125,7 +125,8 @@ def test_bad_data_found_late_fails_the_report_with_one_message(alice, version, t
     assert report.status == ReportStatus.FAILED
     assert "two_year_recid" in report.error and "\n" not in report.error
     failed = json.loads(AuditRecord.objects.get(action="report.failed").body)
-    assert failed["data"]["error"] == report.error
+    assert failed["data"]["error"] == report.error and failed["data"]["code"] == "invalid"
     detail = client_for(alice).get(f"/api/v1/reports/{report.pk}").json()
-    assert detail["status"] == "failed" and detail["error"] == report.error
+    assert detail["status"] == "failed"
+    assert detail["error"] == {"code": "invalid", "message": report.error}
     assert client_for(alice).get(f"/api/v1/reports/{report.pk}/pdf").status_code == 409

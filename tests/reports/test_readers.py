@@ -50,3 +50,27 @@ def test_bad_files_give_one_clear_message(tmp_path, content, message):
     with pytest.raises(InputError) as caught:
         read_table(path, ["a"], label="late.csv")
     assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_duplicated_header_is_refused_even_where_its_columns_are_not_read(tmp_path):
+    path = tmp_path / "dup.csv"
+    path.write_text("a,b,b,c,c\n1,2,3,4,5\n")
+    for read in (
+        lambda: table_columns(path, label="dup.csv"),
+        lambda: read_table(path, ["a"], label="dup.csv"),
+    ):
+        with pytest.raises(InputError) as caught:
+            read()
+        assert str(caught.value) == (
+            "dup.csv: columns 'b', 'c' appear more than once in the header"
+        )
+
+
+def test_quoted_values_may_hold_line_breaks_in_a_file_of_many_blocks(tmp_path):
+    # pyarrow reads in blocks of 1 MiB; a block must not end inside a quoted value.
+    path = tmp_path / "notes.csv"
+    rows = "".join(f'{i},"line {i}\r\nnext {i}"\r\n' for i in range(120_000))
+    path.write_text("id,note\r\n" + rows, newline="")
+    frame = read_table(path, ["id", "note"], label="notes.csv").frame
+    assert len(frame) == 120_000 and frame["id"].iloc[-1] == 119_999
+    assert frame["note"].iloc[70_000] == "line 70000\r\nnext 70000"

@@ -1,14 +1,16 @@
 """Helpers shared by the drift and fairness engines: numbers for JSON and audit records,
-library versions, value ordering."""
+library versions, value ordering, recognising dates."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable
 from decimal import Decimal
 from importlib import metadata
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from audit.canonical import to_profile
 
@@ -55,3 +57,21 @@ def to_record(value: Any) -> Any:
     """JSON output converted for an audit record: every float becomes a decimal string (the
     shortest repr that round-trips), as ``audit.canonical`` requires."""
     return to_profile(value)
+
+
+def is_date(series: pd.Series) -> bool:
+    """Dates and datetimes: ``datetime64`` (with or without a time zone) and the
+    ``datetime.date``/``datetime.datetime`` objects pyarrow gives for ``date32`` columns."""
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        return True
+    if series.dtype != np.dtype(object):
+        return False
+    return pd.api.types.infer_dtype(series, skipna=True) in ("date", "datetime", "datetime64")
+
+
+def is_nested(series: pd.Series) -> bool:
+    """Lists, maps and structs (Parquet's nested types): values that cannot be counted as
+    categories nor read as numbers."""
+    if series.dtype != np.dtype(object):
+        return False
+    return not all(isinstance(value, Hashable) for value in series.dropna())

@@ -25,6 +25,8 @@ from scipy.spatial import distance
 from governance.reports.engine.common import (
     ENGINE_VERSION,
     finite,
+    is_date,
+    is_nested,
     library_versions,
     native,
     sort_key,
@@ -69,6 +71,16 @@ NUMERICAL_ONLY = frozenset({Method.KS, Method.WASSERSTEIN})
 class Status(StrEnum):
     OK = "ok"
     NOT_EVALUABLE = "not_evaluable"
+
+
+class Exclusion(StrEnum):
+    """Why a column shared by both tables is not compared."""
+
+    DATE = "date"
+    IDENTIFIER = "identifier"
+    DECLARED_IGNORE = "declared ignore"
+    UNSUPPORTED = "unsupported type"
+    REQUESTED = "requested"
 
 
 @dataclass(frozen=True)
@@ -193,12 +205,15 @@ class DriftColumn:
 
 @dataclass
 class DriftResult:
-    """The dataset verdict and every column (evaluated, not evaluable, ignored)."""
+    """The dataset verdict and every column (evaluated, not evaluable), and the columns not
+    compared with the reason why (``excluded``; ``ignored`` names those excluded for what they
+    hold rather than by request)."""
 
     columns: list[DriftColumn]
     drift_share: float
     ignored: list[str]
     concept: dict[str, Any] | None = None
+    excluded: list[tuple[str, Exclusion]] = field(default_factory=list)
     inputs: list[dict[str, Any]] = field(default_factory=list)
     thresholds_source: str = "default"
 
@@ -233,6 +248,7 @@ class DriftResult:
             "drifted_columns": self.drifted_columns,
             "not_evaluable": [c.name for c in self.columns if c.status is Status.NOT_EVALUABLE],
             "ignored": list(self.ignored),
+            "excluded": [{"name": name, "reason": str(reason)} for name, reason in self.excluded],
             "concept_drift": self.concept,
             "thresholds_source": self.thresholds_source,
             "inputs": list(self.inputs),
@@ -251,6 +267,54 @@ class DriftResult:
 def _is_textual(series: pd.Series) -> bool:
     dtype = series.dtype
     return not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))
+
+
+def days_since_epoch(series: pd.Series) -> pd.Series:
+    """A date or datetime column as float days since 1970-01-01 (UTC for aware times; a
+    time of day is a fraction of a day); missing values stay missing."""
+    stamps = pd.to_datetime(series, utc=True)
+    days = (stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(days=1)
+    return days.astype(np.float64).rename(series.name)
+
+
+def _is_text(series: pd.Series) -> bool:
+    if isinstance(series.dtype, pd.StringDtype):
+        return True
+    return series.dtype == np.dtype(object) and (
+        pd.api.types.infer_dtype(series, skipna=True) == "string"
+    )
+
+
+def is_identifier(reference: pd.Series, current: pd.Series) -> bool:
+    """An integer or text column whose values never repeat within either table (more than
+    ``INFERENCE_MAX_INT_VALUES`` of them on each side, missing values aside): a row key, not
+    a feature. A float column never is one."""
+    for series in (reference, current):
+        if not (pd.api.types.is_integer_dtype(series.dtype) or _is_text(series)):
+            return False
+        values = series.dropna()
+        if len(values) <= INFERENCE_MAX_INT_VALUES or not values.is_unique:
+            return False
+    return True
+
+
+def prepare_frames(
+    reference: pd.DataFrame, current: pd.DataFrame, options: DriftOptions
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The tables as the drift engine compares them: every date column declared numerical
+    replaced by :func:`days_since_epoch` (the frames given are not changed)."""
+    declared = [
+        name
+        for name, kind in options.column_types.items()
+        if str(kind) == ColumnType.NUMERICAL
+        and name in reference.columns
+        and name in current.columns
+    ]
+    frames = []
+    for frame in (reference, current):
+        dates = {name: days_since_epoch(frame[name]) for name in declared if is_date(frame[name])}
+        frames.append(frame.assign(**dates) if dates else frame)
+    return frames[0], frames[1]
 
 
 def infer_type(reference: pd.Series, current: pd.Series) -> ColumnType:
@@ -616,15 +680,25 @@ def _categorical_column(
     column.threshold_source = source
     if ref_side.n < SMALL_SAMPLE or cur_side.n < SMALL_SAMPLE:
         column.warnings.append(f"small sample (n_reference={ref_side.n}, n_current={cur_side.n})")
-    column.bins = {"kind": "categories", **_listed(keys, MAX_LISTED_BINS)}
+    shown = [_json_value(k) for k in keys]
+    column.bins = {"kind": "categories", **_listed(shown, MAX_LISTED_BINS)}
     _categorical_statistic(column, method, threshold, ref_counts, cur_counts)
     column.psi = psi(ref_counts, cur_counts)
     column.psi_bins = len(keys)
     new = [k for k in keys if k not in ref_table]
-    column.new_categories = new[:MAX_LISTED_CATEGORIES]
+    column.new_categories = [_json_value(k) for k in new[:MAX_LISTED_CATEGORIES]]
     column.new_category_share = sum(cur_table[k] for k in new) / cur_side.n
-    column.vanished_categories = [k for k in keys if k not in cur_table][:MAX_LISTED_CATEGORIES]
+    vanished = [k for k in keys if k not in cur_table][:MAX_LISTED_CATEGORIES]
+    column.vanished_categories = [_json_value(k) for k in vanished]
     return column
+
+
+def _json_value(value: Any) -> Any:
+    """A category as JSON holds it: text for anything not a JSON scalar (a ``Decimal``, a
+    time of day, bytes from a Parquet file), so the result always serialises."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
 
 
 def _not_evaluable(column: DriftColumn) -> DriftColumn:
@@ -690,6 +764,23 @@ def _coerce_type(value: ColumnType | str, name: str) -> ColumnType:
         ) from None
 
 
+def _exclusion(
+    reference: pd.Series, current: pd.Series, column_type: ColumnType, declared: bool
+) -> Exclusion | None:
+    """Why a column is not compared, or None: a date (a declared numerical one arrives here
+    as days since the epoch), nested values, a declared or inferred ``ignore``, an inferred
+    identifier."""
+    if is_date(reference) or is_date(current):
+        return Exclusion.DATE
+    if is_nested(reference) or is_nested(current):
+        return Exclusion.UNSUPPORTED
+    if column_type is ColumnType.IGNORE:
+        return Exclusion.DECLARED_IGNORE if declared else Exclusion.UNSUPPORTED
+    if not declared and is_identifier(reference, current):
+        return Exclusion.IDENTIFIER
+    return None
+
+
 def drift_columns(
     reference_columns: Sequence[str], current_columns: Sequence[str], options: DriftOptions
 ) -> list[str]:
@@ -727,15 +818,17 @@ def compute_drift(
     options = options or DriftOptions()
     if not 0 < options.drift_share <= 1:
         raise InputError(f"drift_share must be in (0, 1], got {options.drift_share!r}")
+    reference, current = prepare_frames(reference, current, options)
     names = drift_columns(list(reference.columns), list(current.columns), options)
     columns: list[DriftColumn] = []
-    ignored: list[str] = []
+    excluded: list[tuple[str, Exclusion]] = []
     for name in names:
         ref, cur = reference[name], current[name]
         declared = options.column_types.get(name)
         column_type = _coerce_type(declared, name) if declared is not None else infer_type(ref, cur)
-        if column_type is ColumnType.IGNORE:
-            ignored.append(name)
+        reason = _exclusion(ref, cur, column_type, declared is not None)
+        if reason is not None:
+            excluded.append((name, reason))
             continue
         if column_type is ColumnType.NUMERICAL:
             column = _numerical_column(name, ref, cur, options, labels)
@@ -759,10 +852,17 @@ def compute_drift(
         )
         if present:
             concept = _concept(reference, current, options.prediction, options.target)
+    shared = set(current.columns)
+    requested = [
+        (name, Exclusion.REQUESTED)
+        for name in dict.fromkeys(options.exclude)
+        if name in reference.columns and name in shared
+    ]
     return DriftResult(
         columns=columns,
         drift_share=options.drift_share,
-        ignored=ignored,
+        ignored=[name for name, _ in excluded],
+        excluded=excluded + requested,
         concept=concept,
         inputs=[dict(i) for i in inputs],
         thresholds_source=options.thresholds_source,

@@ -23,6 +23,8 @@ import pandas as pd
 from governance.reports.engine.common import (
     ENGINE_VERSION,
     finite,
+    is_date,
+    is_nested,
     library_versions,
     native,
     sort_key,
@@ -458,6 +460,15 @@ def compute_fairness(  # noqa: PLR0915 - one pass, then every section of the res
             raise InputError("not found in the data", column=column)
     if len(frame) == 0:
         raise InputError("the data has no rows")
+    for column in dict.fromkeys([options.label, options.prediction, *options.sensitive]):
+        # A date is neither an outcome nor a group: refused, never grouped day by day.
+        if is_date(frame[column]):
+            raise InputError(
+                "is a date column: a label, prediction or sensitive attribute must be categorical",
+                column=column,
+            )
+        if is_nested(frame[column]):
+            raise InputError("holds nested values (lists or maps), not categories", column=column)
     y, p, favourable_positive = _outcomes(frame, options)
     weights = _weights(frame, options.sample_weight)
     if options.score:
