@@ -173,12 +173,22 @@ class ReadOnlyInline(admin.TabularInline):
 # Registered models -----------------------------------------------------------------------
 
 
+def _require_reason(form: forms.ModelForm, cleaned: dict[str, Any], needing: Any) -> None:
+    """On a change form: a change of a field in ``needing`` is refused without a reason."""
+    governed = sorted(set(form.changed_data) & set(needing))
+    if form.instance.pk is not None and governed and not (cleaned.get("reason") or "").strip():
+        form.add_error("reason", f"A reason is required to change {', '.join(governed)}.")
+
+
 class RegisteredModelForm(forms.ModelForm):
     reason = forms.CharField(
         required=False,
         max_length=services.MAX_REASON,
         widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
-        help_text="Required to change the risk tier or sensitive attributes; always recorded.",
+        help_text=(
+            "Required to change the intended use, the risk tier or sensitive attributes; "
+            "always recorded."
+        ),
     )
 
     class Meta:
@@ -199,6 +209,7 @@ class RegisteredModelForm(forms.ModelForm):
                 self.add_error(
                     "reason", "A reason is required to change the risk tier or attributes."
                 )
+        _require_reason(self, cleaned, services.MODEL_FIELDS_NEEDING_REASON)
         return cleaned
 
 
@@ -315,7 +326,11 @@ class RegisteredModelAdmin(ServiceAdmin):
         form = super().get_form(request, obj, change=change, **kwargs)
         if obj is None and "owner" in form.base_fields:
             form.base_fields["owner"].required = False
-            form.base_fields["owner"].help_text = "Leave empty to own it yourself."
+            form.base_fields[
+                "owner"
+            ].help_text = (
+                "A data scientist or ML engineer on the team; leave empty to own it yourself."
+            )
         return form
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
@@ -455,12 +470,17 @@ class DatasetForm(forms.ModelForm):
         required=False,
         max_length=services.MAX_REASON,
         widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
-        help_text="Why the change was made; recorded with it.",
+        help_text="Why the change was made; required to change pii or the legal basis.",
     )
 
     class Meta:
         model = Dataset
         fields = ("name", *services.DATASET_DESCRIPTIVE_FIELDS)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        _require_reason(self, cleaned, services.DATASET_FIELDS_NEEDING_REASON)
+        return cleaned
 
 
 @admin.register(Dataset)

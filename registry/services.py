@@ -55,6 +55,13 @@ DATASET_OWNER_PERMS = ("registry.change_dataset", "registry.register_version_dat
 DATASET_TEAM_PERMS = ("registry.register_version_dataset",)
 MODEL_DESCRIPTIVE_FIELDS = ("description", "intended_use", "limitations", "next_review")
 DATASET_DESCRIPTIVE_FIELDS = ("description", "source_uri", "legal_basis", "pii")
+# What a model may be used for, and whether and why a dataset holds personal data, are
+# governed facts: a change to any of them carries a reason.
+MODEL_FIELDS_NEEDING_REASON = ("intended_use",)
+DATASET_FIELDS_NEEDING_REASON = ("pii", "legal_basis")
+# Who may own a model: the roles that build models (the owner is excluded from the model's
+# independent sign-off steps, so naming a signer as owner would take them out of its review).
+OWNER_ROLES = (Role.DATA_SCIENTIST, Role.ML_ENGINEER)
 MAX_MAP_ENTRIES = 500
 MAX_REASON = 2000
 SCHEMA_TYPES = frozenset(
@@ -99,6 +106,40 @@ def _reason(reason: str | None, *, required: bool = True) -> str | None:
             fields={"reason": [f"Ensure this field has no more than {MAX_REASON} characters."]},
         )
     return text or None
+
+
+def _reason_for(
+    reason: str | None, *, changed: Mapping[str, Any], needing: Sequence[str]
+) -> str | None:
+    """The change's reason; required when ``changed`` (the ``after`` half of a diff) names
+    one of the fields ``needing`` it."""
+    governed = sorted(set(changed) & set(needing))
+    if governed and not (reason or "").strip():
+        raise InvalidInput(
+            f"a reason is required to change {', '.join(governed)}",
+            fields={"reason": [f"Required to change {', '.join(governed)}."]},
+        )
+    return _reason(reason, required=False)
+
+
+def _check_owner(owner: User, team: Group | None) -> None:
+    """A model's owner is an active person who builds models (data scientist or ML
+    engineer) and, when the model has a team, a member of it."""
+    if owner.is_service_account or not owner.is_active:
+        raise InvalidInput(
+            "the owner must be an active person", fields={"owner": ["Name an active person."]}
+        )
+    if not any(has_role(owner, role) for role in OWNER_ROLES):
+        raise InvalidInput(
+            f"{owner.username} cannot own models: the owner must be a data scientist or an ML "
+            "engineer",
+            fields={"owner": ["Name a data scientist or an ML engineer."]},
+        )
+    if team is not None and not owner.groups.filter(pk=team.pk).exists():
+        raise InvalidInput(
+            f"{owner.username} is not a member of team {team.name!r}",
+            fields={"owner": ["Name a member of the model's team."]},
+        )
 
 
 def _full_clean(obj: Any, exclude: Sequence[str] = ()) -> None:
@@ -182,13 +223,13 @@ def model_create(
     sensitive_attributes: Sequence[str] = (),
     next_review: dt.date | None = None,
 ) -> RegisteredModel:
-    """Register a model; its owner and team get the per-model grants (view, change, ...)."""
+    """Register a model; its owner and team get the per-model grants (view, change, ...).
+
+    The owner (the caller unless named) is an active data scientist or ML engineer, and a
+    member of the model's team when it has one.
+    """
     model_create_authorize(caller=caller)
     owner = owner or caller.user
-    if owner.is_service_account or not owner.is_active:
-        raise InvalidInput(
-            "the owner must be an active person", fields={"owner": ["Name an active person."]}
-        )
     if team is not None:
         if team.name in Role.values:
             raise InvalidInput(
@@ -202,6 +243,7 @@ def model_create(
                 f"you are not a member of team {team.name!r}",
                 fields={"team": ["Name a team you belong to."]},
             )
+    _check_owner(owner, team)
     model = RegisteredModel(
         name=name,
         description=description,
@@ -242,7 +284,10 @@ def model_create(
 def model_update(
     *, caller: Caller, model: RegisteredModel, reason: str | None = None, **fields: Any
 ) -> RegisteredModel:
-    """Change a model's descriptive fields; risk tier and sensitive attributes have their own."""
+    """Change a model's descriptive fields; risk tier and sensitive attributes have their own.
+
+    A change of the intended use needs a non-empty ``reason``; any reason given is recorded.
+    """
     unknown = set(fields) - set(MODEL_DESCRIPTIVE_FIELDS)
     if unknown:
         name = sorted(unknown)[0]
@@ -250,7 +295,7 @@ def model_update(
             f"{name} cannot be changed here", fields={name: ["This field cannot be changed here."]}
         )
     _require(caller, "registry.change_registeredmodel", model, action="change this model")
-    note = _reason(reason, required=False)
+    _reason(reason, required=False)
     with transaction.atomic(durable=True):
         model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
         if model.status == ModelStatus.RETIRED:
@@ -262,6 +307,7 @@ def model_update(
         diff = changes(before, model_snapshot(model))
         if not diff["after"]:
             return model
+        note = _reason_for(reason, changed=diff["after"], needing=MODEL_FIELDS_NEEDING_REASON)
         model.save()
         audit_append(
             events=[
@@ -638,7 +684,11 @@ def _may_change_dataset(caller: Caller, dataset: Dataset) -> bool:
 def dataset_update(
     *, caller: Caller, dataset: Dataset, reason: str | None = None, **fields: Any
 ) -> Dataset:
-    """Change a dataset's descriptive fields (its owner, or an administrator)."""
+    """Change a dataset's descriptive fields (its owner, or an administrator).
+
+    A change of ``pii`` or ``legal_basis`` needs a non-empty ``reason``; any reason given is
+    recorded.
+    """
     unknown = set(fields) - set(DATASET_DESCRIPTIVE_FIELDS)
     if unknown:
         name = sorted(unknown)[0]
@@ -647,7 +697,7 @@ def dataset_update(
         )
     if not _may_change_dataset(caller, dataset):
         raise Forbidden("you may not change this dataset")
-    note = _reason(reason, required=False)
+    _reason(reason, required=False)
     with transaction.atomic(durable=True):
         dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
         if dataset.status == DatasetStatus.RETIRED:
@@ -659,6 +709,7 @@ def dataset_update(
         diff = changes(before, dataset_snapshot(dataset))
         if not diff["after"]:
             return dataset
+        note = _reason_for(reason, changed=diff["after"], needing=DATASET_FIELDS_NEEDING_REASON)
         dataset.save()
         audit_append(
             events=[

@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 from audit import triggers
 from governance.accounts.callers import Caller
 from governance.accounts.models import ApiKey, User
-from governance.accounts.services import api_key_create
+from governance.accounts.services import api_key_create, user_create, user_roles_change
 from governance.common.roles import Role
 from tests.support import CompletenessGuard
 
@@ -108,15 +108,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def make_person(username: str, *roles: str, team: Group | None = None, **extra: Any) -> User:
+    """A person of the cast, created (and recorded) by Warden itself with their roles."""
     first, _, last = extra.pop("full_name", username.title()).partition(" ")
-    user = User.objects.create_user(
-        username=username, password=PASSWORD, first_name=first, last_name=last, **extra
+    groups = [Group.objects.get_or_create(name=role)[0] for role in roles]
+    return user_create(
+        caller=None,
+        username=username,
+        password=PASSWORD,
+        first_name=first,
+        last_name=last,
+        groups=[*groups, *([team] if team is not None else [])],
+        reason="test cast",
+        **extra,
     )
-    for role in roles:
-        user.groups.add(Group.objects.get_or_create(name=role)[0])
-    if team is not None:
-        user.groups.add(team)
-    return user
+
+
+def add_to_groups(user: User, *groups: Group | str, by: User | None = None) -> User:
+    """Add ``user`` to more groups (roles by name, or teams), recorded like any grant."""
+    found = [Group.objects.get_or_create(name=g)[0] if isinstance(g, str) else g for g in groups]
+    return user_roles_change(
+        caller=Caller(user=by, auth="cli") if by is not None else None,
+        user=user,
+        groups=[*user.groups.all(), *found],
+        reason="test setup",
+    )
 
 
 @pytest.fixture
@@ -180,11 +195,9 @@ def system_caller(admin_user: User) -> Caller:
 
 @pytest.fixture
 def ci_account(team: Group) -> User:
-    user = User.objects.create_user(username="ci-credit", kind=User.Kind.SERVICE)
-    user.set_unusable_password()
-    user.save()
-    user.groups.add(team)
-    return user
+    return user_create(
+        caller=None, username="ci-credit", kind=User.Kind.SERVICE, groups=[team], reason="test cast"
+    )
 
 
 def _key(owner: User, scopes: list[str], admin: User) -> tuple[str, ApiKey]:

@@ -48,6 +48,11 @@ GOVERNED_TABLES = frozenset(
         "registry_datasetversion",
         "registry_datasetusage",
         "accounts_apikey",
+        # Who holds power: accounts and their flags, roles and teams, permissions.
+        "accounts_user",
+        "accounts_user_groups",
+        "accounts_user_user_permissions",
+        "auth_group_permissions",
         "approvals_environment",
         "approvals_signoffpolicy",
         "approvals_deploymentrequest",
@@ -60,7 +65,24 @@ GOVERNED_TABLES = frozenset(
     }
 )
 AUDIT_TABLE = "audit_auditrecord"
-_WRITE = re.compile(r'^\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.IGNORECASE)
+# SQLite adds many-to-many rows with INSERT OR IGNORE.
+WRITE = re.compile(
+    r'^\s*(INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.IGNORECASE
+)
+# Logging in and setting one's password touch the users table but grant nothing.
+UNGOVERNED_USER_COLUMNS = frozenset({"last_login", "password"})
+_SET_COLUMNS = re.compile(r'"(\w+)"\s*=\s*(?:%s|\?)')
+
+
+def governed_write(sql: str, verb: str, table: str) -> bool:
+    """Whether a write statement changes governed state."""
+    if table not in GOVERNED_TABLES:
+        return False
+    if table == "accounts_user" and verb.upper() == "UPDATE":
+        assignments = re.split(r"\bWHERE\b", sql, maxsplit=1, flags=re.IGNORECASE)[0]
+        columns = set(_SET_COLUMNS.findall(assignments))
+        return not columns or not columns <= UNGOVERNED_USER_COLUMNS
+    return True
 
 
 class CompletenessGuard:
@@ -87,10 +109,10 @@ class CompletenessGuard:
             frame = self.frames.pop()
             self._close(frame)
         else:
-            match = _WRITE.match(sql)
+            match = WRITE.match(sql)
             if match:
                 table = match.group(2).lower()
-                if table in GOVERNED_TABLES:
+                if governed_write(sql, match.group(1), table):
                     self.frames[-1]["governed"].add(table)
                 elif table == AUDIT_TABLE and match.group(1).upper().startswith("INSERT"):
                     self.frames[-1]["audited"] = True

@@ -1,22 +1,28 @@
-"""Service accounts and API keys. Keys are shown once; records never hold them or hashes."""
+"""People, groups, service accounts and API keys: who holds which power, each change recorded.
+
+Keys are shown once; records never hold them or their hashes.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
 
 from django.conf import settings
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from audit.services import AuditEvent, Subject, audit_append
+from audit.services import SYSTEM_ACTOR, Actor, AuditEvent, Subject, audit_append
 from governance.accounts.callers import Caller
 from governance.accounts.keys import new_key
 from governance.accounts.models import ApiKey, ApiKeyScope, User
 from governance.common.errors import Conflict, Forbidden, InvalidInput, TransitionNotAllowed
 from governance.common.roles import Role, has_role
+
+MAX_REASON = 2000
 
 
 def _require_admin(caller: Caller) -> None:
@@ -193,3 +199,408 @@ def service_account_create(
             ]
         )
     return key, row
+
+
+# Who holds power --------------------------------------------------------------------------
+#
+# Group membership (roles and teams), permissions and the account flags decide who may sign,
+# approve and administer (21 CFR 11.10(e)): each change is recorded with its reason and the
+# before/after of what changed, in the transaction that makes it.
+
+USER_FLAGS = ("is_active", "is_staff", "is_superuser")
+USER_PROFILE_FIELDS = ("username", "first_name", "last_name", "email", "kind")
+
+
+def _actor(caller: Caller | None) -> Actor:
+    return caller.actor if caller is not None else SYSTEM_ACTOR
+
+
+def _require_reason(reason: str) -> str:
+    text = (reason or "").strip()
+    if not text:
+        raise InvalidInput("a reason is required", fields={"reason": ["This field is required."]})
+    if len(text) > MAX_REASON:
+        raise InvalidInput(
+            "reason too long",
+            fields={"reason": [f"Ensure this field has no more than {MAX_REASON} characters."]},
+        )
+    return text
+
+
+def _require_power_admin(caller: Caller | None) -> None:
+    if caller is not None:
+        _require_admin(caller)
+
+
+def _dotted(permissions: Iterable[Permission]) -> list[str]:
+    return sorted(f"{p.content_type.app_label}.{p.codename}" for p in permissions)
+
+
+def _user_subject(user: User) -> Subject:
+    return Subject(type="user", id=str(user.pk), label=user.username)
+
+
+def _group_subject(group: Group) -> Subject:
+    return Subject(type="group", id=str(group.pk), label=group.name)
+
+
+def user_power_snapshot(user: User) -> dict[str, Any]:
+    """What a user's record shows: identity, flags, groups (roles and teams), permissions."""
+    return {
+        **{name: getattr(user, name) for name in USER_PROFILE_FIELDS},
+        **{name: getattr(user, name) for name in USER_FLAGS},
+        "groups": sorted(g.name for g in user.groups.all()),
+        "user_permissions": _dotted(user.user_permissions.select_related("content_type")),
+    }
+
+
+def group_snapshot(group: Group) -> dict[str, Any]:
+    """What a group's record shows: its name, permissions and members."""
+    return {
+        "name": group.name,
+        "permissions": _dotted(group.permissions.select_related("content_type")),
+        "members": sorted(group.user_set.values_list("username", flat=True)),
+    }
+
+
+def _diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    keys = [key for key in after if before.get(key) != after[key]]
+    return {"before": {k: before.get(k) for k in keys}, "after": {k: after[k] for k in keys}}
+
+
+def _check_user_fields(fields: Mapping[str, Any]) -> None:
+    unknown = sorted(set(fields) - set(USER_PROFILE_FIELDS) - set(USER_FLAGS))
+    if unknown:
+        raise InvalidInput(
+            f"{unknown[0]} cannot be changed here",
+            fields={unknown[0]: ["This field cannot be changed here."]},
+        )
+    if "kind" in fields and fields["kind"] not in User.Kind.values:
+        raise InvalidInput(f"unknown kind {fields['kind']!r}", fields={"kind": ["Unknown kind."]})
+
+
+def user_create(
+    *,
+    caller: Caller | None,
+    username: str,
+    reason: str,
+    password: str | None = None,
+    groups: Iterable[Group] = (),
+    user_permissions: Iterable[Permission] = (),
+    **fields: Any,
+) -> User:
+    """Create a user with their groups, permissions and flags, recorded as ``user.created``.
+
+    An administrator acts; ``caller=None`` is Warden itself, for an installation's first
+    accounts (bootstrap and demo seeding). Without ``password`` the account cannot log in
+    with one. ``fields`` are profile fields and flags (``USER_PROFILE_FIELDS``, ``USER_FLAGS``).
+    """
+    _require_power_admin(caller)
+    note = _require_reason(reason)
+    _check_user_fields(fields)
+    if fields.get("is_superuser") and caller is not None and not caller.user.is_superuser:
+        raise Forbidden("only a superuser makes superusers")
+    user = User(username=username, **fields)
+    if password:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    try:
+        user.full_clean(exclude=["password"], validate_unique=False)
+    except ValidationError as exc:
+        raise InvalidInput(f"invalid user {username!r}", fields=exc.message_dict) from exc
+    with transaction.atomic(durable=True):
+        if User.objects.filter(username=username).exists():
+            raise Conflict(f"a user named {username!r} already exists")
+        user.save()
+        user.groups.set(list(groups))
+        user.user_permissions.set(list(user_permissions))
+        audit_append(
+            events=[
+                AuditEvent(
+                    action="user.created",
+                    actor=_actor(caller),
+                    object=_user_subject(user),
+                    data=user_power_snapshot(user),
+                    reason=note,
+                )
+            ]
+        )
+    return user
+
+
+def user_change(
+    *,
+    caller: Caller | None,
+    user: User,
+    reason: str,
+    groups: Iterable[Group] | None = None,
+    user_permissions: Iterable[Permission] | None = None,
+    **fields: Any,
+) -> User:
+    """Change a user's groups (roles and teams), permissions, flags or profile at once,
+    recorded as one ``user.changed`` with the before/after of what changed (nothing changed:
+    nothing written, nothing recorded).
+
+    An administrator acts, never on their own groups, permissions or flags; only a
+    superuser grants or withdraws superuser status. ``None`` leaves a part as it is.
+    """
+    _require_power_admin(caller)
+    note = _require_reason(reason)
+    _check_user_fields(fields)
+    with transaction.atomic(durable=True):
+        user = User.objects.select_for_update().get(pk=user.pk)
+        before = user_power_snapshot(user)
+        for name, value in fields.items():
+            setattr(user, name, value)
+        try:
+            user.full_clean(exclude=["password"], validate_unique=False)
+        except ValidationError as exc:
+            raise InvalidInput(f"invalid user {user.username!r}", fields=exc.message_dict) from exc
+        if (
+            "username" in fields
+            and User.objects.filter(username=user.username).exclude(pk=user.pk).exists()
+        ):
+            raise Conflict(f"a user named {user.username!r} already exists")
+        user.save()
+        if groups is not None:
+            user.groups.set(list(groups))
+        if user_permissions is not None:
+            user.user_permissions.set(list(user_permissions))
+        diff = _diff(before, user_power_snapshot(user))
+        if not diff["after"]:
+            transaction.set_rollback(True)
+            return user
+        power = set(diff["after"]) - {"first_name", "last_name", "email", "username"}
+        if caller is not None and caller.user.pk == user.pk and power:
+            raise Forbidden("nobody changes their own groups, permissions or account flags")
+        if "is_superuser" in diff["after"] and caller is not None and not caller.user.is_superuser:
+            raise Forbidden("only a superuser grants or withdraws superuser status")
+        audit_append(
+            events=[
+                AuditEvent(
+                    action="user.changed",
+                    actor=_actor(caller),
+                    object=_user_subject(user),
+                    data=diff,
+                    reason=note,
+                )
+            ]
+        )
+    return user
+
+
+def user_roles_change(
+    *, caller: Caller | None, user: User, groups: Iterable[Group], reason: str
+) -> User:
+    """Set the groups (roles and teams) ``user`` belongs to; see ``user_change``."""
+    return user_change(caller=caller, user=user, groups=groups, reason=reason)
+
+
+def user_permissions_change(
+    *, caller: Caller | None, user: User, permissions: Iterable[Permission], reason: str
+) -> User:
+    """Set the permissions granted to ``user`` directly; see ``user_change``."""
+    return user_change(caller=caller, user=user, user_permissions=permissions, reason=reason)
+
+
+def user_flags_change(
+    *,
+    caller: Caller | None,
+    user: User,
+    reason: str,
+    is_active: bool | None = None,
+    is_staff: bool | None = None,
+    is_superuser: bool | None = None,
+) -> User:
+    """Activate or deactivate ``user``, or change their admin or superuser status; see
+    ``user_change``."""
+    flags: dict[str, Any] = {
+        name: value
+        for name, value in (
+            ("is_active", is_active),
+            ("is_staff", is_staff),
+            ("is_superuser", is_superuser),
+        )
+        if value is not None
+    }
+    return user_change(caller=caller, user=user, reason=reason, **flags)
+
+
+def _role_permissions_fixed(group: Group, permissions: Iterable[Permission] | None) -> None:
+    if permissions is None or group.name not in Role.values:
+        return
+    if _dotted(permissions) != _dotted(group.permissions.select_related("content_type")):
+        raise InvalidInput(
+            f"{group.name!r} is a role: its permissions are Warden's (ROLE_PERMISSIONS)",
+            fields={"permissions": ["A role's permissions cannot be changed here."]},
+        )
+
+
+def group_create(
+    *,
+    caller: Caller | None,
+    name: str,
+    reason: str,
+    permissions: Iterable[Permission] = (),
+    members: Iterable[User] = (),
+) -> Group:
+    """Create a group (a team) with its permissions and members: ``group.created``."""
+    _require_power_admin(caller)
+    note = _require_reason(reason)
+    if not name.strip() or len(name) > 150:
+        raise InvalidInput("name must be 1-150 characters", fields={"name": ["1-150 characters."]})
+    member_list = list(members)
+    if caller is not None and any(m.pk == caller.user.pk for m in member_list):
+        raise Forbidden("nobody adds themselves to a group")
+    with transaction.atomic(durable=True):
+        if Group.objects.filter(name=name).exists():
+            raise Conflict(f"a group named {name!r} already exists")
+        group = Group.objects.create(name=name)
+        group.permissions.set(list(permissions))
+        group.user_set.set(member_list)
+        audit_append(
+            events=[
+                AuditEvent(
+                    action="group.created",
+                    actor=_actor(caller),
+                    object=_group_subject(group),
+                    data=group_snapshot(group),
+                    reason=note,
+                )
+            ]
+        )
+    return group
+
+
+def group_change(
+    *,
+    caller: Caller | None,
+    group: Group,
+    reason: str,
+    name: str | None = None,
+    permissions: Iterable[Permission] | None = None,
+    members: Iterable[User] | None = None,
+) -> Group:
+    """Rename a group, set its permissions or its members, recorded as one
+    ``group.changed`` with the before/after of what changed.
+
+    A role group's name and permissions are Warden's own (``ROLE_PERMISSIONS``); its members
+    change here. Nobody adds or removes themselves.
+    """
+    _require_power_admin(caller)
+    note = _require_reason(reason)
+    perms = list(permissions) if permissions is not None else None
+    with transaction.atomic(durable=True):
+        group = Group.objects.select_for_update().get(pk=group.pk)
+        before = group_snapshot(group)
+        _role_permissions_fixed(group, perms)
+        if name is not None and name != group.name:
+            if group.name in Role.values:
+                raise InvalidInput(
+                    f"{group.name!r} is a role and keeps its name",
+                    fields={"name": ["A role cannot be renamed."]},
+                )
+            if not name.strip() or len(name) > 150:
+                raise InvalidInput(
+                    "name must be 1-150 characters", fields={"name": ["1-150 characters."]}
+                )
+            if Group.objects.filter(name=name).exclude(pk=group.pk).exists():
+                raise Conflict(f"a group named {name!r} already exists")
+            group.name = name
+            group.save(update_fields=["name"])
+        if perms is not None:
+            group.permissions.set(perms)
+        if members is not None:
+            group.user_set.set(list(members))
+        diff = _diff(before, group_snapshot(group))
+        if not diff["after"]:
+            transaction.set_rollback(True)
+            return group
+        if caller is not None and "members" in diff["after"]:
+            me = caller.user.username
+            if (me in diff["before"]["members"]) != (me in diff["after"]["members"]):
+                raise Forbidden("nobody adds themselves to a group or removes themselves")
+        audit_append(
+            events=[
+                AuditEvent(
+                    action="group.changed",
+                    actor=_actor(caller),
+                    object=_group_subject(group),
+                    data=diff,
+                    reason=note,
+                )
+            ]
+        )
+    return group
+
+
+def group_permissions_change(
+    *, caller: Caller | None, group: Group, permissions: Iterable[Permission], reason: str
+) -> Group:
+    """Set a (team) group's permissions; see ``group_change``."""
+    return group_change(caller=caller, group=group, permissions=permissions, reason=reason)
+
+
+def group_members_change(
+    *, caller: Caller | None, group: Group, members: Iterable[User], reason: str
+) -> Group:
+    """Set who belongs to a group (a role or a team); see ``group_change``."""
+    return group_change(caller=caller, group=group, members=members, reason=reason)
+
+
+def _key_state(key: ApiKey) -> dict[str, Any]:
+    return {"name": key.name, "scopes": sorted(key.scopes), "expires_at": key.expires_at}
+
+
+def api_key_change(
+    *,
+    caller: Caller,
+    key: ApiKey,
+    reason: str,
+    name: str | None = None,
+    scopes: Sequence[str] | None = None,
+    expires_at: dt.datetime | Literal["keep"] | None = "keep",
+) -> ApiKey:
+    """Rename a key, set its scopes or its expiry, recorded as ``api_key.changed`` with the
+    before/after (revocation is ``api_key_revoke``). A revoked key does not change."""
+    if key.user_id != caller.user.pk:
+        _require_admin(caller)
+    note = _require_reason(reason)
+    checked = _check_scopes(scopes) if scopes is not None else None
+    if name is not None and (not name.strip() or len(name) > 100):
+        raise InvalidInput("name must be 1-100 characters", fields={"name": ["1-100 characters."]})
+    with transaction.atomic(durable=True):
+        key = ApiKey.objects.select_for_update().get(pk=key.pk)
+        if key.revoked_at is not None:
+            raise TransitionNotAllowed(f"key {key.prefix} is revoked")
+        before = _key_state(key)
+        if name is not None:
+            key.name = name.strip()
+        if checked is not None:
+            key.scopes = checked
+        if expires_at != "keep":
+            key.expires_at = expires_at
+        diff = _diff(before, _key_state(key))
+        if not diff["after"]:
+            return key
+        key.save(update_fields=["name", "scopes", "expires_at"])
+        audit_append(
+            events=[
+                AuditEvent(
+                    action="api_key.changed",
+                    actor=caller.actor,
+                    object=_key_subject(key),
+                    data={"prefix": key.prefix, **diff},
+                    reason=note,
+                )
+            ]
+        )
+    return key
+
+
+def api_key_scopes_change(
+    *, caller: Caller, key: ApiKey, scopes: Sequence[str], reason: str
+) -> ApiKey:
+    """Set what a key may be used for; see ``api_key_change``."""
+    return api_key_change(caller=caller, key=key, scopes=scopes, reason=reason)

@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 
 from governance.accounts.callers import Caller
+from governance.accounts.services import user_flags_change
 from governance.approvals import services
 from governance.approvals.models import SignOff
 from tests.apitools import last_seq, only_record_since
@@ -21,8 +22,8 @@ CHANGELIST = "/admin/approvals/deploymentrequest/"
 
 
 def staff(user) -> Client:
-    user.is_staff = True
-    user.save(update_fields=["is_staff"])
+    """A client of ``user`` in the admin (granting admin access is recorded, once)."""
+    user_flags_change(caller=None, user=user, is_staff=True, reason="admin access")
     client = Client()
     client.force_login(user)
     return client
@@ -76,6 +77,7 @@ def messages_of(response) -> list[str]:
 def test_admin_sign_refuses_like_the_api(request, who, fixture, code):
     user = request.getfixturevalue(who)
     target = request.getfixturevalue(fixture)
+    staff(user)
     seq = last_seq()
     response = sign_in_admin(user, target)
     assert response.status_code == 200
@@ -91,6 +93,7 @@ def test_admin_sign_refuses_the_author(bob, alice, version, ci):
     target = services.deployment_request_submit(
         caller=Caller(user=bob), version=version, environment="test", reason="qa"
     )
+    staff(alice)
     seq = last_seq()
     response = sign_in_admin(alice, target)
     assert any("(author_cannot_sign)" in m for m in messages_of(response))
@@ -99,6 +102,7 @@ def test_admin_sign_refuses_the_author(bob, alice, version, ci):
 
 
 def test_admin_sign_needs_the_password(victor, prod_request):
+    staff(victor)
     seq = last_seq()
     response = sign_in_admin(victor, prod_request, password="wrong")
     assert any("(reauthentication_failed)" in m for m in messages_of(response))
@@ -108,6 +112,7 @@ def test_admin_sign_needs_the_password(victor, prod_request):
 
 def test_admin_sign_second_step_by_the_same_person_is_refused(victor, prod_request):
     assert "signed." in messages_of(sign_in_admin(victor, prod_request))[0]
+    staff(victor)
     seq = last_seq()
     response = sign_in_admin(victor, prod_request)
     assert any("(already_signed_this_step)" in m for m in messages_of(response))
@@ -118,6 +123,7 @@ def test_admin_sign_second_step_by_the_same_person_is_refused(victor, prod_reque
 def test_admin_sign_leaves_one_verifiable_record(bob, test_request):
     from audit.verifier import check_signature_record
 
+    staff(bob)
     seq = last_seq()
     response = sign_in_admin(bob, test_request)
     assert messages_of(response) == [f"{test_request}: signed."]

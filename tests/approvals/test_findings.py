@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.contrib.auth.models import Group
 
 from audit.models import AuditRecord
 from governance.common.roles import Role
@@ -20,7 +19,7 @@ from tests.apitools import (
 )
 from tests.approvals.conftest import approve_through
 from tests.approvals.test_scenario import gate
-from tests.conftest import client_for, client_with_key
+from tests.conftest import add_to_groups, client_for, client_with_key
 
 pytestmark = pytest.mark.django_db
 
@@ -90,7 +89,7 @@ def test_only_validators_and_officers_raise_findings_and_refusals_are_recorded(a
 def test_the_models_own_people_cannot_resolve_its_findings(alice, victor, version):
     finding = raise_finding(victor, version).json()
     # Alice is the model's owner and the version's author; a validator role does not change it.
-    alice.groups.add(Group.objects.get(name=Role.VALIDATOR))
+    add_to_groups(alice, Role.VALIDATOR)
     seq = last_seq()
     refused = client_for(alice).post(
         f"/api/v1/findings/{finding['id']}/resolve", {"resolution": "fixed"}, format="json"

@@ -20,7 +20,7 @@ from registry.services import DatasetRef
 from tests import factories
 from tests.apitools import last_seq, records_since
 from tests.approvals.conftest import FixtureEvidence, deploy
-from tests.conftest import PASSWORD, client_with_key, make_person
+from tests.conftest import PASSWORD, add_to_groups, client_with_key, make_person
 
 pytestmark = pytest.mark.django_db
 
@@ -273,7 +273,7 @@ def test_author_cannot_sign_through_the_form(alice, bob, version, ci):
 
 
 def test_owner_cannot_sign_an_independent_step_through_the_form(alice, bob, model, ci):
-    alice.groups.add(make_person("x", Role.VALIDATOR).groups.get(name=Role.VALIDATOR))
+    add_to_groups(alice, make_person("x", Role.VALIDATOR).groups.get(name=Role.VALIDATOR))
     version = factories.model_version(bob, model)
     request = request_for(version, "prod", bob, ci)
     assert_refused_on_form(alice, request, "owner_cannot_sign_independent_step")

@@ -15,7 +15,7 @@ from governance.common.roles import Role
 from tests import factories
 from tests.apitools import assert_error, last_seq, only_record_since
 from tests.approvals.conftest import deploy
-from tests.conftest import PASSWORD, client_for, client_with_key, make_person
+from tests.conftest import PASSWORD, add_to_groups, client_for, client_with_key, make_person
 
 pytestmark = pytest.mark.django_db
 
@@ -66,7 +66,7 @@ def test_author_cannot_sign_the_deployment_of_their_version(alice, bob, version,
 
 
 def test_owner_cannot_sign_an_independent_step(alice, bob, model, ci):
-    alice.groups.add(make_person("x", Role.VALIDATOR).groups.get(name=Role.VALIDATOR))
+    add_to_groups(alice, make_person("x", Role.VALIDATOR).groups.get(name=Role.VALIDATOR))
     version = factories.model_version(bob, model)
     request = request_for(version, "prod", bob, ci)
     assert_refused(alice, request, "owner_cannot_sign_independent_step")

@@ -16,7 +16,7 @@ from registry.selectors import signing_grant_list, signing_roles_granted
 from tests import factories
 from tests.apitools import assert_error, assert_no_record_since, last_seq, only_record_since
 from tests.approvals.test_separation_of_duties import assert_refused, request_for
-from tests.conftest import PASSWORD, client_for, client_with_key, make_person
+from tests.conftest import PASSWORD, add_to_groups, client_for, client_with_key, make_person
 from tests.registry.test_admin import admin_client
 
 pytestmark = pytest.mark.django_db
@@ -116,7 +116,7 @@ def test_revoking_stops_further_signatures_and_keeps_those_given(alice, charlie,
     assert client_for(rita).get(GRANTS).json() == []
 
     assert SignOff.objects.filter(request=first, signer=charlie).exists()
-    charlie.groups.add(Group.objects.get(name="credit-risk"))  # so that he still sees it
+    add_to_groups(charlie, "credit-risk")  # so that he still sees it
     second_version = factories.model_version(alice, version.model)
     second = request_for(second_version, "prod", alice, ci)
     assert_refused(charlie, second, "role_required")
@@ -158,7 +158,7 @@ def test_nobody_grants_to_themselves_or_their_group(rita, model):
         "signing.refused",
         "grant_needs_another_person",
     )
-    rita.groups.add(Group.objects.create(name="risk-emea"))
+    add_to_groups(rita, "risk-emea")
     assert_error(grant(rita, group="risk-emea"), 403, code="grant_needs_another_person")
     assert signing_grant_list(model=model) == []
 

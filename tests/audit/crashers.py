@@ -47,13 +47,20 @@ def _author() -> Any:
     from governance.accounts.callers import Caller
     from governance.accounts.models import User
     from governance.accounts.roles import sync_role_permissions
+    from governance.accounts.services import user_create
     from governance.common.roles import Role
 
     user = User.objects.filter(username=AUTHOR).first()
     if user is None:
         sync_role_permissions()
-        user = User.objects.create_user(username=AUTHOR, first_name="Dana", last_name="Scully")
-        user.groups.add(Group.objects.get(name=Role.DATA_SCIENTIST))
+        user = user_create(
+            caller=None,
+            username=AUTHOR,
+            first_name="Dana",
+            last_name="Scully",
+            groups=[Group.objects.get(name=Role.DATA_SCIENTIST)],
+            reason="crash test author",
+        )
     return Caller(user=user, auth="cli")
 
 

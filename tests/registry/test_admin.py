@@ -10,6 +10,7 @@ from django.test import Client
 
 from audit.models import AuditRecord, LogHead
 from governance.accounts.callers import Caller
+from governance.accounts.services import user_flags_change
 from registry import services
 from registry.models import Dataset, ModelVersion, RegisteredModel
 from tests import factories
@@ -22,8 +23,7 @@ ADMIN = "/admin/registry/registeredmodel/"
 
 def admin_client(user) -> Client:
     if not user.is_staff:
-        user.is_staff = True
-        user.save(update_fields=["is_staff"])
+        user_flags_change(caller=None, user=user, is_staff=True, reason="admin access")
     client = Client()
     client.force_login(user)
     return client
@@ -123,12 +123,16 @@ def test_risk_officer_may_edit_only_risk_fields_and_the_reason(staff_rita, model
 # Writing through the services ------------------------------------------------------------
 
 
-def test_adding_a_model_in_the_admin_leaves_exactly_one_record(staff_admin, admin_user, team):
+def test_adding_a_model_in_the_admin_leaves_exactly_one_record(
+    staff_admin, admin_user, alice, team
+):
     mark = last_seq()
-    response = staff_admin.post(f"{ADMIN}add/", new_model_form(team=str(team.pk)))
+    response = staff_admin.post(
+        f"{ADMIN}add/", new_model_form(owner=str(alice.pk), team=str(team.pk))
+    )
     assert response.status_code == 302, messages_of(response)
     model = RegisteredModel.objects.get(name="fraud-detector")
-    assert model.owner == admin_user
+    assert model.owner == alice
     assert model.team == team
     record, parsed = only_record_since(mark)
     assert record.action == "registered_model.created"
@@ -138,8 +142,10 @@ def test_adding_a_model_in_the_admin_leaves_exactly_one_record(staff_admin, admi
 
 
 @pytest.mark.django_db(transaction=True)
-def test_adding_a_model_in_the_admin_commits_outside_any_admin_transaction(staff_admin, admin_user):
-    response = staff_admin.post(f"{ADMIN}add/", new_model_form())
+def test_adding_a_model_in_the_admin_commits_outside_any_admin_transaction(
+    staff_admin, admin_user, alice
+):
+    response = staff_admin.post(f"{ADMIN}add/", new_model_form(owner=str(alice.pk)))
     assert response.status_code == 302, messages_of(response)
     assert [r.action for r in AuditRecord.objects.all()][-1] == "registered_model.created"
     assert RegisteredModel.objects.filter(name="fraud-detector").exists()

@@ -1,8 +1,8 @@
 """``manage.py seed_demo``: a user for every role and a COMPAS-based model with lineage.
 
 Development only. Every change goes through the services, acted by the demo's own people and
-CI account, so the demo's audit log reads like a real one. Running it again resets the demo
-passwords and leaves the registry as it is.
+CI account (the administrator is created by Warden itself), so the demo's audit log reads like
+a real one. Running it again resets the demo passwords and leaves the registry as it is.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from governance.accounts.callers import Caller
 from governance.accounts.models import ApiKey, User
 from governance.accounts.roles import sync_role_permissions
-from governance.accounts.services import service_account_create
+from governance.accounts.services import service_account_create, user_change, user_create
 from governance.common.roles import Role
 from registry import services
 from registry.datafiles import describe_csv
@@ -71,23 +71,47 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo loaded: model {MODEL} v1 and v2 with their datasets and lineage.")
 
     def _people(self, team: Group) -> dict[str, User]:
+        """The demo's people with their roles, made by Warden's own administrator: the
+        administrator is created by Warden itself, everyone else by the administrator, and
+        each grant is recorded. A rerun sets new passwords and records only what differs."""
         people: dict[str, User] = {}
         self.stdout.write("Demo users (development only; passwords are new on every run):")
-        for username, full_name, roles, on_team in PEOPLE:
+        admin_caller: Caller | None = None
+        passwords: dict[str, str] = {}
+        for username, full_name, roles, on_team in sorted(PEOPLE, key=lambda p: p[0] != "admin"):
             first, _, last = full_name.partition(" ")
-            user, _ = User.objects.get_or_create(
-                username=username, defaults={"first_name": first, "last_name": last}
-            )
-            password = secrets.token_urlsafe(9)
-            user.set_password(password)
-            user.is_staff = True
-            user.is_superuser = username == "admin"
-            user.save()
-            user.groups.add(*[Group.objects.get(name=role) for role in roles])
+            groups = [Group.objects.get(name=role) for role in roles]
             if on_team:
-                user.groups.add(team)
+                groups.append(team)
+            flags: dict[str, Any] = {"is_staff": True, "is_superuser": username == "admin"}
+            password = passwords[username] = secrets.token_urlsafe(9)
+            user = User.objects.filter(username=username).first()
+            if user is None:
+                user = user_create(
+                    caller=admin_caller,
+                    username=username,
+                    password=password,
+                    first_name=first,
+                    last_name=last,
+                    groups=groups,
+                    reason="demo user",
+                    **flags,
+                )
+            else:
+                user.set_password(password)
+                user.save(update_fields=["password"])
+                user = user_change(
+                    caller=admin_caller if username != "admin" else None,
+                    user=user,
+                    groups=groups,
+                    reason="demo user",
+                    **flags,
+                )
+            if username == "admin":
+                admin_caller = Caller(user=user, auth="cli")
             people[username] = user
-            self.stdout.write(f"  {username:<6} {password:<14} {', '.join(roles)}")
+        for username, _, roles, _ in PEOPLE:
+            self.stdout.write(f"  {username:<6} {passwords[username]:<14} {', '.join(roles)}")
         return people
 
     def _ci_account(self, admin: User) -> str:
