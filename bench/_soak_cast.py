@@ -63,7 +63,7 @@ def cast() -> dict[str, object]:
         caller=as_admin,
         user=ci,
         name="soak pipeline",
-        scopes=["registry:write", "deployments:write"],
+        scopes=["registry:write", "deployments:write", "reports:write"],
     )
     gate_key, _ = api_key_create(caller=as_admin, user=ci, name="soak gate", scopes=["gate:read"])
     return {

@@ -38,7 +38,7 @@ from audit.checkpoints import checkpoint_create
 from audit.exports import audit_export_request
 from governance.accounts.callers import Caller
 from governance.accounts.models import ApiKeyScope, User
-from governance.accounts.services import api_key_create
+from governance.accounts.services import api_key_create, user_create
 from governance.approvals import services as approvals
 from governance.approvals.models import DeploymentRequest
 from governance.common.roles import Role
@@ -110,10 +110,13 @@ def _build(tmp_path: Path, settings: Any) -> SimpleNamespace:
         )
         for name, role in ROLES.items()
     }
-    ci = User.objects.create_user(username="matrix-ci", kind=User.Kind.SERVICE)
-    ci.set_unusable_password()
-    ci.save()
-    ci.groups.add(team_a)
+    ci = user_create(
+        caller=None,
+        username="matrix-ci",
+        kind=User.Kind.SERVICE,
+        groups=[team_a],
+        reason="matrix cast",
+    )
     admin_caller = Caller(user=people["admin"], auth="cli")
     grantee = make_person("matrix-grantee")
 

@@ -9,9 +9,10 @@ from django.test import Client
 from django.urls import path
 from rest_framework.test import APIClient
 
+from governance.accounts.models import User
 from governance.urls import urlpatterns as base_urlpatterns
 from tests.apitools import assert_error
-from tests.conftest import client_with_key
+from tests.conftest import client_for, client_with_key
 
 pytestmark = pytest.mark.django_db
 
@@ -46,20 +47,18 @@ def test_unmatched_path_outside_the_api_stays_html(debug, api: APIClient):
     assert response["Content-Type"].startswith("text/html")
 
 
-def test_body_over_the_limit_is_a_json_413(debug, settings, ci_key: str):
+def test_body_over_the_limit_is_a_json_413(debug, settings, alice: User):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
     body = '{"name": "' + "x" * 2048 + '"}'
-    response = client_with_key(ci_key).post(
-        "/api/v1/models/", data=body, content_type="application/json"
-    )
+    response = client_for(alice).post("/api/v1/models/", data=body, content_type="application/json")
     assert response["Content-Type"] == "application/json"
     error = assert_error(response, 413, code="request_too_large")
     assert "1024" in error["message"]
 
 
-def test_body_under_the_limit_is_parsed(settings, ci_key: str):
+def test_body_under_the_limit_is_parsed(settings, alice: User):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
-    response = client_with_key(ci_key).post(
+    response = client_for(alice).post(
         "/api/v1/models/", data='{"name": ""}', content_type="application/json"
     )
     assert_error(response, 400, field="name")
