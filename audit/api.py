@@ -26,7 +26,6 @@ from typing import Any, cast
 
 import django_filters
 from django.conf import settings
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404
 from django_filters.rest_framework import DjangoFilterBackend
@@ -76,6 +75,7 @@ from governance.accounts.models import ApiKeyScope, User
 from governance.common.pagination import SeqCursorPagination
 from governance.common.permissions import AuditLogAccess, ScopedPermission
 from governance.common.schema import ErrorSerializer, error_responses
+from governance.common.tasks import send_on_commit
 
 
 class AuditRecordFilter(django_filters.FilterSet):
@@ -441,7 +441,7 @@ class AuditExportListView(generics.ListAPIView):
             **query.validated_data,
         )
         export_id = str(export.id)
-        transaction.on_commit(lambda: export_bundle.delay(export_id))
+        send_on_commit(export_bundle, export_id)
         export.refresh_from_db()  # tasks run in-process without a broker (dev)
         data = AuditExportSerializer(export, context={"request": request}).data
         return Response(

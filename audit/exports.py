@@ -844,6 +844,19 @@ def audit_export_run(*, export_id: uuid.UUID | str, using: str = DEFAULT_DB_ALIA
             temporary.unlink()
 
 
+def audit_exports_unstarted(
+    *, older_than: dt.timedelta, now: dt.datetime | None = None, using: str = DEFAULT_DB_ALIAS
+) -> list[str]:
+    """Ids of exports still queued ``older_than`` after their request: their message was lost
+    (the broker was down when the request committed, or dropped it). Sending them again is
+    harmless: ``audit_export_run`` runs an export once."""
+    moment = (now or timezone.now()) - older_than
+    queued = AuditExport.objects.using(using).filter(
+        status=AuditExportStatus.QUEUED, created_at__lt=moment
+    )
+    return [str(pk) for pk in queued.values_list("pk", flat=True)]
+
+
 def audit_export_list(*, user: User, using: str = DEFAULT_DB_ALIAS) -> QuerySet[AuditExport]:
     """The exports ``user`` requested, newest first (nobody sees another person's exports;
     the log shows every export to those who may read it)."""

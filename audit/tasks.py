@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from celery import shared_task
 
 from audit.checkpoints import checkpoint_create, checkpoint_due
-from audit.exports import audit_export_run
+from audit.exports import audit_export_run, audit_exports_unstarted
 from audit.verification import VerificationTrigger, verify_log_full
 
 
@@ -36,6 +37,20 @@ def export_bundle(export_id: str) -> dict[str, Any]:
     """
     export = audit_export_run(export_id=export_id)
     return {"export": str(export.id), "status": export.status, "sha256": export.sha256}
+
+
+# An export request's message is sent at its commit; one still queued this long after was lost.
+EXPORT_RESEND_AFTER = dt.timedelta(seconds=60)
+
+
+@shared_task(name="audit.tasks.requeue_exports", ignore_result=True)
+def requeue_exports() -> dict[str, Any]:
+    """Send ``export_bundle`` again for every export still queued a minute after its request
+    (its message was lost, e.g. the broker was down); run by Celery beat every minute."""
+    pending = audit_exports_unstarted(older_than=EXPORT_RESEND_AFTER)
+    for export_id in pending:
+        export_bundle.delay(export_id)
+    return {"requeued": pending}
 
 
 @shared_task(name="audit.tasks.verify_full", ignore_result=True)

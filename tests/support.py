@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import ast
+import atexit
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -182,21 +185,33 @@ def current_database_url() -> str:
     return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
+# The one file database ``manage.py migrate`` made in this test session; every caller of
+# ``migrated_sqlite_file`` gets a copy of it (migrating costs seconds per process start).
+_MIGRATED: list[Path] = []
+
+
 def migrated_sqlite_file(path: Path) -> Path:
     """A file database at ``path``, migrated by ``manage.py migrate`` in a process of its own
-    (the triggers and seeds exactly as a deployment gets them); tests copy it."""
-    done = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=REPO,
-        env={
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "governance.settings.test",
-            "DATABASE_URL": f"sqlite:///{path}",
-        },
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert done.returncode == 0, f"migrate failed:\n{done.stdout}\n{done.stderr}"
+    (the triggers and seeds exactly as a deployment gets them); tests copy it. Migrated once
+    per test session, then copied."""
+    if not _MIGRATED:
+        directory = Path(tempfile.mkdtemp(prefix="warden-migrated-"))
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        template = directory / "migrated.sqlite3"
+        done = subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput"],
+            cwd=REPO,
+            env={
+                **os.environ,
+                "DJANGO_SETTINGS_MODULE": "governance.settings.test",
+                "DATABASE_URL": f"sqlite:///{template}",
+            },
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+        assert done.returncode == 0, f"migrate failed:\n{done.stdout}\n{done.stderr}"
+        _MIGRATED.append(template)
+    shutil.copyfile(_MIGRATED[0], path)
     return path

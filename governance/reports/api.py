@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
@@ -34,6 +33,7 @@ from governance.common.pagination import StandardPagination
 from governance.common.parsers import WardenJSONParser
 from governance.common.permissions import ScopedPermission
 from governance.common.schema import ErrorSerializer, error_responses
+from governance.common.tasks import send_on_commit
 from governance.reports import selectors, services
 from governance.reports.models import Report, ReportKind, ReportStatus
 from governance.reports.serializers import ReportRequestSerializer, ReportSerializer
@@ -194,7 +194,7 @@ class ReportListView(generics.ListAPIView):
     @staticmethod
     def _accepted(user: User, report: Report) -> Response:
         report_id = str(report.pk)
-        transaction.on_commit(lambda: run_report.delay(report_id))
+        send_on_commit(run_report, report_id)
         found = selectors.report_get(user=user, report_id=report.pk)  # eager in dev and tests
         body = ReportSerializer(found).data
         return Response(

@@ -268,6 +268,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
+# Publishing a task connects once more at most, at once: a web request never waits on the
+# broker's reconnection loop (seconds by default). A message not sent is resent by its sweep
+# (``governance.common.tasks``); the worker's own reconnection is set apart (broker_connection_*).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 
 # The audit log (AUDIT_SPEC.md).
 AUDIT_LOG_ORIGIN = envstr("AUDIT_LOG_ORIGIN") or "warden.localhost/dev"
@@ -305,6 +309,7 @@ AUDIT_EXPORT_CHUNK_RECORDS = envint("AUDIT_EXPORT_CHUNK_RECORDS", 5000)
 CELERY_TASK_ROUTES = {
     "audit.tasks.checkpoint_if_due": {"queue": "checkpoints"},
     "audit.tasks.export_bundle": {"queue": "checkpoints"},
+    "audit.tasks.requeue_exports": {"queue": "checkpoints"},
     "governance.reports.tasks.run_report": {"queue": "reports"},
     "governance.reports.tasks.requeue_expired": {"queue": "reports"},
 }
@@ -314,6 +319,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "audit.tasks.verify_full",
         "schedule": float(AUDIT_FULL_VERIFY_INTERVAL_SECONDS),
     },
+    "audit-requeue-exports": {"task": "audit.tasks.requeue_exports", "schedule": 60.0},
     "webhooks-sweep": {"task": "governance.webhooks.tasks.sweep", "schedule": 30.0},
     "approvals-expire-due-requests": {
         "task": "governance.approvals.tasks.expire_due_requests",

@@ -14,7 +14,6 @@ redelivered task cannot send twice at once, and schedules the next with exponent
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -33,6 +32,7 @@ from audit.services import AuditEvent, Subject, audit_append, audit_append_secur
 from governance.accounts.callers import Caller
 from governance.accounts.models import User
 from governance.common.errors import Conflict, Forbidden, InvalidInput
+from governance.common.tasks import send_on_commit
 from governance.webhooks import crypto, targets, transport
 from governance.webhooks.models import (
     DeliveryStatus,
@@ -322,7 +322,7 @@ def enqueue_on_commit(deliveries: Sequence[WebhookDelivery]) -> None:
     from governance.webhooks.tasks import deliver
 
     for delivery in deliveries:
-        transaction.on_commit(functools.partial(deliver.delay, str(delivery.delivery_id)))
+        send_on_commit(deliver, str(delivery.delivery_id))
 
 
 def _take_lease(delivery_id: uuid.UUID | str, now: dt.datetime) -> WebhookDelivery | None:

@@ -15,7 +15,9 @@ Commands (each prints one JSON line on stdout):
 - ``load --writers N --acks DIR``: N forked processes, each with its own connection, create
   datasets one transaction at a time until the database goes away. After each commit returned,
   a writer appends ``<seq of the audit record> <dataset name>`` to ``DIR/<writer>.acks`` and
-  fsyncs it, so the file lists only commits the database acknowledged;
+  fsyncs it, so the file lists only commits the database acknowledged. With ``--until FILE``
+  a writer that meets a database error reconnects and goes on (the database restarted) until
+  FILE exists;
 - ``report``: the log head, the records, the model versions, lineage rows and datasets, and
   ``verify_log()``.
 """
@@ -161,35 +163,49 @@ def _capture_appends() -> list[Any]:
     return captured
 
 
-def _load_writer(writer: int, acks: Path, results: Any) -> None:
+def _load_writer(writer: int, acks: Path, results: Any, until: Path | None) -> None:
     from django.db import Error, connections
 
     from registry import services
 
     connections.close_all()  # never share the parent's connection
-    acked = 0
+    acked = errors = acked_after_error = 0
     outcome: dict[str, Any] = {"writer": writer}
     try:
         caller = _author()
         captured = _capture_appends()
         with (acks / f"{writer}.acks").open("a", encoding="utf-8") as log:
             for n in itertools.count():
+                if until is not None and until.exists():
+                    break
                 name = f"load-{writer}-{n}"
-                services.dataset_create(caller=caller, name=name)
+                try:
+                    services.dataset_create(caller=caller, name=name)
+                except Error as exc:
+                    first: BaseException = exc  # Django may reconnect while cleaning up
+                    while first.__context__ is not None:
+                        first = first.__context__
+                    outcome.update(database_error=True, error=f"{type(first).__name__}: {first}")
+                    errors += 1
+                    if until is None:
+                        break
+                    # As a web process would on its next request: a new connection, and on.
+                    connections.close_all()
+                    time.sleep(0.2)
+                    continue
                 # The service's transaction committed: the database acknowledged it.
                 log.write(f"{captured[0].seq} {name}\n")
                 log.flush()
                 os.fsync(log.fileno())
                 acked += 1
-    except Error as exc:
-        first: BaseException = exc  # Django may reconnect while cleaning up: the first error
-        while first.__context__ is not None:
-            first = first.__context__
-        outcome.update(database_error=True, error=f"{type(first).__name__}: {first}")
+                acked_after_error += 1 if errors else 0
     except BaseException:
         outcome.update(database_error=False, error=traceback.format_exc())
     finally:
-        results.put({**outcome, "acked": acked})
+        outcome.setdefault("database_error", False)
+        results.put(
+            {**outcome, "acked": acked, "errors": errors, "acked_after_error": acked_after_error}
+        )
 
 
 def load(args: argparse.Namespace) -> dict[str, Any]:
@@ -198,11 +214,12 @@ def load(args: argparse.Namespace) -> dict[str, Any]:
     _author()  # created once, before the writers race for it
     connections.close_all()
     acks = Path(args.acks)
+    until = Path(args.until) if args.until else None
     acks.mkdir(parents=True, exist_ok=True)
     context = multiprocessing.get_context("fork")
     results = context.Queue()
     writers = [
-        context.Process(target=_load_writer, args=(writer, acks, results))
+        context.Process(target=_load_writer, args=(writer, acks, results, until))
         for writer in range(args.writers)
     ]
     for process in writers:
@@ -254,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     loading = commands.add_parser("load")
     loading.add_argument("--writers", type=int, default=4)
     loading.add_argument("--acks", required=True, help="directory of the acknowledgement logs")
+    loading.add_argument(
+        "--until", help="retry after a database error, and stop once this file exists"
+    )
     commands.add_parser("report")
     args = parser.parse_args(argv)
 

@@ -101,7 +101,7 @@ class Worker:
     pool runs the task in this very process: its pid is the one in the lease and the pause
     marker)."""
 
-    def __init__(self, target: Target, name: str, **extra: str) -> None:
+    def __init__(self, target: Target, name: str, queues: str = "reports", **extra: str) -> None:
         self.log = target.directory / f"worker-{name}.log"
         with self.log.open("w") as output:
             self.process = subprocess.Popen(
@@ -112,7 +112,7 @@ class Worker:
                     "-A",
                     "governance",
                     "worker",
-                    "--queues=reports",
+                    f"--queues={queues}",
                     "--pool=solo",
                     "--concurrency=1",
                     "--without-gossip",

@@ -1,0 +1,110 @@
+"""Sending a task after a commit (``governance.common.tasks``): a broker that does not answer
+costs the request nothing (the row is the truth; the send is logged for the sweep), a
+rolled-back transaction sends nothing, and in-process execution lets a task's errors through.
+The end-to-end case, Redis stopped under real requests and a real worker resuming the work,
+is ``tests/test_redis_unavailable.py``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from typing import Any
+
+import pytest
+from celery import Celery
+from django.db import transaction
+from django.utils import timezone
+
+from audit.exports import audit_export_request, audit_exports_unstarted
+from audit.models import AuditExport
+from audit.tasks import EXPORT_RESEND_AFTER, requeue_exports
+from governance.accounts.callers import Caller
+from governance.accounts.models import User
+from governance.common.tasks import send, send_on_commit
+from tests.audit.test_crashes import _free_port
+
+
+@pytest.fixture
+def unreachable() -> Any:
+    """A task of an application whose broker is a port where nothing listens."""
+    app = Celery("warden-unreachable", broker=f"redis://127.0.0.1:{_free_port()}/0")
+    app.conf.broker_transport_options = {"max_retries": 1, "interval_start": 0}
+    ran: list[str] = []
+
+    @app.task(name="tests.unreachable.note")
+    def note(value: str) -> None:
+        ran.append(value)
+
+    yield note
+    app.close()
+
+
+def test_a_broker_that_does_not_answer_is_logged_not_raised(
+    unreachable: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="governance.common.tasks"):
+        assert send(unreachable, "r-1") is False
+    assert time.monotonic() - started < 5  # one attempt, not the reconnection loop
+    (warning,) = caplog.records
+    assert "broker does not answer" in warning.getMessage()
+    assert "tests.unreachable.note('r-1',)" in warning.getMessage()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_after_commit_the_send_failing_does_not_fail_the_caller(
+    unreachable: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="governance.common.tasks"):
+        with transaction.atomic():
+            send_on_commit(unreachable, "r-2")
+        # Rolled back: nothing is sent, nothing is logged.
+        with pytest.raises(RuntimeError), transaction.atomic():
+            send_on_commit(unreachable, "r-3")
+            raise RuntimeError("roll back")
+    assert [r.getMessage().count("r-2") for r in caplog.records] == [1]
+
+
+def test_in_process_execution_runs_the_task_and_lets_its_errors_through() -> None:
+    app = Celery("warden-eager", set_as_current=False)
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+
+    @app.task(name="tests.eager.fail")
+    def fail() -> None:
+        raise ValueError("the task's own error")
+
+    with pytest.raises(ValueError, match="the task's own error"):
+        send(fail)
+
+
+@pytest.mark.django_db
+def test_the_sweep_resends_exports_still_queued_a_minute_after_their_request(
+    admin_user: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = audit_export_request(requested_by=admin_user, actor=Caller(user=admin_user).actor)
+    new = audit_export_request(requested_by=admin_user, actor=Caller(user=admin_user).actor)
+    AuditExport.objects.filter(pk=old.pk).update(
+        created_at=timezone.now() - EXPORT_RESEND_AFTER - dt.timedelta(seconds=1)
+    )
+    assert audit_exports_unstarted(older_than=EXPORT_RESEND_AFTER) == [str(old.pk)]
+
+    sent: list[str] = []
+    monkeypatch.setattr("audit.tasks.export_bundle.delay", sent.append)
+    assert requeue_exports() == {"requeued": [str(old.pk)]}
+    assert sent == [str(old.pk)]
+    # Once it ran (done), it is not queued any more: never sent again.
+    AuditExport.objects.filter(pk=old.pk).update(status="done")
+    assert requeue_exports() == {"requeued": []}
+    assert new.status == "queued"
+
+
+def test_beat_sweeps_the_exports_every_minute_on_the_checkpoints_queue() -> None:
+    from django.conf import settings
+
+    from governance.celery import app
+
+    entry = app.conf.beat_schedule["audit-requeue-exports"]
+    assert (entry["task"], entry["schedule"]) == ("audit.tasks.requeue_exports", 60.0)
+    assert settings.CELERY_TASK_ROUTES["audit.tasks.requeue_exports"] == {"queue": "checkpoints"}
