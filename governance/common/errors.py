@@ -7,8 +7,10 @@ Every API error has the same shape::
 
 from __future__ import annotations
 
+import errno
+import logging
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeGuard
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -19,6 +21,8 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from audit import context
+
+logger = logging.getLogger(__name__)
 
 
 class DomainError(Exception):
@@ -73,6 +77,36 @@ class TransitionNotAllowed(Conflict):
     code = "transition_not_allowed"
 
 
+class InsufficientStorage(DomainError):
+    """The server's disk (or the account's quota on it) is full: the upload was not stored,
+    and nothing of it is left behind; the same request may succeed once space is freed."""
+
+    code = "insufficient_storage"
+    http_status = status.HTTP_507_INSUFFICIENT_STORAGE
+
+
+# What a client is told when its upload met a full disk, and when anything else did.
+UPLOAD_NO_SPACE_MESSAGE = (
+    "the server has no space left to store the upload; nothing was stored, "
+    "try again once space is freed"
+)
+NO_SPACE_MESSAGE = "the server has no space left on its disk to complete the request"
+# A write refused for want of space: the file system is full, or the quota is used up.
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_out_of_space(exc: BaseException) -> TypeGuard[OSError]:
+    """Whether ``exc`` is a write that failed because the disk (or quota) is full."""
+    return isinstance(exc, OSError) and exc.errno in _NO_SPACE
+
+
+def insufficient_storage(exc: OSError, message: str = NO_SPACE_MESSAGE) -> InsufficientStorage:
+    """The refusal of a request that met a full disk; logged, since an operator must free
+    space (the client's message names no path)."""
+    logger.error("a request was refused, the disk is full: %s", exc)
+    return InsufficientStorage(message)
+
+
 def _body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message}
     if fields:
@@ -123,6 +157,7 @@ _STATUS_CODES = {
     415: "unsupported_media_type",
     429: "throttled",
     500: "server_error",
+    507: InsufficientStorage.code,
 }
 
 
@@ -148,7 +183,10 @@ def http_error_response(status: int, message: str | None = None) -> HttpResponse
 
 
 def api_exception_handler(exc: Exception, ctx: dict[str, Any]) -> Response | None:
-    """Map domain errors and DRF/Django errors to the single error format."""
+    """Map domain errors and DRF/Django errors to the single error format; a full disk met
+    anywhere in a view is 507 (``insufficient_storage``), not a server error."""
+    if is_out_of_space(exc):
+        exc = insufficient_storage(exc)
     if isinstance(exc, DomainError):
         return Response(_body(exc.code, exc.message, exc.fields), status=exc.http_status)
     if isinstance(exc, RequestDataTooBig):

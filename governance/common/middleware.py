@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse
 
 from audit import context
 from governance.accounts.throttling import client_address
-from governance.common.errors import http_error_response
+from governance.common.errors import http_error_response, insufficient_storage, is_out_of_space
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}\Z")
 
@@ -50,8 +50,9 @@ class ApiErrorMiddleware:
     """Every error answered under ``/api/`` is in the one error format, also when no API view
     rendered it: Django's 404 for an unmatched path, its 400 for a body over
     ``DATA_UPLOAD_MAX_MEMORY_SIZE``, its 500 page (or the DEBUG traceback page) for an
-    unexpected failure. Django has already logged the failure when this sees the response.
-    Other paths keep Django's pages."""
+    unexpected failure. A full disk met outside an API view's own error handling is 507
+    (``insufficient_storage``). Django has already logged the failure when this sees the
+    response. Other paths keep Django's pages."""
 
     # Headers of the refused response that still hold for its JSON replacement.
     _KEPT_HEADERS = ("Allow", "WWW-Authenticate", "Retry-After", "X-Request-ID")
@@ -73,4 +74,7 @@ class ApiErrorMiddleware:
         # Django would answer a plain 400 (its SuspiciousOperation); the limit deserves a 413.
         if _is_api(request) and isinstance(exception, RequestDataTooBig):
             return http_error_response(413)
+        if _is_api(request) and is_out_of_space(exception):
+            refusal = insufficient_storage(exception)
+            return http_error_response(refusal.http_status, refusal.message)
         return None

@@ -18,7 +18,7 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import generics, status
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import FormParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -34,6 +34,7 @@ from governance.common.parsers import WardenJSONParser
 from governance.common.permissions import ScopedPermission
 from governance.common.schema import ErrorSerializer, error_responses
 from governance.common.tasks import send_on_commit
+from governance.common.uploads import UploadParser
 from governance.reports import selectors, services
 from governance.reports.models import Report, ReportKind, ReportStatus
 from governance.reports.serializers import ReportRequestSerializer, ReportSerializer
@@ -83,10 +84,16 @@ def _dataset_version(user: User, pk: int, role: str) -> DatasetVersion:
     return dataset_version
 
 
-TOO_LARGE = {
+UPLOAD_REFUSALS = {
     413: OpenApiResponse(
         response=ErrorSerializer, description="The files exceed REPORTS_MAX_UPLOAD_BYTES."
-    )
+    ),
+    507: OpenApiResponse(
+        response=ErrorSerializer,
+        description="`insufficient_storage`: the server has no space left to store the "
+        "upload. Nothing was stored (no report, no partial file); the same request may "
+        "succeed once space is freed.",
+    ),
 }
 
 
@@ -107,14 +114,15 @@ TOO_LARGE = {
             "Fairness and drift: multipart/form-data with the input files (`evaluation` for "
             "fairness, `reference` and `current` for drift; CSV or Parquet) or registered "
             "dataset version ids (`<role>_dataset_version`). The header, the columns and the "
-            "first rows are checked now: bad input is 400 and nothing is stored. Lineage: "
-            "`kind`, `model` and `version` only. Regulator export: `kind` and `export`, the "
-            "id of one of your done audit exports (needs `audit.export_auditrecord`); the "
-            "bundle is verified with the log's keys and embedded in the PDF. Answers 202 with "
-            "the report; poll it until `status` is `done`, then follow `links.pdf`."
+            "first rows are checked now: bad input is 400, and a disk too full to store the "
+            "files 507; either way nothing is stored. Lineage: `kind`, `model` and `version` "
+            "only. Regulator export: `kind` and `export`, the id of one of your done audit "
+            "exports (needs `audit.export_auditrecord`); the bundle is verified with the log's "
+            "keys and embedded in the PDF. Answers 202 with the report; poll it until "
+            "`status` is `done`, then follow `links.pdf`."
         ),
         request={"multipart/form-data": ReportRequestSerializer},
-        responses={202: ReportSerializer, **error_responses(400, 401, 403, 404), **TOO_LARGE},
+        responses={202: ReportSerializer, **error_responses(400, 401, 403, 404), **UPLOAD_REFUSALS},
     ),
 )
 @extend_schema(tags=["reports"])
@@ -125,7 +133,7 @@ class ReportListView(generics.ListAPIView):
     serializer_class = ReportSerializer
     queryset = Report.objects.none()
     pagination_class = StandardPagination
-    parser_classes = [MultiPartParser, FormParser, WardenJSONParser]
+    parser_classes = [UploadParser, FormParser, WardenJSONParser]
     filter_backends: list[Any] = []
 
     def get_queryset(self) -> QuerySet[Report]:

@@ -39,7 +39,13 @@ from audit.models import AuditExport, LogHead
 from audit.services import Actor, AuditEvent, Subject, audit_append
 from governance.accounts.callers import Caller
 from governance.approvals.models import Environment, SignOffPolicy
-from governance.common.errors import Forbidden, InvalidInput
+from governance.common.errors import (
+    UPLOAD_NO_SPACE_MESSAGE,
+    Forbidden,
+    InvalidInput,
+    insufficient_storage,
+    is_out_of_space,
+)
 from governance.common.roles import Role, has_role
 from governance.reports import computation
 from governance.reports.engine import DriftOptions, FairnessOptions, InputError, MethodChoice
@@ -219,6 +225,18 @@ def _staging(report_id: uuid.UUID) -> Iterator[Path]:
         raise
 
 
+@contextmanager
+def _refused_when_full() -> Iterator[None]:
+    """A disk (or quota) that fills up while the inputs are stored refuses the request
+    (``InsufficientStorage``, 507); ``_staging`` has removed what was written by then."""
+    try:
+        yield
+    except OSError as exc:
+        if is_out_of_space(exc):
+            raise insufficient_storage(exc, UPLOAD_NO_SPACE_MESSAGE) from exc
+        raise
+
+
 def _stage(
     *,
     version: ModelVersion,
@@ -284,7 +302,8 @@ def report_request(
 
     The inputs are stored under ``REPORTS_UPLOAD_DIR/<id>/`` with their SHA-256, then checked
     (header, columns, the engine on the first rows): bad input is ``InvalidInput`` and leaves
-    nothing behind, neither files nor rows. ``overrides`` replace policy thresholds; such a
+    nothing behind, neither files nor rows; so is a disk that fills up meanwhile
+    (``InsufficientStorage``). ``overrides`` replace policy thresholds; such a
     report is marked ``thresholds_overridden`` and never counts as evidence. The job is
     enqueued after commit by the caller.
     """
@@ -311,7 +330,8 @@ def report_request(
     if "min_group_size" in clean_overrides:
         thresholds["min_group_size"] = str(int(Decimal(clean_overrides["min_group_size"])))
     report_id = uuid.uuid4()
-    with _staging(report_id) if roles else nullcontext(Path()) as directory:
+    staging = _staging(report_id) if roles else nullcontext(Path())
+    with _refused_when_full(), staging as directory:
         try:
             staged = [
                 _stage(

@@ -186,6 +186,11 @@ STORAGES = {
 
 # Request bodies larger than this are refused before parsing (uploads have their own limit).
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("WARDEN_MAX_REQUEST_BYTES", 2 * 1024 * 1024)
+# Django's, but a file spooled to FILE_UPLOAD_TEMP_DIR is removed at once when the disk fills.
+FILE_UPLOAD_HANDLERS = [
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "governance.common.uploads.TemporaryFileUploadHandler",
+]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -4,10 +4,14 @@ production (DEBUG off) and in development (DEBUG on) alike."""
 
 from __future__ import annotations
 
+import errno
+
 import pytest
 from django.test import Client
 from django.urls import path
+from rest_framework.permissions import AllowAny
 from rest_framework.test import APIClient
+from rest_framework.views import APIView
 
 from governance.accounts.models import User
 from governance.urls import urlpatterns as base_urlpatterns
@@ -21,10 +25,23 @@ def _explode(request):
     raise RuntimeError("unexpected failure inside a view")
 
 
-# A URLconf with one view that fails unexpectedly, under /api/ and outside it.
+def _disk_full(request):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+class _DiskFullView(APIView):
+    permission_classes = [AllowAny]
+
+    def get(self, request):
+        raise OSError(errno.EDQUOT, "Disk quota exceeded")
+
+
+# A URLconf with views that fail unexpectedly, or meet a full disk, under /api/ and outside it.
 urlpatterns = [
     path("api/v1/explode", _explode),
     path("elsewhere/explode", _explode),
+    path("api/v1/disk-full", _disk_full),
+    path("api/v1/disk-full-view", _DiskFullView.as_view()),
     *base_urlpatterns,
 ]
 
@@ -94,6 +111,15 @@ def test_unexpected_failure_outside_the_api_keeps_django_pages(settings):
     response = Client(raise_request_exception=False).get("/elsewhere/explode")
     assert response.status_code == 500
     assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.urls(__name__)
+@pytest.mark.parametrize("url", ["/api/v1/disk-full", "/api/v1/disk-full-view"])
+def test_a_full_disk_under_the_api_is_a_json_507(debug, url):
+    response = Client(raise_request_exception=False).get(url)
+    assert response["Content-Type"] == "application/json"
+    error = assert_error(response, 507, code="insufficient_storage")
+    assert error["message"] == "the server has no space left on its disk to complete the request"
 
 
 def test_api_errors_carry_the_request_id_given(debug, api: APIClient):
