@@ -263,3 +263,30 @@ def test_a_fault_of_warden_in_the_job_fails_the_report_as_internal_error_never_a
     assert report["error"]["message"].startswith("internal error (FileExistsError)")
     failed = json.loads(AuditRecord.objects.get(action="report.failed").body)
     assert failed["data"]["code"] == "internal_error"
+
+
+def test_the_readme_report_request_works_with_the_demo_token(settings, report_dirs, post):
+    """The README's curl example: dana's token that ``seed_demo`` prints requests the
+    fairness report of recidivism-risk v2 on the COMPAS file."""
+    import io
+    import re
+
+    from django.core.management import call_command
+
+    settings.DEBUG = True
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    (key,) = re.findall(r"dana's token for reports, 90 days \(shown once\): (\S+)", out.getvalue())
+    fields = {
+        "kind": "fairness",
+        "model": "recidivism-risk",
+        "version": 2,
+        "label": "two_year_recid",
+        "prediction": "score_text",
+        "prediction_positive": "Medium,High",
+        "sensitive": "race",
+    }
+    response = post(client_with_key(key), **fields, evaluation=upload(COMPAS))
+    assert response.status_code == 202, response.json()
+    report = client_with_key(key).get(f"/api/v1/reports/{response.json()['id']}").json()
+    assert report["status"] == "done" and report["verdict"] == "fail"

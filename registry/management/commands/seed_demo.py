@@ -20,7 +20,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from governance.accounts.callers import Caller
 from governance.accounts.models import ApiKey, User
 from governance.accounts.roles import sync_role_permissions
-from governance.accounts.services import service_account_create, user_change, user_create
+from governance.accounts.services import (
+    api_key_create,
+    service_account_create,
+    user_change,
+    user_create,
+)
 from governance.common.roles import Role
 from registry import services
 from registry.datafiles import describe_csv
@@ -67,7 +72,16 @@ class Command(BaseCommand):
             return
         ci_key = self._ci_account(admin)
         self._registry(people, team)
+        # A person's own token, for the report requests of the README (a service account
+        # asks the gate and registers; requesting a report is a person's act).
+        dana_key, _ = api_key_create(
+            caller=Caller(user=people["dana"], auth="cli"),
+            user=people["dana"],
+            name="dana's reports token",
+            scopes=["registry:read", "reports:write"],
+        )
         self.stdout.write(f"\nCI service account {CI_ACCOUNT}, key (shown once): {ci_key}")
+        self.stdout.write(f"dana's token for reports, 90 days (shown once): {dana_key}")
         self.stdout.write(f"Demo loaded: model {MODEL} v1 and v2 with their datasets and lineage.")
 
     def _people(self, team: Group) -> dict[str, User]:
