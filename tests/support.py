@@ -215,3 +215,16 @@ def migrated_sqlite_file(path: Path) -> Path:
         _MIGRATED.append(template)
     shutil.copyfile(_MIGRATED[0], path)
     return path
+
+
+def shared_database_url(kind: str, directory: Path) -> str:
+    """The database a test shares with the processes it starts: ``postgres``, the test
+    database (in the suite's PostgreSQL pass); ``sqlite-file``, a migrated file database in
+    ``directory`` (in the SQLite pass). The variant of the other pass is skipped."""
+    if kind == "postgres":
+        if not on_postgres():
+            pytest.skip("the PostgreSQL variant runs in the suite's PostgreSQL pass")
+        return current_database_url()
+    if on_postgres():
+        pytest.skip("the file-SQLite variant runs in the suite's SQLite pass")
+    return f"sqlite:///{migrated_sqlite_file(directory / 'shared.sqlite3')}"

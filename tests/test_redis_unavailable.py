@@ -74,6 +74,8 @@ class DownTarget(Target):
     """The report worker test's shared database and directories, with this test's Redis as
     cache and broker."""
 
+    helper_module = "tests.test_redis_unavailable"
+
     def __init__(self, url: str, directory: Path, redis: Redis) -> None:
         super().__init__(url, directory)
         self.redis = redis
@@ -90,19 +92,6 @@ class DownTarget(Target):
             # A queued report is resent by the sweep once it waited this long (default 300).
             "REPORTS_LEASE_SECONDS": "1",
         }
-
-    def helper(self, *args: str) -> dict[str, Any]:
-        done = subprocess.run(
-            [sys.executable, "-m", "tests.test_redis_unavailable", *args],
-            cwd=REPO,
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == 0, f"{args}:\n{done.stdout}\n{done.stderr}"
-        return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
     def send(self, task: str) -> None:
         """``task`` by name through the broker, as Celery beat sends it."""
@@ -121,15 +110,10 @@ class DownTarget(Target):
 
 if __name__ != "__main__":
     from tests.approvals.conftest import seeded_defaults  # noqa: F401 - autouse: environments
-    from tests.support import current_database_url, migrated_sqlite_file, need, on_postgres
+    from tests.support import need, shared_database_url
     from tests.webhooks.conftest import Receiver
 
     pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.redis]
-
-    @pytest.fixture(scope="module")
-    def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-        path = tmp_path_factory.mktemp("redis-down-sqlite") / "template.sqlite3"
-        return migrated_sqlite_file(path)
 
     @pytest.fixture(params=["sqlite-file", "postgres"])
     def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DownTarget]:
@@ -138,16 +122,7 @@ if __name__ != "__main__":
             "the redis-server program",
             "install redis-server (the test starts a Redis of its own and stops it)",
         )
-        if request.param == "postgres":
-            if not on_postgres():
-                pytest.skip("the PostgreSQL run is part of the suite's PostgreSQL pass")
-            url = current_database_url()
-        else:
-            if on_postgres():
-                pytest.skip("the file-SQLite run is part of the suite's SQLite pass")
-            path = tmp_path / "redis-down.sqlite3"
-            shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-            url = f"sqlite:///{path}"
+        url = shared_database_url(request.param, tmp_path)
         from tests.audit.test_crashes import _free_port
 
         redis = Redis(tmp_path, _free_port())
@@ -161,14 +136,14 @@ if __name__ != "__main__":
         target: DownTarget,
     ) -> None:
         with Receiver() as receiver:
-            cast = target.helper("seed", receiver.url)
+            cast = target.run("seed", receiver.url)
             target.redis.stop()
 
             small = target.directory / "compas-small.csv"
             with COMPAS.open() as source, small.open("w") as rows:
                 for _, line in zip(range(301), source, strict=False):
                     rows.write(line)
-            down = target.helper("down", cast["key"], str(small))
+            down = target.run("down", cast["key"], str(small))
 
             # Every request answered as with Redis up, at once.
             assert down["statuses"] == {
@@ -196,7 +171,7 @@ if __name__ != "__main__":
                 target.send("governance.reports.tasks.requeue_expired")
                 target.send("governance.webhooks.tasks.sweep")
 
-                state = target.helper("wait", down["report"]["id"])
+                state = target.run("wait", down["report"]["id"])
             finally:
                 worker.stop()
             assert state["report"] == "done", (state, worker.output())

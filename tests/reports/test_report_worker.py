@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -70,9 +69,12 @@ class Target:
             "ALLOWED_HOSTS": "testserver",
         }
 
+    # The module run as the helper process (its ``main``).
+    helper_module = "tests.reports.test_report_worker"
+
     def run(self, *args: str) -> dict[str, Any]:
         done = subprocess.run(
-            [sys.executable, "-m", "tests.reports.test_report_worker", *args],
+            [sys.executable, "-m", self.helper_module, *args],
             cwd=REPO,
             env=self.env(),
             capture_output=True,
@@ -206,13 +208,7 @@ def assert_pdf_on_record(target: Target, state: dict[str, Any]) -> None:
 # ---- pytest ---------------------------------------------------------------------------------
 
 if __name__ != "__main__":
-    from tests.support import (
-        current_database_url,
-        migrated_sqlite_file,
-        need,
-        on_postgres,
-        port_open,
-    )
+    from tests.support import need, port_open, shared_database_url
 
     # Transactional: on PostgreSQL the workers' commits are visible to the helpers, and the
     # flush afterwards (past the triggers, see tests/conftest.py) cleans up.
@@ -222,12 +218,6 @@ if __name__ != "__main__":
         pytest.mark.redis,
     ]
 
-    @pytest.fixture(scope="module")
-    def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-        """A file database migrated once by ``manage.py migrate``; tests copy it."""
-        path = tmp_path_factory.mktemp("report-worker-sqlite") / "template.sqlite3"
-        return migrated_sqlite_file(path)
-
     @pytest.fixture(params=["sqlite-file", "postgres"])
     def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
         need(
@@ -235,16 +225,7 @@ if __name__ != "__main__":
             f"Redis on {REDIS_HOST}:{REDIS_PORT}",
             "start redis-server (the Celery broker of the report worker test)",
         )
-        if request.param == "postgres":
-            if not on_postgres():
-                pytest.skip("the PostgreSQL workers run when the suite runs on PostgreSQL")
-            url = current_database_url()
-        else:
-            if on_postgres():
-                pytest.skip("the file-SQLite workers run in the SQLite pass of the suite")
-            path = tmp_path / "reports.sqlite3"
-            shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-            url = f"sqlite:///{path}"
+        url = shared_database_url(request.param, tmp_path)
         import redis
 
         broker = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_DB)
