@@ -28,7 +28,11 @@ from tests.audit.test_crashes import _free_port
 @pytest.fixture
 def unreachable() -> Any:
     """A task of an application whose broker is a port where nothing listens."""
-    app = Celery("warden-unreachable", broker=f"redis://127.0.0.1:{_free_port()}/0")
+    app = Celery(
+        "warden-unreachable",
+        broker=f"redis://127.0.0.1:{_free_port()}/0",
+        set_as_current=False,  # the project's shared tasks keep their own app
+    )
     app.conf.broker_transport_options = {"max_retries": 1, "interval_start": 0}
     ran: list[str] = []
 
