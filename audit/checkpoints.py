@@ -272,11 +272,14 @@ def _prepare(
     publish: PublishDir,
 ) -> _Plan:
     """Steps 1-3 of the module docstring, without a lock; raises the alarms."""
-    size = _head_size(origin, using)
     stored_row = Checkpoint.objects.using(using).filter(log=origin).order_by("-size").first()
     stored = _stored_anchor(stored_row, origin, verifiers) if stored_row else None
     found = publish.latest()
     published = _open(found[1], f"published note {found[0]}", origin, verifiers) if found else None
+    # The log's size is read after the checkpoints: another checkpointer may sign a larger
+    # size meanwhile, of records committed before it, so a size read first could be smaller
+    # than an honest checkpoint and look like a truncation.
+    size = _head_size(origin, using)
     anchors = [anchor for anchor in (stored, published) if anchor is not None]
 
     for anchor in anchors:

@@ -154,6 +154,31 @@ def test_nothing_to_sign_on_an_empty_log_or_when_it_has_not_grown(
     assert signed_sizes() == [2]
 
 
+def test_a_checkpoint_signed_by_another_checkpointer_meanwhile_is_no_truncation(
+    signing_key: Signer, publish_dir: PublishDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between this checkpointer's reads, another one signs a larger size of records committed
+    meanwhile: that is the log growing, not shrinking; nothing is refused."""
+    grow(2)
+    checkpoint_create()
+    grow(1)
+    latest = PublishDir.latest
+    raced: list[int] = []
+
+    def another_checkpointer_first(self: PublishDir) -> Any:
+        if not raced:
+            raced.append(1)
+            grow(2)
+            raced.append(checkpoint_create().checkpoint.size)  # type: ignore[union-attr]
+        return latest(self)
+
+    monkeypatch.setattr(PublishDir, "latest", another_checkpointer_first)
+    result = checkpoint_create()
+    assert raced == [1, 5]
+    assert result.checkpoint is not None and result.checkpoint.size == 5
+    assert signed_sizes() == [2, 5]
+
+
 def test_successive_checkpoints_extend_each_other_and_persist_the_tree(
     signing_key: Signer, publish_dir: PublishDir
 ) -> None:
