@@ -27,6 +27,7 @@ from governance.reports.engine import InputError
 from governance.reports.engine.common import to_record
 from governance.reports.models import InputRole, Report, ReportInput, ReportKind
 from governance.reports.pdf import ReportSubject
+from governance.reports.summary import passed, result_summary
 
 log = logging.getLogger(__name__)
 INTERNAL_ERROR = "internal_error"
@@ -157,11 +158,11 @@ def _finish(
         report=report,
         worker=worker,
         result_json=result_json,
-        passed=computation.passed(result),
+        passed=passed(result),
         pdf_path=pdf_path,
         pdf_sha256=pdf_sha256,
         audit_seq=audit_seq,
-        summary=to_record(computation.result_summary(result)),
+        summary=to_record(result_summary(result)),
     )
 
 

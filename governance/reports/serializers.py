@@ -10,9 +10,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from governance.reports.computation import result_summary
-from governance.reports.engine.drift import ColumnType
+from governance.reports.engine.options import ColumnType
 from governance.reports.models import Report, ReportKind
+from governance.reports.summary import result_summary
 
 LINEAGE_FIELDS = frozenset({"kind", "model", "version"})
 REGULATOR_FIELDS = frozenset({"kind", "export"})

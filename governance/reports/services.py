@@ -47,7 +47,6 @@ from governance.common.errors import (
     is_out_of_space,
 )
 from governance.common.roles import Role, has_role
-from governance.reports import computation
 from governance.reports.engine import DriftOptions, FairnessOptions, InputError, MethodChoice
 from governance.reports.models import (
     InputRole,
@@ -272,9 +271,14 @@ def _check(
     parameters: Mapping[str, Any],
     thresholds: Mapping[str, str],
 ) -> None:
-    files = {s.role: computation.InputFile(s.path, s.name, s.role) for s in staged}
+    """Run the engine on the first rows of the staged inputs (nothing to check for a
+    lineage report). The computation, and with it pandas and pyarrow, is imported here, by the
+    first fairness or drift request, not with the API."""
     if kind == ReportKind.LINEAGE:
         return
+    from governance.reports import computation
+
+    files = {s.role: computation.InputFile(s.path, s.name, s.role) for s in staged}
     if kind == ReportKind.FAIRNESS:
         computation.check_fairness(
             files[InputRole.EVALUATION], fairness_options(parameters, thresholds)

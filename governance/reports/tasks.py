@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import shared_task
 
-from governance.reports import jobs, services
+from governance.reports import services
 
 
 @shared_task(
@@ -19,7 +19,12 @@ def run_report(report_id: str) -> dict[str, Any]:
     """Compute, render and store one report (``jobs.report_run``). Acknowledged late and
     requeued when the worker is lost; idempotent by report id: a done or failed report is
     never run again, a running one only once its holder's lease expired (the claim is one
-    conditional UPDATE, so one worker wins)."""
+    conditional UPDATE, so one worker wins).
+
+    The job (the engine, the PDF renderer and their libraries) is imported by the first
+    report a worker runs, not when autodiscovery imports this module."""
+    from governance.reports import jobs
+
     return {"report": report_id, "outcome": jobs.report_run(report_id)}
 
 

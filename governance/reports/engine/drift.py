@@ -33,6 +33,13 @@ from governance.reports.engine.common import (
     to_record,
 )
 from governance.reports.engine.errors import InputError
+from governance.reports.engine.options import (
+    DEFAULT_THRESHOLDS,
+    ColumnType,
+    DriftOptions,
+    Method,
+    MethodChoice,
+)
 
 PSI_QUANTILES = tuple(i / 10 for i in range(1, 10))
 PSI_FLOOR = 1e-4
@@ -42,28 +49,6 @@ MAX_LISTED_BINS = 1000
 MAX_LISTED_CATEGORIES = 50
 INFERENCE_MAX_INT_VALUES = 10
 
-
-class ColumnType(StrEnum):
-    NUMERICAL = "numerical"
-    CATEGORICAL = "categorical"
-    IGNORE = "ignore"
-
-
-class Method(StrEnum):
-    KS = "ks"
-    CHISQUARE = "chisquare"
-    Z = "z"
-    WASSERSTEIN = "wasserstein"
-    JENSENSHANNON = "jensenshannon"
-
-
-DEFAULT_THRESHOLDS = {
-    Method.KS: 0.05,
-    Method.CHISQUARE: 0.05,
-    Method.Z: 0.05,
-    Method.WASSERSTEIN: 0.1,
-    Method.JENSENSHANNON: 0.1,
-}
 P_VALUE_METHODS = frozenset({Method.KS, Method.CHISQUARE, Method.Z})
 NUMERICAL_ONLY = frozenset({Method.KS, Method.WASSERSTEIN})
 
@@ -81,32 +66,6 @@ class Exclusion(StrEnum):
     DECLARED_IGNORE = "declared ignore"
     UNSUPPORTED = "unsupported type"
     REQUESTED = "requested"
-
-
-@dataclass(frozen=True)
-class MethodChoice:
-    """An override of the method and/or the threshold (``None`` keeps the default)."""
-
-    method: Method | None = None
-    threshold: float | None = None
-
-
-@dataclass(frozen=True)
-class DriftOptions:
-    """What to compare and how. ``column_types`` maps names to ``numerical|categorical|ignore``
-    (columns not named are inferred); overrides apply per column, then per type, then globally.
-    """
-
-    column_types: Mapping[str, ColumnType | str] = field(default_factory=dict)
-    columns: Sequence[str] | None = None
-    exclude: Sequence[str] = ()
-    method: MethodChoice = MethodChoice()
-    per_type: Mapping[str, MethodChoice] = field(default_factory=dict)
-    per_column: Mapping[str, MethodChoice] = field(default_factory=dict)
-    drift_share: float = 0.5
-    prediction: str | None = None
-    target: str | None = None
-    thresholds_source: str = "default"
 
 
 @dataclass

@@ -31,44 +31,12 @@ from governance.reports.engine.common import (
     to_record,
 )
 from governance.reports.engine.errors import InputError
+from governance.reports.engine.options import FairnessOptions
 
 MISSING = "(missing)"
 RATES = ("selection_rate", "base_rate", "tpr", "fpr", "fnr", "precision", "accuracy")
 MAX_GROUPS = 100_000
 WILSON_Z = 1.959963984540054
-
-
-@dataclass(frozen=True)
-class FairnessOptions:
-    """The columns and values of a fairness report, and the thresholds of its verdict.
-
-    ``positive_label`` is required unless the label is 0/1 or boolean; the prediction is
-    positive when it is one of ``prediction_positive`` (when given) or equals the positive
-    label. ``favorable_label`` is a prediction value naming the favourable side (default:
-    the positive prediction). ``privileged`` maps sensitive columns to their privileged value
-    for AIF360's signed metrics.
-    """
-
-    label: str
-    prediction: str
-    sensitive: Sequence[str]
-    positive_label: Any = None
-    prediction_positive: Sequence[Any] | None = None
-    favorable_label: Any = None
-    privileged: Mapping[str, Any] = field(default_factory=dict)
-    sample_weight: str | None = None
-    score: str | None = None
-    min_group_size: int = 30
-    min_outcomes: int = 5
-    min_impact_ratio: float = 0.8
-    max_equalized_odds_difference: float = 0.1
-    thresholds_source: str = "default"
-
-    def columns(self) -> list[str]:
-        """Every column the report reads."""
-        names = [self.label, self.prediction, *self.sensitive]
-        names += [c for c in (self.sample_weight, self.score) if c]
-        return list(dict.fromkeys(names))
 
 
 @dataclass

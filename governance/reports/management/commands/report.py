@@ -33,7 +33,7 @@ from governance.reports.computation import (
     render_pdf,
 )
 from governance.reports.engine import DriftOptions, FairnessOptions, InputError
-from governance.reports.engine.drift import ColumnType
+from governance.reports.engine.options import ColumnType
 from governance.reports.pdf import PolicyThreshold, ReportSubject
 
 BAD_INPUT = 2
