@@ -6,10 +6,14 @@ formatted here, once, so a table and the summary sentence about it can never dis
 
 from __future__ import annotations
 
+import atexit
 import base64
+import gc
 import hashlib
 import io
 import json
+import os
+import threading
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -194,6 +198,45 @@ def render_report(result: dict[str, Any], context: ReportContext) -> bytes:
     )
 
 
+class _Fonts:
+    """This process's one WeasyPrint font configuration, made on first use, and the lock
+    that lets one PDF at a time use it (a Pango font map is not safe to share between
+    threads; gunicorn's sync workers and the Celery pool make one at a time anyway).
+
+    Each ``FontConfiguration()`` loads the fontconfig configuration and its font set anew,
+    and a Pango 1.50 font map does not release its configuration when it is freed: that
+    memory (about 0.2 MB) never came back, and one per PDF made a long-lived report worker
+    grow without bound. The report stylesheet has no ``@font-face``, so nothing is ever added to the
+    shared one; its own caches (strut layouts, font features) are keyed by the handful of
+    styles of the stylesheet and stop growing after the first reports."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self._config: FontConfiguration | None = None
+
+    def config(self) -> FontConfiguration:
+        if self._config is None:
+            self._config = FontConfiguration()
+        return self._config
+
+    def after_fork_in_child(self) -> None:
+        """A forked child makes its own, and must not inherit a lock another thread held."""
+        self.lock = threading.Lock()
+        self._config = None
+
+    def close(self) -> None:
+        """Let the configuration go before the interpreter's shutdown: its font map,
+        released by cffi's finalizer while the interpreter was being torn down, crashed the
+        process in ``g_object_unref`` (a segmentation fault on exit)."""
+        self._config = None
+        gc.collect()
+
+
+_fonts = _Fonts()
+os.register_at_fork(after_in_child=_fonts.after_fork_in_child)
+atexit.register(_fonts.close)
+
+
 def html_to_pdf(
     html: str,
     *,
@@ -206,9 +249,28 @@ def html_to_pdf(
     attachment and any ``embedded`` files (read as they are, not through the fetcher: the
     caller names them). Raises :class:`ResourceRefused` when the HTML asks for anything
     else."""
+    with _fonts.lock:
+        return _html_to_pdf(
+            html,
+            attachment=attachment,
+            attachment_name=attachment_name,
+            generated_at=generated_at,
+            embedded=embedded,
+            font_config=_fonts.config(),
+        )
+
+
+def _html_to_pdf(
+    html: str,
+    *,
+    attachment: bytes,
+    attachment_name: str,
+    generated_at: datetime,
+    embedded: Sequence[EmbeddedFile],
+    font_config: FontConfiguration,
+) -> bytes:
     fetcher = LocalOnlyURLFetcher()
     base = templates_dir()
-    font_config = FontConfiguration()
     document = HTML(string=html, base_url=base.as_uri() + "/", url_fetcher=fetcher)
     stylesheet = CSS(
         filename=str(base / "report.css"), url_fetcher=fetcher, font_config=font_config
