@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.dispatch import Signal
 
+from audit.actions import AuditAction
+
 if TYPE_CHECKING:
     from audit.models import AuditRecord
 
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
 # ``data`` is what a receiver may send on) or, without a record, ``data``; and ``key``.
 alert_raised = Signal()
 
-CHANGE_REFUSED = "audit.change_refused"
+CHANGE_REFUSED = AuditAction.AUDIT_CHANGE_REFUSED.value
 VERIFICATION_FAILED = "audit.verification_failed"
 CHECKPOINT_ALARM = "audit.checkpoint_alarm"
 

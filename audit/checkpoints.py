@@ -42,12 +42,13 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 from django.utils import timezone
 
 from audit import alerts, keys
+from audit.actions import AuditAction
 from audit.merkle import MerkleStore, verify_consistency, verify_inclusion
 from audit.models import AuditRecord, Checkpoint, LogHead
 from audit.notes import Checkpoint as CheckpointText
 from audit.notes import NoteError, Signer, Verifier, open_checkpoint, sign_checkpoint
 from audit.publication import PublishConflict, PublishDir
-from audit.services import SYSTEM_ACTOR, AuditEvent, Subject, audit_append
+from audit.services import SYSTEM_ACTOR, Subject, audit_record
 from audit.tree import save_nodes, tree_store
 from audit.verifier import ChainVerifier, leaf_hash
 
@@ -539,7 +540,7 @@ def checkpoint_due(*, using: str = DEFAULT_DB_ALIAS, now: dt.datetime | None = N
     )
 
 
-KEY_ROTATED = "audit.key_rotated"
+KEY_ROTATED = AuditAction.AUDIT_KEY_ROTATED
 
 
 def signing_key_rotate(
@@ -575,18 +576,20 @@ def signing_key_rotate(
     )
     if records.exists():
         raise keys.KeyConfigurationError(f"the rotation to {new.name!r} is already recorded")
-    event = AuditEvent(
-        action=KEY_ROTATED,
-        actor=SYSTEM_ACTOR,
-        object=Subject(type="audit_signing_key", id=new.name, label=new.verifier().key_string()),
-        data={
-            "old_key_names": [signer.name for signer in old],
-            "new_key_name": new.name,
-            "old_verifier_keys": [signer.verifier().key_string() for signer in old],
-            "new_verifier_key": new.verifier().key_string(),
-        },
-        reason=reason,
-    )
     with transaction.atomic(using=using, durable=True):
-        [record] = audit_append(events=[event], using=using)
+        record = audit_record(
+            action=KEY_ROTATED,
+            actor=SYSTEM_ACTOR,
+            object=Subject(
+                type="audit_signing_key", id=new.name, label=new.verifier().key_string()
+            ),
+            data={
+                "old_key_names": [signer.name for signer in old],
+                "new_key_name": new.name,
+                "old_verifier_keys": [signer.verifier().key_string() for signer in old],
+                "new_verifier_key": new.verifier().key_string(),
+            },
+            reason=reason,
+            using=using,
+        )
     return record, checkpoint_create(using=using, signers=configured)

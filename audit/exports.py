@@ -65,6 +65,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from audit import keys
+from audit.actions import AuditAction
 from audit.canonical import format_timestamp
 from audit.checkpoints import CheckpointRefused, IntegrityAlarm, checkpoint_create
 from audit.merkle import verify_consistency, verify_inclusion
@@ -80,9 +81,9 @@ logger = logging.getLogger(__name__)
 
 FORMAT = "warden-audit-bundle/1"
 EXPORT_PERMISSION = "audit.export_auditrecord"
-EXPORTED = "audit.exported"
-EXPORT_REQUESTED = "audit.export_requested"
-EXPORT_FAILED = "audit.export_failed"
+EXPORTED = AuditAction.AUDIT_EXPORTED
+EXPORT_REQUESTED = AuditAction.AUDIT_EXPORT_REQUESTED
+EXPORT_FAILED = AuditAction.AUDIT_EXPORT_FAILED
 
 MANIFEST = "manifest.json"
 RECORDS = "records.jsonl"

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from audit import clock, context
+from audit.actions import AuditAction
 from audit.alerts import CHANGE_REFUSED, alert_raise
 from audit.canonical import (
     TIMESTAMP_FORMAT,
@@ -119,7 +120,7 @@ def _event_fields(event: AuditEvent) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "v": RECORD_VERSION,
         "actor": to_profile(event.actor.as_record()),
-        "action": event.action,
+        "action": str(event.action),
         "object": to_profile(
             {"type": event.object.type, "id": event.object.id, "label": event.object.label}
         ),
@@ -197,6 +198,29 @@ def audit_append(
     return records
 
 
+def audit_record(
+    *,
+    action: str,
+    actor: Actor,
+    object: Subject,
+    data: Mapping[str, Any],
+    scope: Mapping[str, Any] | None = None,
+    reason: str | None = None,
+    using: str = DEFAULT_DB_ALIAS,
+) -> AuditRecord:
+    """Append the one event these fields describe (``audit_append`` of a single
+    ``AuditEvent``, same contract: inside the caller's transaction) and return its record."""
+    event = AuditEvent(
+        action=action,
+        actor=actor,
+        object=object,
+        data=data,
+        scope=scope if scope is not None else {},
+        reason=reason,
+    )
+    return audit_append(events=[event], using=using)[0]
+
+
 def audit_append_security_event(
     *, event: AuditEvent, using: str = DEFAULT_DB_ALIAS, alert: str | None = None
 ) -> AuditRecord:
@@ -229,7 +253,7 @@ def audit_change_refused_record(
     cannot open there. A database trigger's refusal cannot be recorded from the database:
     the scheduled full verification is what notices a change that got past both."""
     event = AuditEvent(
-        action=CHANGE_REFUSED,
+        action=AuditAction.AUDIT_CHANGE_REFUSED,
         actor=SYSTEM_ACTOR,
         object=Subject(type="audit_table", id=table, label=table),
         data={

@@ -15,9 +15,10 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
 from django.db.backends.utils import CursorWrapper
 
+from audit.actions import AuditAction
 from audit.alerts import VERIFICATION_FAILED, alert_raise
 from audit.models import AuditRecord, LogHead
-from audit.services import SYSTEM_ACTOR, AuditEvent, Subject, audit_append
+from audit.services import SYSTEM_ACTOR, Subject, audit_record
 from audit.verifier import (
     ChainReport,
     ChainVerifier,
@@ -101,7 +102,7 @@ def verify_log(
     return report
 
 
-VERIFIED = "audit.verified"
+VERIFIED = AuditAction.AUDIT_VERIFIED
 
 
 class VerificationTrigger(models.TextChoices):
@@ -129,14 +130,14 @@ def verification_record(
         "alert": None if report.ok else "audit_verification_failed",
     }
     origin = str(settings.AUDIT_LOG_ORIGIN)
-    event = AuditEvent(
-        action=VERIFIED,
-        actor=SYSTEM_ACTOR,
-        object=Subject(type="audit_log", id=origin, label=origin),
-        data=data,
-    )
     with transaction.atomic(using=using, durable=True):
-        (record,) = audit_append(events=[event], using=using)
+        record = audit_record(
+            action=VERIFIED,
+            actor=SYSTEM_ACTOR,
+            object=Subject(type="audit_log", id=origin, label=origin),
+            data=data,
+            using=using,
+        )
         if not report.ok:
             alert_raise(event=VERIFICATION_FAILED, record=record)
     return record

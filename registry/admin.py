@@ -24,6 +24,7 @@ from django.template.response import TemplateResponse
 from governance.accounts.callers import Caller
 from governance.accounts.models import User
 from governance.common.errors import DomainError
+from governance.common.reasons import MAX_REASON
 from governance.common.roles import Role, has_role
 from registry import selectors, services
 from registry.models import (
@@ -105,7 +106,7 @@ class ServiceAdmin(admin.ModelAdmin):
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(
-        max_length=services.MAX_REASON,
+        max_length=MAX_REASON,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         help_text="Recorded in the audit log with each change.",
     )
@@ -183,7 +184,7 @@ def _require_reason(form: forms.ModelForm, cleaned: dict[str, Any], needing: Any
 class RegisteredModelForm(forms.ModelForm):
     reason = forms.CharField(
         required=False,
-        max_length=services.MAX_REASON,
+        max_length=MAX_REASON,
         widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
         help_text=(
             "Required to change the intended use, the risk tier or sensitive attributes; "
@@ -468,7 +469,7 @@ class DatasetVersionInline(ReadOnlyInline):
 class DatasetForm(forms.ModelForm):
     reason = forms.CharField(
         required=False,
-        max_length=services.MAX_REASON,
+        max_length=MAX_REASON,
         widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
         help_text="Why the change was made; required to change pii or the legal basis.",
     )

@@ -14,6 +14,7 @@ from rest_framework import serializers
 
 from governance.accounts.models import User
 from governance.common.jsonvalues import FreeFormJSONField
+from governance.common.reasons import MAX_REASON
 from registry.models import (
     DIGEST_PATTERN,
     SLUG_PATTERN,
@@ -25,7 +26,7 @@ from registry.models import (
     RiskTier,
     VersionStatus,
 )
-from registry.services import MAX_REASON, DatasetRef
+from registry.services import DatasetRef
 
 DIGEST_MESSAGE = "Must be 'sha256:' followed by 64 lowercase hex digits."
 SLUG_MESSAGE = "Lowercase letters, digits and hyphens, starting and ending alphanumeric."

@@ -18,10 +18,12 @@ from django.db import transaction
 from django.db.models import Max
 from guardian.shortcuts import assign_perm
 
-from audit.services import AuditEvent, Subject, audit_append
+from audit.actions import AuditAction
+from audit.services import Subject, audit_record
 from governance.accounts.callers import Caller
 from governance.accounts.models import User
 from governance.common.errors import Conflict, Forbidden, InvalidInput, TransitionNotAllowed
+from governance.common.reasons import reason_optional, reason_required
 from governance.common.roles import Role, has_role
 from registry.models import (
     Dataset,
@@ -63,7 +65,6 @@ DATASET_FIELDS_NEEDING_REASON = ("pii", "legal_basis")
 # independent sign-off steps, so naming a signer as owner would take them out of its review).
 OWNER_ROLES = (Role.DATA_SCIENTIST, Role.ML_ENGINEER)
 MAX_MAP_ENTRIES = 500
-MAX_REASON = 2000
 SCHEMA_TYPES = frozenset(
     {"integer", "float", "string", "boolean", "categorical", "datetime", "date", "numerical"}
 )
@@ -96,18 +97,6 @@ def _require(caller: Caller, perm: str, obj: Any = None, *, action: str) -> None
         raise Forbidden(f"you may not {action}")
 
 
-def _reason(reason: str | None, *, required: bool = True) -> str | None:
-    text = (reason or "").strip()
-    if required and not text:
-        raise InvalidInput("a reason is required", fields={"reason": ["This field is required."]})
-    if len(text) > MAX_REASON:
-        raise InvalidInput(
-            "reason too long",
-            fields={"reason": [f"Ensure this field has no more than {MAX_REASON} characters."]},
-        )
-    return text or None
-
-
 def _reason_for(
     reason: str | None, *, changed: Mapping[str, Any], needing: Sequence[str]
 ) -> str | None:
@@ -119,7 +108,7 @@ def _reason_for(
             f"a reason is required to change {', '.join(governed)}",
             fields={"reason": [f"Required to change {', '.join(governed)}."]},
         )
-    return _reason(reason, required=False)
+    return reason_optional(reason)
 
 
 def _check_owner(owner: User, team: Group | None) -> None:
@@ -267,16 +256,12 @@ def model_create(
             assign_perm(perm, owner, model)
             if team is not None:
                 assign_perm(perm, team, model)
-        audit_append(
-            events=[
-                AuditEvent(
-                    action="registered_model.created",
-                    actor=caller.actor,
-                    object=_model_subject(model),
-                    scope={"model": model.name},
-                    data=model_snapshot(model),
-                )
-            ]
+        audit_record(
+            action=AuditAction.REGISTERED_MODEL_CREATED,
+            actor=caller.actor,
+            object=_model_subject(model),
+            scope={"model": model.name},
+            data=model_snapshot(model),
         )
     return model
 
@@ -295,7 +280,7 @@ def model_update(
             f"{name} cannot be changed here", fields={name: ["This field cannot be changed here."]}
         )
     _require(caller, "registry.change_registeredmodel", model, action="change this model")
-    _reason(reason, required=False)
+    reason_optional(reason)
     with transaction.atomic(durable=True):
         model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
         if model.status == ModelStatus.RETIRED:
@@ -309,17 +294,13 @@ def model_update(
             return model
         note = _reason_for(reason, changed=diff["after"], needing=MODEL_FIELDS_NEEDING_REASON)
         model.save()
-        audit_append(
-            events=[
-                AuditEvent(
-                    action="registered_model.updated",
-                    actor=caller.actor,
-                    object=_model_subject(model),
-                    scope={"model": model.name},
-                    data=diff,
-                    reason=note,
-                )
-            ]
+        audit_record(
+            action=AuditAction.REGISTERED_MODEL_UPDATED,
+            actor=caller.actor,
+            object=_model_subject(model),
+            scope={"model": model.name},
+            data=diff,
+            reason=note,
         )
     return model
 
@@ -339,7 +320,7 @@ def model_change_risk(
     """
     if not has_role(caller.user, Role.RISK_OFFICER):
         raise Forbidden("only a risk officer may change the risk tier or sensitive attributes")
-    note = _reason(reason)
+    note = reason_required(reason)
     if risk_tier is not None and risk_tier not in RiskTier.values:
         raise InvalidInput(
             f"risk_tier {risk_tier!r} is not one of {', '.join(RiskTier.values)}",
@@ -358,17 +339,13 @@ def model_change_risk(
         if not diff["after"]:
             return model
         model.save()
-        audit_append(
-            events=[
-                AuditEvent(
-                    action="registered_model.risk_changed",
-                    actor=caller.actor,
-                    object=_model_subject(model),
-                    scope={"model": model.name},
-                    data=diff,
-                    reason=note,
-                )
-            ]
+        audit_record(
+            action=AuditAction.REGISTERED_MODEL_RISK_CHANGED,
+            actor=caller.actor,
+            object=_model_subject(model),
+            scope={"model": model.name},
+            data=diff,
+            reason=note,
         )
     return model
 
@@ -380,24 +357,20 @@ def model_retire(*, caller: Caller, model: RegisteredModel, reason: str) -> Regi
         or has_role(caller.user, Role.RISK_OFFICER)
     ):
         raise Forbidden("you may not retire this model")
-    note = _reason(reason)
+    note = reason_required(reason)
     with transaction.atomic(durable=True):
         model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
         if model.status == ModelStatus.RETIRED:
             raise TransitionNotAllowed(f"model {model.name!r} is already retired")
         model.status = ModelStatus.RETIRED
         model.save(update_fields=["status", "updated_at"])
-        audit_append(
-            events=[
-                AuditEvent(
-                    action="registered_model.retired",
-                    actor=caller.actor,
-                    object=_model_subject(model),
-                    scope={"model": model.name},
-                    data=model_snapshot(model),
-                    reason=note,
-                )
-            ]
+        audit_record(
+            action=AuditAction.REGISTERED_MODEL_RETIRED,
+            actor=caller.actor,
+            object=_model_subject(model),
+            scope={"model": model.name},
+            data=model_snapshot(model),
+            reason=note,
         )
     return model
 
@@ -552,16 +525,12 @@ def model_version_register(
                 for dv, role in usages
             ]
         )
-        audit_append(
-            events=[
-                AuditEvent(
-                    action="model_version.registered",
-                    actor=caller.actor,
-                    object=_version_subject(created),
-                    scope={"model": model.name, "version": number},
-                    data=version_snapshot(created),
-                )
-            ]
+        audit_record(
+            action=AuditAction.MODEL_VERSION_REGISTERED,
+            actor=caller.actor,
+            object=_version_subject(created),
+            scope={"model": model.name, "version": number},
+            data=version_snapshot(created),
         )
     return created
 
@@ -583,7 +552,7 @@ def model_version_set_status(
         or has_role(caller.user, Role.RISK_OFFICER)
     ):
         raise Forbidden(f"you may not change the status of {version}")
-    note = _reason(reason)
+    note = reason_required(reason)
     with transaction.atomic(durable=True):
         version = (
             ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
@@ -593,17 +562,13 @@ def model_version_set_status(
         before = version.status
         version.status = status
         version.save(update_fields=["status"])
-        audit_append(
-            events=[
-                AuditEvent(
-                    action="model_version.status_changed",
-                    actor=caller.actor,
-                    object=_version_subject(version),
-                    scope={"model": version.model.name, "version": version.version},
-                    data={"before": {"status": before}, "after": {"status": status}},
-                    reason=note,
-                )
-            ]
+        audit_record(
+            action=AuditAction.MODEL_VERSION_STATUS_CHANGED,
+            actor=caller.actor,
+            object=_version_subject(version),
+            scope={"model": version.model.name, "version": version.version},
+            data={"before": {"status": before}, "after": {"status": status}},
+            reason=note,
         )
     return version
 
@@ -657,15 +622,11 @@ def dataset_create(
         for team in teams:
             for perm in DATASET_TEAM_PERMS:
                 assign_perm(perm, team, dataset)
-        audit_append(
-            events=[
-                AuditEvent(
-                    action="dataset.created",
-                    actor=caller.actor,
-                    object=_dataset_subject(dataset),
-                    data={**dataset_snapshot(dataset), "teams": [team.name for team in teams]},
-                )
-            ]
+        audit_record(
+            action=AuditAction.DATASET_CREATED,
+            actor=caller.actor,
+            object=_dataset_subject(dataset),
+            data={**dataset_snapshot(dataset), "teams": [team.name for team in teams]},
         )
     return dataset
 
@@ -697,7 +658,7 @@ def dataset_update(
         )
     if not _may_change_dataset(caller, dataset):
         raise Forbidden("you may not change this dataset")
-    _reason(reason, required=False)
+    reason_optional(reason)
     with transaction.atomic(durable=True):
         dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
         if dataset.status == DatasetStatus.RETIRED:
@@ -711,16 +672,12 @@ def dataset_update(
             return dataset
         note = _reason_for(reason, changed=diff["after"], needing=DATASET_FIELDS_NEEDING_REASON)
         dataset.save()
-        audit_append(
-            events=[
-                AuditEvent(
-                    action="dataset.updated",
-                    actor=caller.actor,
-                    object=_dataset_subject(dataset),
-                    data=diff,
-                    reason=note,
-                )
-            ]
+        audit_record(
+            action=AuditAction.DATASET_UPDATED,
+            actor=caller.actor,
+            object=_dataset_subject(dataset),
+            data=diff,
+            reason=note,
         )
     return dataset
 
@@ -729,23 +686,19 @@ def dataset_retire(*, caller: Caller, dataset: Dataset, reason: str) -> Dataset:
     """Retire a dataset: no new lineage may name it; existing lineage stays."""
     if not _may_change_dataset(caller, dataset):
         raise Forbidden("you may not retire this dataset")
-    note = _reason(reason)
+    note = reason_required(reason)
     with transaction.atomic(durable=True):
         dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
         if dataset.status == DatasetStatus.RETIRED:
             raise TransitionNotAllowed(f"dataset {dataset.name!r} is already retired")
         dataset.status = DatasetStatus.RETIRED
         dataset.save(update_fields=["status"])
-        audit_append(
-            events=[
-                AuditEvent(
-                    action="dataset.retired",
-                    actor=caller.actor,
-                    object=_dataset_subject(dataset),
-                    data=dataset_snapshot(dataset),
-                    reason=note,
-                )
-            ]
+        audit_record(
+            action=AuditAction.DATASET_RETIRED,
+            actor=caller.actor,
+            object=_dataset_subject(dataset),
+            data=dataset_snapshot(dataset),
+            reason=note,
         )
     return dataset
 
@@ -806,14 +759,10 @@ def dataset_version_register(
         )
         _full_clean(created, exclude=["dataset", "created_by"])
         created.save()
-        audit_append(
-            events=[
-                AuditEvent(
-                    action="dataset_version.registered",
-                    actor=caller.actor,
-                    object=Subject(type="dataset_version", id=str(created.pk), label=str(created)),
-                    data=dataset_version_snapshot(created),
-                )
-            ]
+        audit_record(
+            action=AuditAction.DATASET_VERSION_REGISTERED,
+            actor=caller.actor,
+            object=Subject(type="dataset_version", id=str(created.pk), label=str(created)),
+            data=dataset_version_snapshot(created),
         )
     return created

@@ -23,13 +23,14 @@ from governance.accounts import services
 from governance.accounts.callers import Caller
 from governance.accounts.models import ApiKey, User
 from governance.common.errors import DomainError
+from governance.common.reasons import MAX_REASON
 
 REASON_HELP = "Required: recorded in the audit log with the change."
 
 
 def _reason_field() -> forms.CharField:
     return forms.CharField(
-        max_length=services.MAX_REASON,
+        max_length=MAX_REASON,
         widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
         help_text=REASON_HELP,
     )

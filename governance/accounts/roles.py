@@ -8,6 +8,7 @@ from django.apps import AppConfig, apps
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 
+from audit.actions import AuditAction
 from audit.models import AuditRecord
 from audit.services import SYSTEM_ACTOR, AuditEvent, Subject, audit_append
 from governance.common.roles import ROLE_PERMISSIONS, Role
@@ -61,7 +62,7 @@ def sync_role_permissions(*args: Any, using: str = "default", **kwargs: Any) -> 
             if record and after != before:
                 events.append(
                     AuditEvent(
-                        action="role.permissions_synced",
+                        action=AuditAction.ROLE_PERMISSIONS_SYNCED,
                         actor=SYSTEM_ACTOR,
                         object=Subject(type="group", id=str(group.pk), label=group.name),
                         data={"before": {"permissions": before}, "after": {"permissions": after}},

@@ -15,14 +15,14 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from audit.services import SYSTEM_ACTOR, Actor, AuditEvent, Subject, audit_append
+from audit.actions import AuditAction
+from audit.services import SYSTEM_ACTOR, Actor, AuditEvent, Subject, audit_append, audit_record
 from governance.accounts.callers import Caller
 from governance.accounts.keys import new_key
 from governance.accounts.models import ApiKey, ApiKeyScope, User
 from governance.common.errors import Conflict, Forbidden, InvalidInput, TransitionNotAllowed
+from governance.common.reasons import reason_required
 from governance.common.roles import Role, has_role
-
-MAX_REASON = 2000
 
 
 def _require_admin(caller: Caller) -> None:
@@ -114,15 +114,11 @@ def api_key_create(
     expires_at = _check_expiry(user, expires_at)
     with transaction.atomic(durable=True):
         key, row, data = _issue_key(user=user, name=name, scopes=checked, expires_at=expires_at)
-        audit_append(
-            events=[
-                AuditEvent(
-                    action="api_key.created",
-                    actor=caller.actor,
-                    object=_key_subject(row),
-                    data=data,
-                )
-            ]
+        audit_record(
+            action=AuditAction.API_KEY_CREATED,
+            actor=caller.actor,
+            object=_key_subject(row),
+            data=data,
         )
     return key, row
 
@@ -139,16 +135,12 @@ def api_key_revoke(*, caller: Caller, key: ApiKey, reason: str) -> ApiKey:
             raise TransitionNotAllowed(f"key {key.prefix} is already revoked")
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
-        audit_append(
-            events=[
-                AuditEvent(
-                    action="api_key.revoked",
-                    actor=caller.actor,
-                    object=_key_subject(key),
-                    data={"prefix": key.prefix, "revoked_at": key.revoked_at},
-                    reason=reason.strip(),
-                )
-            ]
+        audit_record(
+            action=AuditAction.API_KEY_REVOKED,
+            actor=caller.actor,
+            object=_key_subject(key),
+            data={"prefix": key.prefix, "revoked_at": key.revoked_at},
+            reason=reason.strip(),
         )
     return key
 
@@ -181,7 +173,7 @@ def service_account_create(
         audit_append(
             events=[
                 AuditEvent(
-                    action="service_account.created",
+                    action=AuditAction.SERVICE_ACCOUNT_CREATED,
                     actor=caller.actor,
                     object=Subject(type="user", id=str(account.pk), label=name),
                     data={
@@ -191,7 +183,7 @@ def service_account_create(
                     },
                 ),
                 AuditEvent(
-                    action="api_key.created",
+                    action=AuditAction.API_KEY_CREATED,
                     actor=caller.actor,
                     object=_key_subject(row),
                     data=data,
@@ -213,18 +205,6 @@ USER_PROFILE_FIELDS = ("username", "first_name", "last_name", "email", "kind")
 
 def _actor(caller: Caller | None) -> Actor:
     return caller.actor if caller is not None else SYSTEM_ACTOR
-
-
-def _require_reason(reason: str) -> str:
-    text = (reason or "").strip()
-    if not text:
-        raise InvalidInput("a reason is required", fields={"reason": ["This field is required."]})
-    if len(text) > MAX_REASON:
-        raise InvalidInput(
-            "reason too long",
-            fields={"reason": [f"Ensure this field has no more than {MAX_REASON} characters."]},
-        )
-    return text
 
 
 def _require_power_admin(caller: Caller | None) -> None:
@@ -296,7 +276,7 @@ def user_create(
     with one. ``fields`` are profile fields and flags (``USER_PROFILE_FIELDS``, ``USER_FLAGS``).
     """
     _require_power_admin(caller)
-    note = _require_reason(reason)
+    note = reason_required(reason)
     _check_user_fields(fields)
     if fields.get("is_superuser") and caller is not None and not caller.user.is_superuser:
         raise Forbidden("only a superuser makes superusers")
@@ -315,16 +295,12 @@ def user_create(
         user.save()
         user.groups.set(list(groups))
         user.user_permissions.set(list(user_permissions))
-        audit_append(
-            events=[
-                AuditEvent(
-                    action="user.created",
-                    actor=_actor(caller),
-                    object=_user_subject(user),
-                    data=user_power_snapshot(user),
-                    reason=note,
-                )
-            ]
+        audit_record(
+            action=AuditAction.USER_CREATED,
+            actor=_actor(caller),
+            object=_user_subject(user),
+            data=user_power_snapshot(user),
+            reason=note,
         )
     return user
 
@@ -346,7 +322,7 @@ def user_change(
     superuser grants or withdraws superuser status. ``None`` leaves a part as it is.
     """
     _require_power_admin(caller)
-    note = _require_reason(reason)
+    note = reason_required(reason)
     _check_user_fields(fields)
     with transaction.atomic(durable=True):
         user = User.objects.select_for_update().get(pk=user.pk)
@@ -376,16 +352,12 @@ def user_change(
             raise Forbidden("nobody changes their own groups, permissions or account flags")
         if "is_superuser" in diff["after"] and caller is not None and not caller.user.is_superuser:
             raise Forbidden("only a superuser grants or withdraws superuser status")
-        audit_append(
-            events=[
-                AuditEvent(
-                    action="user.changed",
-                    actor=_actor(caller),
-                    object=_user_subject(user),
-                    data=diff,
-                    reason=note,
-                )
-            ]
+        audit_record(
+            action=AuditAction.USER_CHANGED,
+            actor=_actor(caller),
+            object=_user_subject(user),
+            data=diff,
+            reason=note,
         )
     return user
 
@@ -447,7 +419,7 @@ def group_create(
 ) -> Group:
     """Create a group (a team) with its permissions and members: ``group.created``."""
     _require_power_admin(caller)
-    note = _require_reason(reason)
+    note = reason_required(reason)
     if not name.strip() or len(name) > 150:
         raise InvalidInput("name must be 1-150 characters", fields={"name": ["1-150 characters."]})
     member_list = list(members)
@@ -459,16 +431,12 @@ def group_create(
         group = Group.objects.create(name=name)
         group.permissions.set(list(permissions))
         group.user_set.set(member_list)
-        audit_append(
-            events=[
-                AuditEvent(
-                    action="group.created",
-                    actor=_actor(caller),
-                    object=_group_subject(group),
-                    data=group_snapshot(group),
-                    reason=note,
-                )
-            ]
+        audit_record(
+            action=AuditAction.GROUP_CREATED,
+            actor=_actor(caller),
+            object=_group_subject(group),
+            data=group_snapshot(group),
+            reason=note,
         )
     return group
 
@@ -489,7 +457,7 @@ def group_change(
     change here. Nobody adds or removes themselves.
     """
     _require_power_admin(caller)
-    note = _require_reason(reason)
+    note = reason_required(reason)
     perms = list(permissions) if permissions is not None else None
     with transaction.atomic(durable=True):
         group = Group.objects.select_for_update().get(pk=group.pk)
@@ -521,16 +489,12 @@ def group_change(
             me = caller.user.username
             if (me in diff["before"]["members"]) != (me in diff["after"]["members"]):
                 raise Forbidden("nobody adds themselves to a group or removes themselves")
-        audit_append(
-            events=[
-                AuditEvent(
-                    action="group.changed",
-                    actor=_actor(caller),
-                    object=_group_subject(group),
-                    data=diff,
-                    reason=note,
-                )
-            ]
+        audit_record(
+            action=AuditAction.GROUP_CHANGED,
+            actor=_actor(caller),
+            object=_group_subject(group),
+            data=diff,
+            reason=note,
         )
     return group
 
@@ -566,7 +530,7 @@ def api_key_change(
     before/after (revocation is ``api_key_revoke``). A revoked key does not change."""
     if key.user_id != caller.user.pk:
         _require_admin(caller)
-    note = _require_reason(reason)
+    note = reason_required(reason)
     checked = _check_scopes(scopes) if scopes is not None else None
     if name is not None and (not name.strip() or len(name) > 100):
         raise InvalidInput("name must be 1-100 characters", fields={"name": ["1-100 characters."]})
@@ -585,16 +549,12 @@ def api_key_change(
         if not diff["after"]:
             return key
         key.save(update_fields=["name", "scopes", "expires_at"])
-        audit_append(
-            events=[
-                AuditEvent(
-                    action="api_key.changed",
-                    actor=caller.actor,
-                    object=_key_subject(key),
-                    data={"prefix": key.prefix, **diff},
-                    reason=note,
-                )
-            ]
+        audit_record(
+            action=AuditAction.API_KEY_CHANGED,
+            actor=caller.actor,
+            object=_key_subject(key),
+            data={"prefix": key.prefix, **diff},
+            reason=note,
         )
     return key
 

@@ -43,6 +43,7 @@ from django.http import HttpRequest
 from redis.exceptions import RedisError
 from rest_framework.throttling import UserRateThrottle
 
+from audit.actions import AuditAction
 from audit.services import Actor, AuditEvent, Subject, audit_append_security_event
 
 log = logging.getLogger(__name__)
@@ -362,7 +363,7 @@ def record_login_failed(
         aggregate.take(keys[1], "refused")
     audit_append_security_event(
         event=AuditEvent(
-            action="user.login_failed", actor=UNAUTHENTICATED, object=subject, data=data
+            action=AuditAction.USER_LOGIN_FAILED, actor=UNAUTHENTICATED, object=subject, data=data
         )
     )
 
@@ -378,7 +379,7 @@ def record_logged_in(*, user: Any) -> None:
         return
     audit_append_security_event(
         event=AuditEvent(
-            action="user.logged_in",
+            action=AuditAction.USER_LOGGED_IN,
             actor=actor_for(user, "password"),
             object=Subject(type="user", id=str(user.pk), label=user.get_username()),
             data={"logins": aggregate.take(account, "logins")},

@@ -32,6 +32,7 @@ from governance.approvals.models import (
 )
 from governance.approvals.workflow import Decision, Meaning
 from governance.common.errors import DomainError
+from governance.common.reasons import MAX_REASON
 from registry.admin import reason_action
 
 SIGN_TEMPLATE = "admin/approvals/sign.html"
@@ -72,7 +73,7 @@ class SignForm(forms.Form):
         choices=[("", "the step's meaning"), *Meaning.choices], required=False
     )
     comment = forms.CharField(
-        required=False, max_length=services.MAX_REASON, widget=forms.Textarea(attrs={"rows": 3})
+        required=False, max_length=MAX_REASON, widget=forms.Textarea(attrs={"rows": 3})
     )
     password = forms.CharField(
         widget=forms.PasswordInput, help_text="Your password, to sign (re-authentication)."

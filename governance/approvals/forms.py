@@ -10,9 +10,10 @@ from typing import Any
 from django import forms
 
 from governance.accounts.models import User
-from governance.approvals import selectors, services
+from governance.approvals import selectors
 from governance.approvals.workflow import Decision, Meaning, RequestState
 from governance.common.errors import DomainError
+from governance.common.reasons import MAX_REASON
 from registry import selectors as registry_selectors
 from registry.models import ModelVersion
 
@@ -54,7 +55,7 @@ class DeploymentRequestForm(forms.Form):
     environment = forms.ChoiceField(label="Environment")
     reason = forms.CharField(
         label="Justification",
-        max_length=services.MAX_REASON,
+        max_length=MAX_REASON,
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text="Why this version should go to this environment (recorded in the audit log).",
     )
@@ -91,7 +92,7 @@ class SignForm(forms.Form):
     meaning = forms.ChoiceField(choices=Meaning.choices, widget=forms.RadioSelect, label="Meaning")
     comment = forms.CharField(
         required=False,
-        max_length=services.MAX_REASON,
+        max_length=MAX_REASON,
         widget=forms.Textarea(attrs={"rows": 3}),
         label="Comment",
         help_text="Optional; recorded with your signature.",
@@ -142,7 +143,7 @@ class EmergencyForm(forms.Form):
     environment = forms.ChoiceField(label="Environment")
     reason = forms.CharField(
         label="Justification",
-        max_length=services.MAX_REASON,
+        max_length=MAX_REASON,
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text="Why this cannot wait for sign-off (recorded; the retrospective reads it).",
     )
@@ -178,7 +179,7 @@ class RetrospectiveForm(forms.Form):
     )
     comment = forms.CharField(
         required=False,
-        max_length=services.MAX_REASON,
+        max_length=MAX_REASON,
         widget=forms.Textarea(attrs={"rows": 3}),
         label="Comment",
     )
@@ -195,7 +196,7 @@ class ReasonForm(forms.Form):
 
     reason = forms.CharField(
         label="Reason",
-        max_length=services.MAX_REASON,
+        max_length=MAX_REASON,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Recorded in the audit log.",
     )

@@ -31,6 +31,7 @@ from governance.approvals.workflow import (
     steps_from,
 )
 from governance.common.jsonvalues import FreeFormJSONField
+from governance.common.reasons import MAX_REASON
 from governance.common.roles import SIGNING_ROLES, Role
 from registry.models import DIGEST_PATTERN, SLUG_PATTERN, RiskTier
 from registry.serializers import (
@@ -41,7 +42,6 @@ from registry.serializers import (
     TextField,
     WholeNumberField,
 )
-from registry.services import MAX_REASON
 
 
 def _model_field() -> serializers.RegexField:

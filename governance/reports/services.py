@@ -34,9 +34,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.actions import AuditAction
 from audit.exports import EXPORT_PERMISSION, audit_export_file
 from audit.models import AuditExport, LogHead
-from audit.services import Actor, AuditEvent, Subject, audit_append
+from audit.services import Actor, Subject, audit_record
 from governance.accounts.callers import Caller
 from governance.approvals.models import Environment, SignOffPolicy
 from governance.common.errors import (
@@ -401,16 +402,12 @@ def report_request(
 def _queue(report: Report, caller: Caller, data: dict[str, Any]) -> None:
     """The report's job, and its ``report.requested`` record (in the caller's transaction)."""
     ReportJob.objects.create(report=report)
-    audit_append(
-        events=[
-            AuditEvent(
-                action="report.requested",
-                actor=caller.actor,
-                object=_subject(report),
-                scope=_scope(report.model_version),
-                data=data,
-            )
-        ]
+    audit_record(
+        action=AuditAction.REPORT_REQUESTED,
+        actor=caller.actor,
+        object=_subject(report),
+        scope=_scope(report.model_version),
+        data=data,
     )
 
 
@@ -474,16 +471,12 @@ def report_claim(*, report_id: str | uuid.UUID, worker: str) -> Report | None:
         report.attempts += 1
         report.started_at = now
         report.save(update_fields=["status", "attempts", "started_at"])
-        audit_append(
-            events=[
-                AuditEvent(
-                    action="report.started",
-                    actor=_worker_actor(worker),
-                    object=_subject(report),
-                    scope=_scope(report.model_version),
-                    data={"worker": worker, "attempt": report.attempts, "took_over": took_over},
-                )
-            ]
+        audit_record(
+            action=AuditAction.REPORT_STARTED,
+            actor=_worker_actor(worker),
+            object=_subject(report),
+            scope=_scope(report.model_version),
+            data={"worker": worker, "attempt": report.attempts, "took_over": took_over},
         )
     return report
 
@@ -560,23 +553,19 @@ def report_complete(
                 "audit_seq", "finished_at", "error", "error_code",
             ]
         )  # fmt: skip
-        audit_append(
-            events=[
-                AuditEvent(
-                    action="report.completed",
-                    actor=_worker_actor(worker),
-                    object=_subject(report),
-                    scope=_scope(report.model_version),
-                    data={
-                        "verdict": report.verdict,
-                        "pdf_sha256": pdf_sha256,
-                        "result_sha256": hashlib.sha256(result_json.encode()).hexdigest(),
-                        "audit_seq_at_generation": audit_seq,
-                        "attempt": report.attempts,
-                        "summary": summary,
-                    },
-                )
-            ]
+        audit_record(
+            action=AuditAction.REPORT_COMPLETED,
+            actor=_worker_actor(worker),
+            object=_subject(report),
+            scope=_scope(report.model_version),
+            data={
+                "verdict": report.verdict,
+                "pdf_sha256": pdf_sha256,
+                "result_sha256": hashlib.sha256(result_json.encode()).hexdigest(),
+                "audit_seq_at_generation": audit_seq,
+                "attempt": report.attempts,
+                "summary": summary,
+            },
         )
     return report
 
@@ -594,16 +583,12 @@ def report_fail(
         report.error_code = code
         report.finished_at = timezone.now()
         report.save(update_fields=["status", "error", "error_code", "finished_at"])
-        audit_append(
-            events=[
-                AuditEvent(
-                    action="report.failed",
-                    actor=_worker_actor(worker),
-                    object=_subject(report),
-                    scope=_scope(report.model_version),
-                    data={"error": message, "code": code, "attempt": report.attempts},
-                )
-            ]
+        audit_record(
+            action=AuditAction.REPORT_FAILED,
+            actor=_worker_actor(worker),
+            object=_subject(report),
+            scope=_scope(report.model_version),
+            data={"error": message, "code": code, "attempt": report.attempts},
         )
     return report
 

@@ -25,6 +25,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from audit.actions import AuditAction
 from audit.canonical import format_timestamp
 from audit.models import AuditRecord
 from audit.services import Actor
@@ -124,7 +125,7 @@ def _translate(action: str, subject: Any) -> tuple[list[str], str, str, dict[str
 
     if isinstance(subject, DeploymentRequest):
         types = [action]
-        if action == "deployment_request.submitted" and subject.state == "approved":
+        if action == AuditAction.DEPLOYMENT_REQUEST_SUBMITTED and subject.state == "approved":
             types.append(WebhookEvent.REQUEST_APPROVED)
         return types, "deployment_request", str(subject.pk), {"request": _request_data(subject)}
     if isinstance(subject, SignOff):

@@ -14,34 +14,44 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from audit.actions import AuditAction
 from registry.models import GovernedModel
 
 
 class WebhookEvent(models.TextChoices):
     """The events Warden sends (docs/webhooks.md describes each payload)."""
 
-    REQUEST_SUBMITTED = "deployment_request.submitted", "Deployment requested"
+    REQUEST_SUBMITTED = AuditAction.DEPLOYMENT_REQUEST_SUBMITTED.value, "Deployment requested"
     REQUEST_APPROVED = "deployment_request.approved", "Deployment request approved"
     REQUEST_REJECTED = "deployment_request.rejected", "Deployment request rejected"
-    REQUEST_WITHDRAWN = "deployment_request.withdrawn", "Deployment request withdrawn"
-    REQUEST_REVOKED = "deployment_request.revoked", "Approval revoked"
-    REQUEST_EXPIRED = "deployment_request.expired", "Approval expired"
-    REQUEST_EMERGENCY = "deployment_request.emergency_opened", "Break-glass deployment opened"
+    REQUEST_WITHDRAWN = (
+        AuditAction.DEPLOYMENT_REQUEST_WITHDRAWN.value,
+        "Deployment request withdrawn",
+    )
+    REQUEST_REVOKED = AuditAction.DEPLOYMENT_REQUEST_REVOKED.value, "Approval revoked"
+    REQUEST_EXPIRED = AuditAction.DEPLOYMENT_REQUEST_EXPIRED.value, "Approval expired"
+    REQUEST_EMERGENCY = (
+        AuditAction.DEPLOYMENT_REQUEST_EMERGENCY_OPENED.value,
+        "Break-glass deployment opened",
+    )
     REQUEST_RETROSPECTIVE_OVERDUE = (
-        "deployment_request.retrospective_overdue",
+        AuditAction.DEPLOYMENT_REQUEST_RETROSPECTIVE_OVERDUE.value,
         "Break-glass retrospective review overdue",
     )
-    SIGNOFF_SIGNED = "signoff.signed", "Sign-off signed"
-    DEPLOYMENT_DEPLOYED = "deployment.deployed", "Deployed"
-    DEPLOYMENT_ROLLED_BACK = "deployment.rolled_back", "Rolled back"
-    DEPLOYMENT_RETIRED = "deployment.retired", "Retired from an environment"
+    SIGNOFF_SIGNED = AuditAction.SIGNOFF_SIGNED.value, "Sign-off signed"
+    DEPLOYMENT_DEPLOYED = AuditAction.DEPLOYMENT_DEPLOYED.value, "Deployed"
+    DEPLOYMENT_ROLLED_BACK = AuditAction.DEPLOYMENT_ROLLED_BACK.value, "Rolled back"
+    DEPLOYMENT_RETIRED = AuditAction.DEPLOYMENT_RETIRED.value, "Retired from an environment"
     DEPLOYMENT_UNCHECKED = (
         "deployment.unchecked",
         "Deployed without a gate check that still allows",
     )
     GATE_DENIED = "gate.denied", "Gate check denied"
     SIGNING_LOCKED = "signoff.signing_locked", "Signing locked after failed re-authentications"
-    AUDIT_CHANGE_REFUSED = "audit.change_refused", "Change to an audit record refused"
+    AUDIT_CHANGE_REFUSED = (
+        AuditAction.AUDIT_CHANGE_REFUSED.value,
+        "Change to an audit record refused",
+    )
     AUDIT_VERIFICATION_FAILED = "audit.verification_failed", "Audit log verification failed"
     AUDIT_CHECKPOINT_ALARM = "audit.checkpoint_alarm", "Audit checkpoint refused with an alarm"
 

@@ -28,7 +28,13 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from audit.services import AuditEvent, Subject, audit_append, audit_append_security_event
+from audit.actions import AuditAction
+from audit.services import (
+    AuditEvent,
+    Subject,
+    audit_append_security_event,
+    audit_record,
+)
 from governance.accounts.callers import Caller
 from governance.accounts.models import User
 from governance.common.errors import Conflict, Forbidden, InvalidInput
@@ -107,7 +113,7 @@ def _recording_refusals(caller: Caller, *, subject: Subject) -> Iterator[None]:
     except Forbidden as error:
         audit_append_security_event(
             event=AuditEvent(
-                action="webhook_subscription.refused",
+                action=AuditAction.WEBHOOK_SUBSCRIPTION_REFUSED,
                 actor=caller.actor,
                 object=subject,
                 data={"code": error.code, "message": error.message},
@@ -183,15 +189,11 @@ def subscription_create(
                 secret_encrypted=crypto.encrypt_secret(secret),
                 owner=caller.user,
             )
-            audit_append(
-                events=[
-                    AuditEvent(
-                        action="webhook_subscription.created",
-                        actor=caller.actor,
-                        object=_subject(subscription),
-                        data={**subscription_snapshot(subscription), "secret_set": True},
-                    )
-                ]
+            audit_record(
+                action=AuditAction.WEBHOOK_SUBSCRIPTION_CREATED,
+                actor=caller.actor,
+                object=_subject(subscription),
+                data={**subscription_snapshot(subscription), "secret_set": True},
             )
     return subscription, secret
 
@@ -230,15 +232,11 @@ def subscription_update(
             if not changed:
                 return subscription
             subscription.save()
-            audit_append(
-                events=[
-                    AuditEvent(
-                        action="webhook_subscription.updated",
-                        actor=caller.actor,
-                        object=_subject(subscription),
-                        data={"changes": changed, "subscription": after},
-                    )
-                ]
+            audit_record(
+                action=AuditAction.WEBHOOK_SUBSCRIPTION_UPDATED,
+                actor=caller.actor,
+                object=_subject(subscription),
+                data={"changes": changed, "subscription": after},
             )
     return subscription
 
@@ -263,18 +261,14 @@ def subscription_rotate_secret(
             subscription.secret_encrypted = crypto.encrypt_secret(secret)
             subscription.secret_rotated_at = timezone.now()
             subscription.save()
-            audit_append(
-                events=[
-                    AuditEvent(
-                        action="webhook_subscription.secret_rotated",
-                        actor=caller.actor,
-                        object=_subject(subscription),
-                        data={
-                            **subscription_snapshot(subscription),
-                            "rotated_at": subscription.secret_rotated_at,
-                        },
-                    )
-                ]
+            audit_record(
+                action=AuditAction.WEBHOOK_SUBSCRIPTION_SECRET_ROTATED,
+                actor=caller.actor,
+                object=_subject(subscription),
+                data={
+                    **subscription_snapshot(subscription),
+                    "rotated_at": subscription.secret_rotated_at,
+                },
             )
     return subscription, secret
 
@@ -295,22 +289,18 @@ def delivery_redeliver(*, caller: Caller, delivery: WebhookDelivery) -> WebhookD
                 next_attempt_at=timezone.now(),
                 redelivery_of=delivery,
             )
-            audit_append(
-                events=[
-                    AuditEvent(
-                        action="webhook_delivery.redelivered",
-                        actor=caller.actor,
-                        object=Subject(
-                            type="webhook_delivery", id=str(again.delivery_id), label=str(again)
-                        ),
-                        data={
-                            "subscription": delivery.subscription_id,
-                            "event_type": delivery.event_type,
-                            "event_id": str(delivery.event_id),
-                            "redelivery_of": str(delivery.delivery_id),
-                        },
-                    )
-                ]
+            audit_record(
+                action=AuditAction.WEBHOOK_DELIVERY_REDELIVERED,
+                actor=caller.actor,
+                object=Subject(
+                    type="webhook_delivery", id=str(again.delivery_id), label=str(again)
+                ),
+                data={
+                    "subscription": delivery.subscription_id,
+                    "event_type": delivery.event_type,
+                    "event_id": str(delivery.event_id),
+                    "redelivery_of": str(delivery.delivery_id),
+                },
             )
             enqueue_on_commit([again])
     return again

@@ -190,7 +190,7 @@ def test_steps_are_required(admin_user):
 
 
 def break_glass(rita, version, monkeypatch, *, due_in: dt.timedelta):
-    monkeypatch.setattr(services, "RETROSPECTIVE_DUE", due_in)
+    monkeypatch.setattr(services.emergency, "RETROSPECTIVE_DUE", due_in)
     return services.deployment_emergency(
         caller=Caller(user=rita), version=version, environment="dev", reason="outage",
         password=PASSWORD,

@@ -98,10 +98,11 @@ def _write_atomically(path: Path, data: dict[str, Any]) -> None:
 
 
 def _pause_after_append(signal_file: Path) -> None:
-    """Make the registry's ``audit_append`` hang after it appended, inside the transaction."""
+    """Make ``audit_append`` (which the registry's services reach through ``audit_record``)
+    hang after it appended, inside the transaction."""
     from django.db import connection
 
-    from registry import services
+    from audit import services
     from registry.models import DatasetUsage, ModelVersion
 
     append = services.audit_append
@@ -148,8 +149,9 @@ def register(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _capture_appends() -> list[Any]:
-    """Keep the records the registry's ``audit_append`` returns (the last call's)."""
-    from registry import services
+    """Keep the records ``audit_append`` returns (the last call's): the registry's services
+    reach it through ``audit_record``."""
+    from audit import services
 
     append = services.audit_append
     captured: list[Any] = []
