@@ -1,45 +1,5 @@
-"""Export bundles (AUDIT_SPEC.md section 6): the zip a regulator verifies offline, written
-exactly as ``docs/audit-bundle.md`` describes, and the export jobs of the API.
-
-Writing a bundle (``bundle_write``):
-
-1. The request is checked before anything is signed: times are aware and ``since < until``
-   (``InvalidInput``), the model is known to the log, i.e. some record's ``scope.model``
-   names it (``NotFound``; the audit app imports no registry code, so the log is what knows
-   model names), and ``prior_size`` is the size of a signed checkpoint (``NotFound``).
-2. A checkpoint is signed first (``checkpoint_create``; the latest one when the log has not
-   grown), for full and partial exports alike (AUDIT_SPEC.md section 5: "always right before
-   an export"), so that a full export ends exactly at a signed size ``N`` and a partial one
-   holds every matching record up to it. Without a signing key in this process, or when the
-   checkpointer raises an alarm, nothing is written (``ExportFailed``).
-3. ``records.jsonl`` is streamed from the database in chunks of ``AUDIT_EXPORT_CHUNK_RECORDS``
-   (keyset pagination on ``seq``), straight into a deflated zip member: memory stays flat
-   whatever the size of the log. Bodies are copied as stored, never re-serialised, and never
-   judged: checking them is the verifier's job, and a bundle is evidence.
-4. A full export carries every checkpoint of size ``<= N``; a partial one carries checkpoint
-   ``N`` and an inclusion proof per record (``proofs/inclusion.jsonl``), computed from the
-   cached tree (``audit.tree``) and checked against ``N``'s signed root before it is written
-   (a proof that fails is a bad tree cache: ``ExportFailed``, as in ``audit.proofs``). The
-   proof lines are spooled to an unnamed temporary file next to the bundle, since a zip takes
-   one member at a time. ``prior_size`` adds that checkpoint and a consistency proof to ``N``.
-5. ``manifest.json`` comes last, with the SHA-256 of every other member, computed while they
-   were written.
-
-Recording: an export is recorded in the log once its file is complete, as ``audit.exported``
-(who, what filter, which checkpoint, how many records, the bundle's SHA-256 and size), in the
-transaction that makes the bundle official (``bundle_export`` for the command line,
-``audit_export_run`` for the API). The bundle cannot hold its own record: the record comes
-after the checkpoint the bundle ends at.
-
-Export jobs (``AuditExport``): ``audit_export_request`` checks the request, creates the row
-and appends ``audit.export_requested`` in one transaction; the Celery task
-``audit.tasks.export_bundle`` calls ``audit_export_run``, which writes the bundle and ends
-the job with ``audit.exported`` or ``audit.export_failed``. So every request leaves a closing
-record, and an export that failed (or someone probing what they may extract) is in the log
-too. ``AuditExport`` rows are bookkeeping, not governed state: the ``queued -> running`` step
-is not recorded. Each export is visible to its requester only (``audit_export_get``); what
-others exported is in the log, which every auditor can read.
-"""
+"""Writing export bundles and running the export jobs of the API, each recorded in the log
+(``docs/audit-exports.md`` tells the steps)."""
 
 from __future__ import annotations
 
@@ -54,23 +14,43 @@ import os
 import tempfile
 import uuid
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from audit import keys
 from audit.actions import AuditAction
 from audit.canonical import format_timestamp
 from audit.checkpoints import CheckpointRefused, IntegrityAlarm, checkpoint_create
+from audit.exports.format import (
+    CONSISTENCY,
+    FORMAT,
+    INCLUSION,
+    MANIFEST,
+    RECORDS,
+    Bundle,
+    BundleWriter,
+    ExportFilter,
+    export_filter,
+    json_line,
+    statement,
+)
+from audit.exports.selectors import (
+    EXPORT_PERMISSION,
+    check_request,
+    checkpoint_notes,
+    export_permitted,
+    log_origin,
+    records_matching,
+)
 from audit.merkle import verify_consistency, verify_inclusion
 from audit.models import AuditExport, AuditExportStatus, AuditRecord, Checkpoint
-from audit.services import Actor, AuditEvent, Subject, audit_append
+from audit.services import Actor, Subject, audit_record
 from audit.tree import prove, tree_store
 from governance.common.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 
@@ -79,20 +59,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-FORMAT = "warden-audit-bundle/1"
-EXPORT_PERMISSION = "audit.export_auditrecord"
 EXPORTED = AuditAction.AUDIT_EXPORTED
 EXPORT_REQUESTED = AuditAction.AUDIT_EXPORT_REQUESTED
 EXPORT_FAILED = AuditAction.AUDIT_EXPORT_FAILED
-
-MANIFEST = "manifest.json"
-RECORDS = "records.jsonl"
-INCLUSION = "proofs/inclusion.jsonl"
-CONSISTENCY = "proofs/consistency.jsonl"
-
-FULL = "full"
-PARTIAL = "partial"
-
 _BUNDLE_MODE = 0o640  # the whole log: not for every user of the machine
 _COPY_CHUNK = 1 << 20
 _NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK}
@@ -110,123 +79,10 @@ class ExportFailed(RuntimeError):
         self.notes = tuple(notes)
 
 
-@dataclass(frozen=True)
-class ExportFilter:
-    """Which records a bundle holds: those whose ``scope.model`` is ``model``, at or after
-    ``since`` and before ``until`` (aware datetimes); no filter at all is a full export."""
-
-    model: str | None = None
-    since: dt.datetime | None = None
-    until: dt.datetime | None = None
-
-    @property
-    def is_partial(self) -> bool:
-        return self.model is not None or self.since is not None or self.until is not None
-
-    @property
-    def kind(self) -> str:
-        return PARTIAL if self.is_partial else FULL
-
-    def as_dict(self) -> dict[str, str | None]:
-        """The manifest's ``filter``: times as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (UTC)."""
-        return {
-            "model": self.model,
-            "since": format_timestamp(self.since) if self.since else None,
-            "until": format_timestamp(self.until) if self.until else None,
-        }
-
-    def describe(self) -> str:
-        """In words, for statements and labels: ``model 'x', at or after ..., before ...``."""
-        parts = []
-        if self.model is not None:
-            parts.append(f"model {self.model!r}")
-        if self.since is not None:
-            parts.append(f"at or after {format_timestamp(self.since)}")
-        if self.until is not None:
-            parts.append(f"before {format_timestamp(self.until)}")
-        return ", ".join(parts) or "no filter"
-
-
-def export_filter(
-    *,
-    model: str | None = None,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
-) -> ExportFilter:
-    """A checked filter: ``InvalidInput`` for a blank model, a naive time, or
-    ``since >= until``."""
-    if model is not None and not model.strip():
-        raise InvalidInput("model must not be blank", fields={"model": ["must not be blank"]})
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and (value.tzinfo is None or value.utcoffset() is None):
-            raise InvalidInput(
-                f"{name} has no time zone: give it with Z or an offset such as +02:00",
-                fields={name: ["must include a time zone"]},
-            )
-    if since is not None and until is not None and since >= until:
-        raise InvalidInput(
-            "since must be earlier than until (since is inclusive, until exclusive)",
-            fields={"until": ["must be later than since"]},
-        )
-    return ExportFilter(model=model, since=since, until=until)
-
-
-@dataclass(frozen=True)
-class Bundle:
-    """A bundle ``bundle_write`` wrote: where, what it holds, and its SHA-256 and size."""
-
-    path: Path
-    selection: ExportFilter
-    checkpoint_size: int
-    checkpoint_root: str
-    prior_size: int | None
-    records: int
-    first_seq: int | None
-    last_seq: int | None
-    sha256: str
-    size_bytes: int
-    manifest: Mapping[str, Any] = field(repr=False)
-
-    @property
-    def kind(self) -> str:
-        return self.selection.kind
-
-
 def _alarm(message: str) -> ExportFailed:
     """Log a proof that does not verify at CRITICAL, and hand back the error to raise."""
     logger.critical("audit export refused: %s", message)
     return ExportFailed(message, alarm=True)
-
-
-def _origin() -> str:
-    return str(settings.AUDIT_LOG_ORIGIN)
-
-
-def _chunk_records() -> int:
-    return max(1, int(getattr(settings, "AUDIT_EXPORT_CHUNK_RECORDS", 5000)))
-
-
-def _check_request(selection: ExportFilter, prior_size: int | None, using: str) -> None:
-    """Refusals that need no checkpoint: an unknown model, a prior size never signed."""
-    origin = _origin()
-    if selection.model is not None:
-        known = AuditRecord.objects.using(using).filter(log=origin, scope_model=selection.model)
-        if not known.exists():
-            raise NotFound(
-                f"no record of the audit log concerns a model named {selection.model!r}",
-                fields={"model": ["no record of the audit log concerns this model"]},
-            )
-    if prior_size is not None:
-        if prior_size < 1:
-            raise InvalidInput(
-                "prior_size must be the size of a signed checkpoint (1 or more)",
-                fields={"prior_size": ["must be at least 1"]},
-            )
-        if not Checkpoint.objects.using(using).filter(log=origin, size=prior_size).exists():
-            raise NotFound(
-                f"no checkpoint of size {prior_size}: prior_size must name a signed checkpoint",
-                fields={"prior_size": [f"no checkpoint of size {prior_size}"]},
-            )
 
 
 def _checkpoint_first(using: str) -> Checkpoint:
@@ -247,95 +103,6 @@ def _checkpoint_first(using: str) -> Checkpoint:
     if result.checkpoint is None:
         raise Conflict("the audit log is empty: there is nothing to export yet")
     return result.checkpoint
-
-
-def _records(
-    origin: str, end: int, selection: ExportFilter, using: str
-) -> Iterator[tuple[int, str, bytes]]:
-    """``(seq, leaf column, body)`` of the matching records below ``end``, in seq order,
-    fetched ``AUDIT_EXPORT_CHUNK_RECORDS`` at a time (``seq >= last + 1 ... LIMIT n``)."""
-    chunk = _chunk_records()
-    matching = AuditRecord.objects.using(using).filter(log=origin, seq__lt=end)
-    if selection.model is not None:
-        matching = matching.filter(scope_model=selection.model)
-    if selection.since is not None:
-        matching = matching.filter(ts__gte=selection.since)
-    if selection.until is not None:
-        matching = matching.filter(ts__lt=selection.until)
-    position = 0
-    while True:
-        rows = list(
-            matching.filter(seq__gte=position)
-            .order_by("seq")
-            .values_list("seq", "leaf", "body")[:chunk]
-        )
-        for seq, leaf, body in rows:
-            yield seq, leaf, body.encode("utf-8")
-        if len(rows) < chunk:
-            return
-        position = rows[-1][0] + 1
-
-
-class _Member:
-    """A zip member being written: every byte also goes into its SHA-256."""
-
-    def __init__(self, stream: IO[bytes]) -> None:
-        self._stream = stream
-        self.digest = hashlib.sha256()
-
-    def write(self, data: bytes) -> None:
-        self.digest.update(data)
-        self._stream.write(data)
-
-
-_ZipTime = tuple[int, int, int, int, int, int]
-
-
-class _Writer:
-    """Deflated members, one at a time, and the SHA-256 of each for the manifest."""
-
-    def __init__(self, archive: zipfile.ZipFile, date_time: _ZipTime) -> None:
-        self.archive = archive
-        self.date_time = date_time
-        self.files: dict[str, str] = {}
-
-    @contextlib.contextmanager
-    def member(self, name: str, *, large: bool = False) -> Iterator[_Member]:
-        info = zipfile.ZipInfo(name, date_time=self.date_time)
-        info.compress_type = zipfile.ZIP_DEFLATED
-        info.external_attr = 0o644 << 16
-        # The size of a streamed member is unknown in advance: Zip64 in case it passes 2 GiB.
-        with self.archive.open(info, "w", force_zip64=large) as stream:
-            member = _Member(stream)
-            yield member
-        self.files[name] = member.digest.hexdigest()
-
-    def put(self, name: str, data: bytes) -> None:
-        with self.member(name) as member:
-            member.write(data)
-
-
-def _line(value: Mapping[str, Any]) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode("ascii") + b"\n"
-
-
-def _statement(selection: ExportFilter, size: int, records: int) -> str:
-    if not selection.is_partial:
-        return f"Every record of the log up to the signed checkpoint of size {size}."
-    caveat = (
-        "This is not a completeness proof: records matching the filter may be missing from "
-        "this bundle. Only a full export shows that no record is missing."
-    )
-    if records == 0:
-        return (
-            f"No record of the log up to the signed checkpoint of size {size} matched the "
-            f"filter ({selection.describe()}) when this bundle was written. {caveat}"
-        )
-    return (
-        f"The records of the log up to the signed checkpoint of size {size} that matched the "
-        f"filter ({selection.describe()}). Each record is proven to be in the log by an "
-        f"inclusion proof against that signed checkpoint. {caveat}"
-    )
 
 
 class _Prover:
@@ -359,7 +126,7 @@ class _Prover:
                 f"record {seq} is not in checkpoint {self.size} as stored (the tree cache or "
                 "the leaf column was changed)"
             )
-        return _line({"seq": seq, "size": self.size, "proof": [node.hex() for node in proof]})
+        return json_line({"seq": seq, "size": self.size, "proof": [node.hex() for node in proof]})
 
 
 def _consistency_line(origin: str, prior: Checkpoint, checkpoint: Checkpoint, using: str) -> bytes:
@@ -370,27 +137,7 @@ def _consistency_line(origin: str, prior: Checkpoint, checkpoint: Checkpoint, us
     old_root, new_root = bytes.fromhex(prior.root), bytes.fromhex(checkpoint.root)
     if not verify_consistency(prior.size, checkpoint.size, old_root, new_root, proof):
         raise _alarm(f"checkpoints {prior.size} and {checkpoint.size} are not consistent")
-    return _line({"from": prior.size, "to": checkpoint.size, "proof": [n.hex() for n in proof]})
-
-
-def _notes(
-    origin: str, checkpoint: Checkpoint, prior: Checkpoint | None, full: bool, using: str
-) -> Iterator[tuple[int, bytes]]:
-    """``(size, exact note bytes)`` of the checkpoints the bundle carries, by size."""
-    if full:
-        rows = (
-            Checkpoint.objects.using(using)
-            .filter(log=origin, size__lte=checkpoint.size)
-            .order_by("size")
-            .values_list("size", "note")
-            .iterator(chunk_size=_chunk_records())
-        )
-        for size, note in rows:
-            yield size, note.encode("utf-8")
-        return
-    if prior is not None and prior.size < checkpoint.size:
-        yield prior.size, prior.note.encode("utf-8")
-    yield checkpoint.size, checkpoint.note.encode("utf-8")
+    return json_line({"from": prior.size, "to": checkpoint.size, "proof": [n.hex() for n in proof]})
 
 
 def _open_new(path: Path) -> IO[bytes]:
@@ -425,12 +172,12 @@ def bundle_write(
     ``bundle_export`` and ``audit_export_run`` do, once the file is where it belongs.
     Raises ``InvalidInput`` / ``NotFound`` for a bad request (nothing signed),
     ``Conflict`` on an empty log, ``ExportFailed`` when no bundle can be written; the partial
-    file is removed on any error. See the module docstring for the steps.
+    file is removed on any error. The steps are in ``docs/audit-exports.md``.
     """
     selection = export_filter(model=model, since=since, until=until)
-    _check_request(selection, prior_size, using)
+    check_request(selection, prior_size, using)
     checkpoint = _checkpoint_first(using)
-    origin = _origin()
+    origin = log_origin()
     prior = None
     if prior_size is not None:
         prior = Checkpoint.objects.using(using).get(log=origin, size=prior_size)
@@ -500,12 +247,12 @@ def _write_zip(
     first_seq: int | None = None
     last_seq: int | None = None
     with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        writer = _Writer(archive, date_time)
+        writer = BundleWriter(archive, date_time)
         # Proof lines wait in an unnamed file on the bundle's disk: one member at a time.
         with tempfile.TemporaryFile(dir=directory) as spool:
             prover = None if full else _Prover(origin, checkpoint, using)
             with writer.member(RECORDS, large=True) as out:
-                for seq, leaf, body in _records(origin, checkpoint.size, selection, using):
+                for seq, leaf, body in records_matching(origin, checkpoint.size, selection, using):
                     out.write(body + b"\n")
                     if prover is not None:
                         spool.write(prover.line(seq, leaf))
@@ -518,7 +265,7 @@ def _write_zip(
                     while data := spool.read(_COPY_CHUNK):
                         out.write(data)
         notes = 0
-        for size, note in _notes(origin, checkpoint, prior, full, using):
+        for size, note in checkpoint_notes(origin, checkpoint, prior, full, using):
             writer.put(f"checkpoints/{size}.note", note)
             notes += 1
         consistency = 0
@@ -543,15 +290,12 @@ def _write_zip(
             "keys": keys.verification_key_lines(),
             "exported_at": format_timestamp(exported_at),
             "exported_by": {"type": actor.type, "id": actor.id, "name": actor.name},
-            "statement": _statement(selection, checkpoint.size, records),
+            "statement": statement(selection, checkpoint.size, records),
             "files": dict(writer.files),
         }
         document = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
         writer.put(MANIFEST, document.encode("utf-8"))
     return _Written(records, first_seq, last_seq, manifest)
-
-
-# Recording, and the command line --------------------------------------------------------------
 
 
 def _export_subject(export_id: uuid.UUID, selection: ExportFilter) -> Subject:
@@ -562,10 +306,11 @@ def _export_subject(export_id: uuid.UUID, selection: ExportFilter) -> Subject:
     )
 
 
-def _exported_event(
-    *, bundle: Bundle, actor: Actor, export_id: uuid.UUID, file_name: str
-) -> AuditEvent:
-    return AuditEvent(
+def _record_exported(
+    *, bundle: Bundle, actor: Actor, export_id: uuid.UUID, file_name: str, using: str
+) -> AuditRecord:
+    """Record ``audit.exported``: who exported what, and the bundle's digest and size."""
+    return audit_record(
         action=EXPORTED,
         actor=actor,
         object=_export_subject(export_id, bundle.selection),
@@ -579,6 +324,7 @@ def _exported_event(
             "bytes": bundle.size_bytes,
             "file": file_name,
         },
+        using=using,
     )
 
 
@@ -650,13 +396,8 @@ def bundle_export(
     bundle = replace(bundle, path=out)
     try:
         with transaction.atomic(using=using, durable=True):
-            [record] = audit_append(
-                events=[
-                    _exported_event(
-                        bundle=bundle, actor=actor, export_id=export_id, file_name=out.name
-                    )
-                ],
-                using=using,
+            record = _record_exported(
+                bundle=bundle, actor=actor, export_id=export_id, file_name=out.name, using=using
             )
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -672,15 +413,6 @@ def bundle_export(
         record.seq,
     )
     return bundle, record
-
-
-# Export jobs of the API -------------------------------------------------------------------------
-
-
-def export_permitted(user: User) -> bool:
-    """Whether ``user`` may export the audit log (``audit.export_auditrecord``: auditors and
-    administrators by default)."""
-    return bool(user.is_active and user.has_perm(EXPORT_PERMISSION))
 
 
 def audit_export_request(
@@ -704,7 +436,7 @@ def audit_export_request(
     if not export_permitted(requested_by):
         raise Forbidden(f"exporting the audit log needs the {EXPORT_PERMISSION} permission")
     selection = export_filter(model=model, since=since, until=until)
-    _check_request(selection, prior_size, using)
+    check_request(selection, prior_size, using)
     with transaction.atomic(using=using, durable=True):
         export = AuditExport(
             requested_by=requested_by,
@@ -715,19 +447,15 @@ def audit_export_request(
             prior_size=prior_size,
         )
         export.save(using=using)
-        audit_append(
-            events=[
-                AuditEvent(
-                    action=EXPORT_REQUESTED,
-                    actor=actor,
-                    object=_export_subject(export.id, selection),
-                    data={
-                        "kind": selection.kind,
-                        "filter": selection.as_dict(),
-                        "prior_size": prior_size,
-                    },
-                )
-            ],
+        audit_record(
+            action=EXPORT_REQUESTED,
+            actor=actor,
+            object=_export_subject(export.id, selection),
+            data={
+                "kind": selection.kind,
+                "filter": selection.as_dict(),
+                "prior_size": prior_size,
+            },
             using=using,
         )
     return export
@@ -747,15 +475,11 @@ def _export_fail(export: AuditExport, actor: Actor, message: str, using: str) ->
         locked.error = message
         locked.finished_at = timezone.now()
         locked.save(using=using, update_fields=["status", "error", "finished_at"])
-        audit_append(
-            events=[
-                AuditEvent(
-                    action=EXPORT_FAILED,
-                    actor=actor,
-                    object=_export_subject(locked.id, _selection_of(locked)),
-                    data={"error": message[:2000]},
-                )
-            ],
+        audit_record(
+            action=EXPORT_FAILED,
+            actor=actor,
+            object=_export_subject(locked.id, _selection_of(locked)),
+            data={"error": message[:2000]},
             using=using,
         )
     logger.warning("audit export %s failed: %s", export.id, message)
@@ -783,15 +507,11 @@ def _export_finish(
         locked.checkpoint_size = bundle.checkpoint_size
         locked.finished_at = timezone.now()
         locked.save(using=using)
-        audit_append(
-            events=[
-                _exported_event(
-                    bundle=replace(bundle, path=final),
-                    actor=actor,
-                    export_id=locked.id,
-                    file_name=final.name,
-                )
-            ],
+        _record_exported(
+            bundle=replace(bundle, path=final),
+            actor=actor,
+            export_id=locked.id,
+            file_name=final.name,
             using=using,
         )
     return locked
@@ -843,47 +563,3 @@ def audit_export_run(*, export_id: uuid.UUID | str, using: str = DEFAULT_DB_ALIA
     finally:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
-
-
-def audit_exports_unstarted(
-    *, older_than: dt.timedelta, now: dt.datetime | None = None, using: str = DEFAULT_DB_ALIAS
-) -> list[str]:
-    """Ids of exports still queued ``older_than`` after their request: their message was lost
-    (the broker was down when the request committed, or dropped it). Sending them again is
-    harmless: ``audit_export_run`` runs an export once."""
-    moment = (now or timezone.now()) - older_than
-    queued = AuditExport.objects.using(using).filter(
-        status=AuditExportStatus.QUEUED, created_at__lt=moment
-    )
-    return [str(pk) for pk in queued.values_list("pk", flat=True)]
-
-
-def audit_export_list(*, user: User, using: str = DEFAULT_DB_ALIAS) -> QuerySet[AuditExport]:
-    """The exports ``user`` requested, newest first (nobody sees another person's exports;
-    the log shows every export to those who may read it)."""
-    return AuditExport.objects.using(using).filter(requested_by=user).order_by("-created_at")
-
-
-def audit_export_get(
-    *, user: User, export_id: uuid.UUID | str, using: str = DEFAULT_DB_ALIAS
-) -> AuditExport:
-    """One export of ``user``'s; ``NotFound`` for an unknown id or another person's."""
-    found = audit_export_list(user=user, using=using).filter(pk=export_id).first()
-    if found is None:
-        raise NotFound(f"no audit export {export_id} of yours")
-    return found
-
-
-def audit_export_file(*, export: AuditExport) -> Path:
-    """The bundle of a done export; ``Conflict`` while it is not done (or failed),
-    ``NotFound`` if its file has gone from ``AUDIT_EXPORT_DIR``."""
-    if export.status != AuditExportStatus.DONE:
-        detail = f": {export.error}" if export.status == AuditExportStatus.FAILED else ""
-        raise Conflict(
-            f"export {export.id} is {export.status}{detail}; its bundle can be downloaded once "
-            "it is done"
-        )
-    path = Path(settings.AUDIT_EXPORT_DIR) / export.file_name
-    if not path.is_file():
-        raise NotFound(f"the bundle of export {export.id} is missing from AUDIT_EXPORT_DIR")
-    return path
