@@ -11,16 +11,19 @@ from django.db import models
 class AuditAction(models.TextChoices):
     """The action of an audit record: ``<noun>.<past participle>``."""
 
-    API_KEY_CREATED = "api_key.created", "An API key was created for a service account"
-    API_KEY_CHANGED = "api_key.changed", "An API key's scopes or expiry were changed"
+    API_KEY_CREATED = "api_key.created", "An API key was created"
+    API_KEY_CHANGED = (
+        "api_key.changed",
+        "An API key was renamed, or its scopes or expiry were changed",
+    )
     API_KEY_REVOKED = "api_key.revoked", "An API key was revoked"
     SERVICE_ACCOUNT_CREATED = "service_account.created", "A service account was created"
     USER_CREATED = "user.created", "A user account was created"
-    USER_CHANGED = "user.changed", "A user's profile, flags or groups were changed"
+    USER_CHANGED = "user.changed", "A user's groups, permissions, flags or profile were changed"
     USER_LOGGED_IN = "user.logged_in", "A person signed in"
     USER_LOGIN_FAILED = "user.login_failed", "A sign-in failed (security event)"
     GROUP_CREATED = "group.created", "A group was created"
-    GROUP_CHANGED = "group.changed", "A group's name or members were changed"
+    GROUP_CHANGED = "group.changed", "A group's name, permissions or members were changed"
     ROLE_PERMISSIONS_SYNCED = (
         "role.permissions_synced",
         "The permissions of the role groups were brought in line with Warden's roles",
@@ -37,7 +40,10 @@ class AuditAction(models.TextChoices):
     AUDIT_VERIFIED = "audit.verified", "The whole log was verified (a failure is an alert)"
 
     REGISTERED_MODEL_CREATED = "registered_model.created", "A model was registered"
-    REGISTERED_MODEL_UPDATED = "registered_model.updated", "A model's description was changed"
+    REGISTERED_MODEL_UPDATED = (
+        "registered_model.updated",
+        "A model's descriptive fields were changed",
+    )
     REGISTERED_MODEL_RISK_CHANGED = "registered_model.risk_changed", "A model's risk tier changed"
     REGISTERED_MODEL_RETIRED = "registered_model.retired", "A model was retired"
     MODEL_VERSION_REGISTERED = "model_version.registered", "A model version was registered"
@@ -46,7 +52,7 @@ class AuditAction(models.TextChoices):
         "A model version was deprecated or retired",
     )
     DATASET_CREATED = "dataset.created", "A dataset was registered"
-    DATASET_UPDATED = "dataset.updated", "A dataset's description was changed"
+    DATASET_UPDATED = "dataset.updated", "A dataset's descriptive fields were changed"
     DATASET_RETIRED = "dataset.retired", "A dataset was retired"
     DATASET_VERSION_REGISTERED = "dataset_version.registered", "A dataset version was registered"
 
@@ -120,3 +126,23 @@ class AuditAction(models.TextChoices):
         "webhook_delivery.redelivered",
         "A webhook delivery was queued again by hand",
     )
+
+
+def catalogue_markdown() -> str:
+    """``docs/audit-actions.md``: a table of every action and what its record means."""
+    rows = "\n".join(f"| `{action.value}` | {action.label} |" for action in AuditAction)
+    return (
+        "# Audit actions\n\n"
+        "Every `action` an audit record of Warden carries, from `audit.actions.AuditAction`.\n"
+        "A refusal (`*.refused`, `user.login_failed`, `signoff.reauthentication_failed`) is\n"
+        "a security event, recorded in a transaction of its own after the refused change\n"
+        "rolled back. This page is generated:\n"
+        "`python -m audit.actions > docs/audit-actions.md`.\n\n"
+        "| action | meaning |\n| --- | --- |\n" + rows + "\n"
+    )
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.stdout.write(catalogue_markdown())

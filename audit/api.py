@@ -47,6 +47,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit import keys
+from audit.actions import AuditAction
 from audit.exports import (
     EXPORT_PERMISSION,
     audit_export_file,
@@ -87,7 +88,9 @@ class AuditRecordFilter(django_filters.FilterSet):
     actor_type = django_filters.ChoiceFilter(
         choices=[("user", "user"), ("service", "service"), ("system", "system")]
     )
-    action = django_filters.CharFilter(max_length=100)
+    action = django_filters.ChoiceFilter(
+        choices=AuditAction.choices, help_text="an action of docs/audit-actions.md"
+    )
     model = django_filters.CharFilter(
         field_name="scope_model", max_length=200, help_text="scope.model: the model's name"
     )

@@ -110,6 +110,12 @@ def test_filter_by_model_object_actor_and_action(audrey, alice, rita, activity):
     assert listed(client.get(f"{RECORDS}?actor_type=service")) == []
 
 
+def test_unknown_action_filter_is_400_naming_it(audrey, activity):
+    response = client_for(audrey).get(RECORDS, {"action": "registered_model.renamed"})
+    error = assert_error(response, 400, field="action")
+    assert "registered_model.renamed" in str(error["fields"]["action"])
+
+
 def test_filter_by_time_range(audrey, activity):
     client = client_for(audrey)
     everything = listed(client.get(RECORDS))
