@@ -376,9 +376,6 @@ class ConsistencyProofView(APIView):
         )
 
 
-# Export bundles ---------------------------------------------------------------------------------
-
-
 class AuditExportAccess(ScopedPermission):
     """Export bundles: ``audit:read`` for keys (an export reads the log), and for everyone the
     global ``audit.export_auditrecord`` permission (auditors and administrators by default).

@@ -171,9 +171,6 @@ class ReadOnlyInline(admin.TabularInline):
         return True
 
 
-# Registered models -----------------------------------------------------------------------
-
-
 def _require_reason(form: forms.ModelForm, cleaned: dict[str, Any], needing: Any) -> None:
     """On a change form: a change of a field in ``needing`` is refused without a reason."""
     governed = sorted(set(form.changed_data) & set(needing))
@@ -387,9 +384,6 @@ class RegisteredModelAdmin(ServiceAdmin):
         )
 
 
-# Model versions --------------------------------------------------------------------------
-
-
 class DatasetUsageInline(ReadOnlyInline):
     model = DatasetUsage
     fk_name = "model_version"
@@ -454,9 +448,6 @@ class ModelVersionAdmin(ServiceAdmin):
         return self._set_status(
             request, queryset, VersionStatus.RETIRED, "Retire selected versions"
         )
-
-
-# Datasets --------------------------------------------------------------------------------
 
 
 class DatasetVersionInline(ReadOnlyInline):

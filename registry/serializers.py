@@ -106,9 +106,6 @@ def _usernames() -> Any:
     return User.objects.filter(is_active=True)
 
 
-# Registered models -----------------------------------------------------------------------
-
-
 class ModelCreateSerializer(StrictInputSerializer):
     name = serializers.RegexField(
         SLUG_PATTERN, max_length=100, error_messages={"invalid": SLUG_MESSAGE}
@@ -198,9 +195,6 @@ class RegisteredModelSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
-
-
-# Model versions --------------------------------------------------------------------------
 
 
 class DatasetRefSerializer(StrictInputSerializer):
@@ -327,9 +321,6 @@ class LineageSerializer(serializers.Serializer):
     version = WholeNumberField()
     nodes = LineageNodeSerializer(many=True)
     edges = LineageEdgeSerializer(many=True)
-
-
-# Datasets --------------------------------------------------------------------------------
 
 
 class DatasetCreateSerializer(StrictInputSerializer):

@@ -190,9 +190,6 @@ def _version_subject(version: ModelVersion) -> Subject:
     return Subject(type="model_version", id=str(version.pk), label=str(version))
 
 
-# Registered models -----------------------------------------------------------------------
-
-
 def model_create_authorize(*, caller: Caller) -> None:
     """``Forbidden`` unless the caller may register models at all: interfaces ask before
     judging the input, so a caller who may not act learns nothing from a validation error."""
@@ -373,9 +370,6 @@ def model_retire(*, caller: Caller, model: RegisteredModel, reason: str) -> Regi
             reason=note,
         )
     return model
-
-
-# Model versions --------------------------------------------------------------------------
 
 
 def _resolve_author(caller: Caller, author: User | None) -> User:
@@ -571,9 +565,6 @@ def model_version_set_status(
             reason=note,
         )
     return version
-
-
-# Datasets --------------------------------------------------------------------------------
 
 
 def _dataset_subject(dataset: Dataset) -> Subject:

@@ -96,9 +96,6 @@ class RecordedAdmin(admin.ModelAdmin):
         return actions
 
 
-# People ----------------------------------------------------------------------------------
-
-
 class RecordedUserChangeForm(UserChangeForm):
     reason = _reason_field()
 
@@ -160,9 +157,6 @@ class WardenUserAdmin(RecordedAdmin, UserAdmin):
             self.refuse(request, error)
 
 
-# Groups: roles and teams -----------------------------------------------------------------
-
-
 class RecordedGroupForm(forms.ModelForm):
     members = forms.ModelMultipleChoiceField(
         queryset=User.objects.filter(is_active=True).order_by("username"),
@@ -212,9 +206,6 @@ class WardenGroupAdmin(RecordedAdmin, GroupAdmin):
             )
         except DomainError as error:
             self.refuse(request, error)
-
-
-# API keys --------------------------------------------------------------------------------
 
 
 class ApiKeyForm(forms.ModelForm):

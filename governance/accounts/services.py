@@ -193,7 +193,6 @@ def service_account_create(
     return key, row
 
 
-# Who holds power --------------------------------------------------------------------------
 #
 # Group membership (roles and teams), permissions and the account flags decide who may sign,
 # approve and administer (21 CFR 11.10(e)): each change is recorded with its reason and the

@@ -74,9 +74,6 @@ def throttled_message(wait: int) -> str:
     return THROTTLED_MESSAGE.format(wait=wait, unit="second" if wait == 1 else "seconds")
 
 
-# Client address ---------------------------------------------------------------------------
-
-
 @lru_cache(maxsize=8)
 def _networks(
     trusted: tuple[str, ...],
@@ -121,8 +118,6 @@ def client_address(request: Any) -> str:
             return client
     return client
 
-
-# The shared counters ----------------------------------------------------------------------
 
 _fallback = LocMemCache("warden-throttle-fallback", {"OPTIONS": {"MAX_ENTRIES": 100_000}})
 # When this process last saw the shared cache fail (monotonic seconds, per process).
@@ -290,8 +285,6 @@ def reset_state() -> None:
         caches["default"].clear()
 
 
-# Security events --------------------------------------------------------------------------
-
 UNAUTHENTICATED = Actor(type="user", id="anonymous", name="anonymous", auth="password")
 
 
@@ -385,9 +378,6 @@ def record_logged_in(*, user: Any) -> None:
             data={"logins": aggregate.take(account, "logins")},
         )
     )
-
-
-# The authentication layer -----------------------------------------------------------------
 
 
 class ThrottledModelBackend(ModelBackend):

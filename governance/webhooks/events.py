@@ -85,9 +85,6 @@ def publish(event_type: str, payload: Mapping[str, Any]) -> list[WebhookDelivery
     return deliveries
 
 
-# Translation of domain events -------------------------------------------------------------
-
-
 def _audit_seq(object_type: str, object_id: str, action: str) -> int | None:
     """The seq of the record the service has just appended (this transaction holds the
     log's lock, so it is the newest one for the object and action)."""

@@ -68,8 +68,6 @@ def test_beat_runs_the_expiry_task_every_5_minutes():
     assert "governance.approvals.tasks.expire_due_requests" in app.tasks
 
 
-# Publishing a policy ---------------------------------------------------------------------
-
 REVIEWED_DEV = {
     "environment": "dev",
     "risk_tier": "high",
@@ -184,9 +182,6 @@ def test_steps_are_required(admin_user):
     response = client_for(admin_user).post("/api/v1/policies/", payload, format="json")
 
     assert_error(response, 400, field="steps")
-
-
-# Overdue retrospective reviews -------------------------------------------------------------
 
 
 def break_glass(rita, version, monkeypatch, *, due_in: dt.timedelta):
