@@ -69,12 +69,13 @@ from audit.canonical import format_timestamp
 from audit.checkpoints import CheckpointRefused, IntegrityAlarm, checkpoint_create
 from audit.merkle import verify_consistency, verify_inclusion
 from audit.models import AuditExport, AuditExportStatus, AuditRecord, Checkpoint
-from audit.services import Actor, AuditEvent, Subject, audit_append
+from audit.services import AuditEvent, Subject, audit_append
 from audit.tree import prove, tree_store
-from governance.common.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from core.actors import Actor
+from core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 
 if TYPE_CHECKING:
-    from governance.accounts.models import User
+    from core.accounts.models import User
 
 logger = logging.getLogger(__name__)
 

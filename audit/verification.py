@@ -17,7 +17,7 @@ from django.db.backends.utils import CursorWrapper
 
 from audit.alerts import VERIFICATION_FAILED, alert_raise
 from audit.models import AuditRecord, LogHead
-from audit.services import SYSTEM_ACTOR, AuditEvent, Subject, audit_append
+from audit.services import AuditEvent, Subject, audit_append
 from audit.verifier import (
     ChainReport,
     ChainVerifier,
@@ -26,6 +26,7 @@ from audit.verifier import (
     check_bodies,
     check_in_parallel,
 )
+from core.actors import SYSTEM_ACTOR
 
 CHUNK = 20_000
 # Smaller chunks when worker processes check them: less to copy per hand-over, and the

@@ -5,15 +5,14 @@ until its window has passed, before any key it sends is looked up."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from governance.accounts.keys import hash_key
-from governance.accounts.models import ApiKey, User
-from governance.accounts.throttling import api_key_throttle, client_address
+from core.accounts.addresses import client_address
+from core.accounts.keys import hash_key
+from core.accounts.models import ApiKey, User
+from governance.accounts.throttling import api_key_throttle
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -60,9 +59,3 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return f'{self.keyword} realm="warden"'
-
-
-def request_api_key(request: Any) -> ApiKey | None:
-    """The key a request authenticated with, if any."""
-    auth = getattr(request, "auth", None)
-    return auth if isinstance(auth, ApiKey) else None

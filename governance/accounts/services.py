@@ -15,12 +15,13 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from audit.services import SYSTEM_ACTOR, Actor, AuditEvent, Subject, audit_append
-from governance.accounts.callers import Caller
-from governance.accounts.keys import new_key
-from governance.accounts.models import ApiKey, ApiKeyScope, User
-from governance.common.errors import Conflict, Forbidden, InvalidInput, TransitionNotAllowed
-from governance.common.roles import Role, has_role
+from audit.services import AuditEvent, Subject, audit_append
+from core.accounts.callers import Caller
+from core.accounts.keys import new_key
+from core.accounts.models import ApiKey, ApiKeyScope, User
+from core.actors import SYSTEM_ACTOR, Actor
+from core.errors import Conflict, Forbidden, InvalidInput, TransitionNotAllowed
+from core.roles import Role, has_role
 
 MAX_REASON = 2000
 

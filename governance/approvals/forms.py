@@ -9,10 +9,10 @@ from typing import Any
 
 from django import forms
 
-from governance.accounts.models import User
+from core.accounts.models import User
+from core.errors import DomainError
 from governance.approvals import selectors, services
 from governance.approvals.workflow import Decision, Meaning, RequestState
-from governance.common.errors import DomainError
 from registry import selectors as registry_selectors
 from registry.models import ModelVersion
 

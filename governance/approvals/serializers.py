@@ -12,6 +12,8 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
+from core.jsonvalues import FreeFormJSONField
+from core.roles import SIGNING_ROLES, Role
 from governance.approvals.models import (
     Deployment,
     DeploymentEvent,
@@ -30,8 +32,6 @@ from governance.approvals.workflow import (
     current_step,
     steps_from,
 )
-from governance.common.jsonvalues import FreeFormJSONField
-from governance.common.roles import SIGNING_ROLES, Role
 from registry.models import DIGEST_PATTERN, SLUG_PATTERN, RiskTier
 from registry.serializers import (
     DIGEST_MESSAGE,

@@ -28,18 +28,24 @@ from django.db.models import Max
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
+from audit import selectors as audit_selectors
 from audit.canonical import CanonicalFormError, dumps, format_timestamp, to_profile
-from audit.models import AuditRecord
-from audit.services import (
-    SYSTEM_ACTOR,
-    Actor,
-    AuditEvent,
-    Subject,
-    audit_append,
-    audit_append_security_event,
+from audit.services import AuditEvent, Subject, audit_append, audit_append_security_event
+from core.accounts.callers import Caller
+from core.accounts.models import User
+from core.actors import SYSTEM_ACTOR, Actor
+from core.errors import (
+    Conflict,
+    ContentChanged,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    ReauthenticationFailed,
+    SeparationOfDutiesViolation,
+    TransitionNotAllowed,
 )
-from governance.accounts.callers import Caller
-from governance.accounts.models import User
+from core.events import emit
+from core.roles import SIGNING_ROLES, Role, has_role, signing_codename
 from governance.approvals import evidence as evidence_module
 from governance.approvals import selectors
 from governance.approvals.models import (
@@ -69,18 +75,6 @@ from governance.approvals.workflow import (
     next_state,
     steps_from,
 )
-from governance.common.errors import (
-    Conflict,
-    ContentChanged,
-    Forbidden,
-    InvalidInput,
-    NotFound,
-    ReauthenticationFailed,
-    SeparationOfDutiesViolation,
-    TransitionNotAllowed,
-)
-from governance.common.events import emit
-from governance.common.roles import SIGNING_ROLES, Role, has_role, signing_codename
 from registry.models import ModelStatus, ModelVersion, RegisteredModel, RiskTier, VersionStatus
 from registry.selectors import SigningGrant, signing_grant_list
 
@@ -259,9 +253,9 @@ def _reauthenticate(caller: Caller, password: str | None, *, subject: Subject, s
     now = timezone.now()
     last_success = SignOff.objects.filter(signer=user).aggregate(m=Max("signed_at"))["m"]
     since = max(now - REAUTH_WINDOW, last_success) if last_success else now - REAUTH_WINDOW
-    failures = AuditRecord.objects.filter(
-        action="signoff.reauthentication_failed", actor_id=str(user.pk), ts__gte=since
-    ).count()
+    failures = audit_selectors.action_count_since(
+        action="signoff.reauthentication_failed", actor_id=str(user.pk), since=since
+    )
     if failures >= REAUTH_MAX_FAILURES:
         raise ReauthenticationFailed(
             f"signing is locked after {REAUTH_MAX_FAILURES} failed re-authentications; "

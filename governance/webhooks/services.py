@@ -29,10 +29,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import AuditEvent, Subject, audit_append, audit_append_security_event
-from governance.accounts.callers import Caller
-from governance.accounts.models import User
-from governance.common.errors import Conflict, Forbidden, InvalidInput
-from governance.common.tasks import send_on_commit
+from core.accounts.callers import Caller
+from core.accounts.models import User
+from core.errors import Conflict, Forbidden, InvalidInput
+from core.tasks import send_on_commit
 from governance.webhooks import crypto, targets, transport
 from governance.webhooks.models import (
     DeliveryStatus,

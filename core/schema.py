@@ -10,7 +10,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
-from governance.common.permissions import ScopedPermission
+from core.permissions import ScopedPermission
 
 _MEANINGS = {
     400: "Bad input; `error.fields` names the offending fields.",
@@ -34,7 +34,7 @@ class ErrorDetailSerializer(serializers.Serializer):
 
 
 class ErrorSerializer(serializers.Serializer):
-    """``{"error": {"code", "message", "fields"?}, "request_id"}`` (governance.common.errors)."""
+    """``{"error": {"code", "message", "fields"?}, "request_id"}`` (core.errors)."""
 
     error = ErrorDetailSerializer()
     request_id = serializers.CharField(allow_null=True)
