@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular import openapi
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
@@ -91,17 +90,3 @@ class AutoSchema(openapi.AutoSchema):
                 else:
                     self._add_error(responses, code, description)
         return responses
-
-
-class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
-    """Describes ``ApiKeyAuthentication`` as HTTP bearer auth (registered on import)."""
-
-    target_class = "governance.accounts.authentication.ApiKeyAuthentication"
-    name = "apiKey"
-
-    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
-        return {
-            "type": "http",
-            "scheme": "bearer",
-            "description": "`Authorization: Bearer wdn_<prefix>_<secret>`; scopes limit the key.",
-        }

@@ -5,7 +5,10 @@ until its window has passed, before any key it sends is looked up."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
@@ -59,3 +62,19 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return f'{self.keyword} realm="warden"'
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    """Describes ``ApiKeyAuthentication`` as HTTP bearer auth in the OpenAPI schema
+    (drf-spectacular registers it when this module is imported, as the settings' first
+    authentication class)."""
+
+    target_class = "governance.accounts.authentication.ApiKeyAuthentication"
+    name = "apiKey"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "`Authorization: Bearer wdn_<prefix>_<secret>`; scopes limit the key.",
+        }
