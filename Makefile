@@ -3,7 +3,7 @@
 #   make install        .venv from uv.lock (runtime + dev group), compiled to bytecode; installs
 #                       uv with pip if missing
 #   make run            migrate, seed demo data, runserver on 127.0.0.1:8000 (DJANGO_ENV=dev)
-#   make lint           ruff check, ruff format --check, mypy
+#   make lint           ruff check, ruff format --check, mypy, lint-imports (the layers)
 #   make test           lint, then the pytest suite on SQLite, then on PostgreSQL
 #   make test-sqlite    pytest on SQLite           (PYTEST_ARGS='-x -k name' to narrow)
 #   make test-postgres  pytest on PostgreSQL       (TEST_DATABASE_URL to point elsewhere)
@@ -16,7 +16,7 @@
 #   python3.11 -m venv .venv
 #   .venv/bin/pip install -r requirements.txt -r requirements-dev.txt
 #   .venv/bin/python -m compileall -q -j0 .venv/lib/python3.11/site-packages
-#   .venv/bin/python -m compileall -q -j0 governance audit registry
+#   .venv/bin/python -m compileall -q -j0 core audit registry governance
 # (requirements.txt alone is the runtime set.) They are generated from uv.lock by
 # `make requirements` (or `make lock`); never edit them by hand.
 #
@@ -46,7 +46,7 @@ PG_PORT ?= 5432
 TEST_DATABASE_URL ?= postgres://postgres@$(PG_HOST):$(PG_PORT)/warden
 BENCH_OUTPUT ?= $(TEST_OUTPUT)/bench
 # Warden's own packages (pyproject's [tool.setuptools.packages.find]), compiled by `make install`.
-APP_PACKAGES := governance audit registry
+APP_PACKAGES := core audit registry governance
 
 DEV_ENV := DJANGO_ENV=dev
 
@@ -100,6 +100,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports
 
 # Sequential on purpose (also under make -j): lint, SQLite, PostgreSQL.
 test:
@@ -153,7 +154,7 @@ compose-check: install
 	fi
 
 clean:
-	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis htmlcov .coverage $(TEST_OUTPUT)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .grimp_cache .hypothesis htmlcov .coverage $(TEST_OUTPUT)
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
 
 # Also removes the virtual environment; var/ (dev database, media) is left alone.

@@ -71,12 +71,12 @@ from audit.serializers import (
 )
 from audit.tasks import export_bundle
 from audit.verification import verify_log
-from governance.accounts.callers import Caller
-from governance.accounts.models import ApiKeyScope, User
-from governance.common.pagination import SeqCursorPagination
-from governance.common.permissions import AuditLogAccess, ScopedPermission
-from governance.common.schema import ErrorSerializer, error_responses
-from governance.common.tasks import send_on_commit
+from core.accounts.callers import Caller
+from core.accounts.models import ApiKeyScope, User
+from core.pagination import SeqCursorPagination
+from core.permissions import AuditLogAccess, ScopedPermission
+from core.schema import ErrorSerializer, error_responses
+from core.tasks import send_on_commit
 
 
 class AuditRecordFilter(django_filters.FilterSet):

@@ -48,9 +48,10 @@ from audit.models import AuditRecord, Checkpoint, LogHead
 from audit.notes import Checkpoint as CheckpointText
 from audit.notes import NoteError, Signer, Verifier, open_checkpoint, sign_checkpoint
 from audit.publication import PublishConflict, PublishDir
-from audit.services import SYSTEM_ACTOR, Subject, audit_record
+from audit.services import Subject, audit_record
 from audit.tree import save_nodes, tree_store
 from audit.verifier import ChainVerifier, leaf_hash
+from core.actors import SYSTEM_ACTOR
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from audit.checkpoints import IntegrityAlarm
 from audit.merkle import verify_consistency, verify_inclusion
 from audit.models import AuditRecord, Checkpoint
 from audit.tree import prove
-from governance.common.errors import InvalidInput, NotFound
+from core.errors import InvalidInput, NotFound
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
-from audit import clock, context
+from audit import clock
 from audit.actions import AuditAction
 from audit.alerts import CHANGE_REFUSED, alert_raise
 from audit.canonical import (
@@ -29,6 +29,8 @@ from audit.canonical import (
     to_profile,
 )
 from audit.models import AuditRecord, LogHead
+from core import context
+from core.actors import SYSTEM_ACTOR, Actor
 
 RECORD_VERSION = 1
 GENESIS_PREV = "0" * 64
@@ -52,25 +54,6 @@ REDACTED = "[redacted]"
 
 class AuditError(RuntimeError):
     """The audit log cannot take this record (misuse, not a user error)."""
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acted: a person, a service account, or Warden itself."""
-
-    type: str
-    id: str
-    name: str
-    auth: str | None = None
-
-    def as_record(self) -> dict[str, str]:
-        out = {"type": self.type, "id": self.id, "name": self.name}
-        if self.auth:
-            out["auth"] = self.auth
-        return out
-
-
-SYSTEM_ACTOR = Actor(type="system", id="warden", name="Warden")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from django.db.backends.utils import CursorWrapper
 from audit.actions import AuditAction
 from audit.alerts import VERIFICATION_FAILED, alert_raise
 from audit.models import AuditRecord, LogHead
-from audit.services import SYSTEM_ACTOR, Subject, audit_record
+from audit.services import Subject, audit_record
 from audit.verifier import (
     ChainReport,
     ChainVerifier,
@@ -27,6 +27,7 @@ from audit.verifier import (
     check_bodies,
     check_in_parallel,
 )
+from core.actors import SYSTEM_ACTOR
 
 CHUNK = 20_000
 # Smaller chunks when worker processes check them: less to copy per hand-over, and the

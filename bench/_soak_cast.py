@@ -33,8 +33,8 @@ def cast() -> dict[str, object]:
     """Create the cast; what the load generator needs to act as each of them."""
     from django.contrib.auth.models import Group
 
-    from governance.accounts.callers import Caller
-    from governance.accounts.models import User
+    from core.accounts.callers import Caller
+    from core.accounts.models import User
     from governance.accounts.roles import sync_role_permissions
     from governance.accounts.services import api_key_create
 

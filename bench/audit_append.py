@@ -38,10 +38,10 @@ def setup_writers(count: int, label: str) -> list[tuple[int, int]]:
     """A data scientist and a dataset of their own per writer: ``[(user pk, dataset pk)]``."""
     from django.contrib.auth.models import Group
 
-    from governance.accounts.callers import Caller
-    from governance.accounts.models import User
+    from core.accounts.callers import Caller
+    from core.accounts.models import User
+    from core.roles import Role
     from governance.accounts.roles import sync_role_permissions
-    from governance.common.roles import Role
     from registry.services import dataset_create
 
     sync_role_permissions()
@@ -73,8 +73,8 @@ def writer(task: WriterTask, start: Any, results: Any) -> None:
 
     connections.close_all()  # a connection of its own, never one inherited from the parent
     import registry.services
-    from governance.accounts.callers import Caller
-    from governance.accounts.models import User
+    from core.accounts.callers import Caller
+    from core.accounts.models import User
     from registry.models import Dataset
 
     if not task.audited:

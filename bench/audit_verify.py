@@ -40,7 +40,8 @@ COLUMNS = (
 def templates(count: int) -> list[dict[str, Any]]:
     """Event fields exactly as ``audit_append`` builds them, for a mix of registry events."""
     from audit.canonical import pairs
-    from audit.services import Actor, AuditEvent, Subject, _event_fields
+    from audit.services import AuditEvent, Subject, _event_fields
+    from core.actors import Actor
 
     people = [Actor(type="user", id=str(i), name=f"Person {i}", auth="session") for i in range(20)]
     ci = Actor(type="service", id="99", name="ci-credit", auth="api_key:1a2b3c4d")

@@ -67,12 +67,12 @@ def set_up() -> tuple[str, str]:
     everything through the services, so it is audited like production data."""
     from django.contrib.auth.models import Group
 
-    from governance.accounts.callers import Caller
-    from governance.accounts.models import User
+    from core.accounts.callers import Caller
+    from core.accounts.models import User
+    from core.roles import Role
     from governance.accounts.roles import sync_role_permissions
     from governance.accounts.services import api_key_create
     from governance.approvals.services import deployment_request_submit
-    from governance.common.roles import Role
     from registry.services import model_create, model_version_register
 
     sync_role_permissions()

@@ -8,4 +8,4 @@ class GovernanceConfig(AppConfig):
     verbose_name = "Governance"
 
     def ready(self) -> None:
-        from governance.common import checks  # noqa: F401  (registers the checks)
+        from governance import checks  # noqa: F401  (registers the checks)

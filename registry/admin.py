@@ -9,23 +9,21 @@ A refusal from a service is shown as an error message and nothing is saved.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.contrib.admin.options import csrf_protect_m
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
-from governance.accounts.callers import Caller
-from governance.accounts.models import User
-from governance.common.errors import DomainError
-from governance.common.reasons import MAX_REASON
-from governance.common.roles import Role, has_role
+from core.accounts.callers import Caller
+from core.admin import ServiceAdmin, admin_caller
+from core.errors import DomainError
+from core.reasons import MAX_REASON
+from core.roles import Role, has_role
 from registry import selectors, services
 from registry.models import (
     Dataset,
@@ -39,69 +37,10 @@ from registry.models import (
 RISK_FIELDS = ("risk_tier", "sensitive_attributes")
 REASON_TEMPLATE = "admin/registry/action_reason.html"
 
-# Requests whose save a service refused: the admin must neither log nor announce a change.
-_refused: weakref.WeakSet[HttpRequest] = weakref.WeakSet()
-
-
-def _caller(request: HttpRequest) -> Caller:
-    return Caller(user=cast(User, request.user), auth="session")
-
 
 def _may(request: HttpRequest, perm: str, obj: Any = None) -> bool:
     user = request.user
     return user.has_perm(perm) or (obj is not None and user.has_perm(perm, obj))
-
-
-class ServiceAdmin(admin.ModelAdmin):
-    """Saves through services (subclasses implement ``save_model``), never deletes."""
-
-    @csrf_protect_m
-    def changeform_view(
-        self,
-        request: HttpRequest,
-        object_id: str | None = None,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        # Services open their own durable transaction; the admin's usual atomic block around
-        # the whole view would nest it, which a durable block refuses.
-        return self._changeform_view(  # type: ignore[attr-defined]
-            request, object_id, form_url, extra_context
-        )
-
-    def refuse(self, request: HttpRequest, error: DomainError) -> None:
-        _refused.add(request)
-        self.message_user(request, error.message, messages.ERROR)
-
-    def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> Any:
-        if request in _refused:
-            return None
-        return super().log_addition(request, obj, message)
-
-    def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
-        if request in _refused:
-            return None
-        return super().log_change(request, obj, message)
-
-    def response_add(
-        self, request: HttpRequest, obj: Any, post_url_continue: str | None = None
-    ) -> HttpResponse:
-        if request in _refused:
-            return HttpResponseRedirect(request.get_full_path())
-        return super().response_add(request, obj, post_url_continue)
-
-    def response_change(self, request: HttpRequest, obj: Any) -> HttpResponse:
-        if request in _refused:
-            return HttpResponseRedirect(request.get_full_path())
-        return super().response_change(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # governed rows are retired, never deleted
-
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
 
 
 class ReasonForm(forms.Form):
@@ -124,7 +63,7 @@ def reason_action(
     service once per selected object; each refusal is reported and the others go on."""
     form = ReasonForm(request.POST if "apply" in request.POST else None)
     if form.is_valid():
-        caller = _caller(request)
+        caller = admin_caller(request)
         done = 0
         for obj in queryset:
             try:
@@ -228,7 +167,7 @@ class RegisteredModelAdmin(ServiceAdmin):
     actions = ["retire_models"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[RegisteredModel]:
-        return selectors.model_list(user=_caller(request).user)
+        return selectors.model_list(user=admin_caller(request).user)
 
     def get_inlines(self, request: HttpRequest, obj: Any) -> Any:
         return self.inlines if obj is not None else []
@@ -333,7 +272,7 @@ class RegisteredModelAdmin(ServiceAdmin):
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         data = form.cleaned_data
-        caller = _caller(request)
+        caller = admin_caller(request)
         try:
             if not change:
                 saved = services.model_create(
@@ -405,7 +344,7 @@ class ModelVersionAdmin(ServiceAdmin):
     actions = ["deprecate_versions", "retire_versions"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ModelVersion]:
-        visible = selectors.model_list(user=_caller(request).user)
+        visible = selectors.model_list(user=admin_caller(request).user)
         return ModelVersion.objects.filter(model__in=visible).select_related("model", "author")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
@@ -485,7 +424,7 @@ class DatasetAdmin(ServiceAdmin):
     actions = ["retire_datasets"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Dataset]:
-        return selectors.dataset_list(user=_caller(request).user)
+        return selectors.dataset_list(user=admin_caller(request).user)
 
     def get_inlines(self, request: HttpRequest, obj: Any) -> Any:
         return self.inlines if obj is not None else []
@@ -520,7 +459,7 @@ class DatasetAdmin(ServiceAdmin):
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         data = form.cleaned_data
-        caller = _caller(request)
+        caller = admin_caller(request)
         try:
             if not change:
                 saved = services.dataset_create(
@@ -569,7 +508,7 @@ class UsedByInline(ReadOnlyInline):
     verbose_name_plural = "lineage: model versions that used this snapshot"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[DatasetUsage]:
-        visible = selectors.model_list(user=_caller(request).user)
+        visible = selectors.model_list(user=admin_caller(request).user)
         return (
             super()
             .get_queryset(request)
@@ -589,7 +528,7 @@ class DatasetVersionAdmin(ServiceAdmin):
     inlines = [UsedByInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[DatasetVersion]:
-        visible = selectors.dataset_list(user=_caller(request).user)
+        visible = selectors.dataset_list(user=admin_caller(request).user)
         return DatasetVersion.objects.filter(dataset__in=visible).select_related("dataset")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:

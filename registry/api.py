@@ -2,7 +2,7 @@
 
 Views are thin: an input serializer parses the request, one selector finds what the caller
 may see (out of scope is 404) and one service does the write (permission, invariants, audit
-record). Domain errors become HTTP in ``governance.common.errors.api_exception_handler``.
+record). Domain errors become HTTP in ``core.exceptions.api_exception_handler``.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from rest_framework import generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from governance.accounts.callers import Caller
-from governance.common.api import READ_ERRORS, WRITE_ERRORS, SelectorView, request_user, validated
-from governance.common.permissions import PersonOnly, RegistryAccess
+from core.accounts.callers import Caller
+from core.api import READ_ERRORS, WRITE_ERRORS, SelectorView, request_user, validated
+from core.permissions import PersonOnly, RegistryAccess
 from registry import selectors, services
 from registry.filters import DatasetFilter, ModelVersionFilter, RegisteredModelFilter
 from registry.models import Dataset, DatasetVersion, ModelVersion, RegisteredModel

@@ -13,7 +13,7 @@ from django.contrib.auth.models import Group
 from django.core.validators import RegexValidator
 from django.db import models
 
-from governance.common.roles import signing_permissions
+from core.roles import signing_permissions
 
 DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}\Z"
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?\Z"

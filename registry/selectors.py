@@ -12,9 +12,9 @@ from django.db.models.functions import Cast
 from guardian.models import GroupObjectPermission, UserObjectPermission
 from guardian.shortcuts import get_group_perms, get_user_perms
 
-from governance.accounts.models import User
-from governance.common.errors import NotFound
-from governance.common.roles import SIGNING_ROLES, signing_codename
+from core.accounts.models import User
+from core.errors import NotFound
+from core.roles import SIGNING_ROLES, signing_codename
 from registry.models import Dataset, DatasetVersion, ModelVersion, RegisteredModel
 
 VIEW_CODENAME = "view_registeredmodel"

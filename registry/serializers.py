@@ -12,9 +12,9 @@ from typing import Any, ClassVar
 from django.contrib.auth.models import Group
 from rest_framework import serializers
 
-from governance.accounts.models import User
-from governance.common.jsonvalues import FreeFormJSONField
-from governance.common.reasons import MAX_REASON
+from core.accounts.models import User
+from core.jsonvalues import FreeFormJSONField
+from core.reasons import MAX_REASON
 from registry.models import (
     DIGEST_PATTERN,
     SLUG_PATTERN,

@@ -2,7 +2,7 @@
 
 Each service checks the caller's permission and the invariants, changes the rows and appends
 its audit record as the last step of one durable transaction. Refusals raise the domain
-errors of ``governance.common.errors``; nothing is written when they do.
+errors of ``core.errors``; nothing is written when they do.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from guardian.shortcuts import assign_perm
 
 from audit.actions import AuditAction
 from audit.services import Subject, audit_record
-from governance.accounts.callers import Caller
-from governance.accounts.models import User
-from governance.common.errors import Conflict, Forbidden, InvalidInput, TransitionNotAllowed
-from governance.common.reasons import reason_optional, reason_required
-from governance.common.roles import Role, has_role
+from core.accounts.callers import Caller
+from core.accounts.models import User
+from core.errors import Conflict, Forbidden, InvalidInput, TransitionNotAllowed
+from core.reasons import reason_optional, reason_required
+from core.roles import Role, has_role
 from registry.models import (
     Dataset,
     DatasetStatus,

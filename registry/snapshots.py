@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from audit.canonical import pairs
-from governance.accounts.models import User
+from core.accounts.models import User
 from registry.models import Dataset, DatasetVersion, ModelVersion, RegisteredModel
 
 

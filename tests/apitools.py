@@ -9,7 +9,7 @@ from typing import Any
 from django.db.models import Max
 
 from audit.models import AuditRecord
-from governance.accounts.models import User
+from core.accounts.models import User
 
 CHALLENGE = 'Bearer realm="warden"'
 

@@ -5,7 +5,7 @@ One entry per API operation (method and path template, as the OpenAPI schema nam
 per page. Each says which accounts may do it in a session, which API key scopes open it (none:
 a person's act, refused to every key with 403 ``person_required``), and which object decides
 the caller's scope (out of scope is 404). The README's Roles section is the source: its scope
-table, its list of person-only acts, and the roles of ``governance/common/roles.py``.
+table, its list of person-only acts, and the roles of ``core/roles.py``.
 
 Accounts are the cast's names; ``owner`` is the owner of the object's side (the data scientist
 of team A for A, of team B for B), ``team`` the members of the side's team (for A the data
@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from governance.accounts.models import ApiKeyScope
+from core.accounts.models import ApiKeyScope
 
 S = ApiKeyScope
 PERSON_ONLY: frozenset[str] = frozenset()

@@ -18,10 +18,10 @@ from django.test import TransactionTestCase
 from rest_framework.test import APIClient
 
 from audit import triggers
-from governance.accounts.callers import Caller
-from governance.accounts.models import ApiKey, User
+from core.accounts.callers import Caller
+from core.accounts.models import ApiKey, User
+from core.roles import Role
 from governance.accounts.services import api_key_create, user_create, user_roles_change
-from governance.common.roles import Role
 from tests.support import CompletenessGuard
 
 PASSWORD = "correct-horse-battery-staple"

@@ -6,8 +6,8 @@ import hashlib
 import itertools
 from typing import Any
 
-from governance.accounts.callers import Caller
-from governance.accounts.models import User
+from core.accounts.callers import Caller
+from core.accounts.models import User
 from registry import services
 from registry.models import Dataset, DatasetVersion, ModelVersion, RegisteredModel
 

@@ -15,8 +15,8 @@ from django.contrib import admin
 from django.contrib.auth.models import Group, Permission
 from django.test import Client, RequestFactory
 
-from governance.accounts.callers import Caller
-from governance.accounts.models import ApiKey, User
+from core.accounts.callers import Caller
+from core.accounts.models import ApiKey, User
 from governance.accounts.services import api_key_create, group_create
 from registry.models import Dataset, RegisteredModel
 from tests import factories

@@ -36,12 +36,12 @@ from rest_framework.test import APIClient
 
 from audit.checkpoints import checkpoint_create
 from audit.exports import audit_export_request
-from governance.accounts.callers import Caller
-from governance.accounts.models import ApiKeyScope, User
+from core.accounts.callers import Caller
+from core.accounts.models import ApiKeyScope, User
+from core.roles import Role
 from governance.accounts.services import api_key_create, user_create
 from governance.approvals import services as approvals
 from governance.approvals.models import DeploymentRequest
-from governance.common.roles import Role
 from governance.reports import services as reports
 from governance.webhooks import services as webhooks
 from governance.webhooks.models import WebhookDelivery

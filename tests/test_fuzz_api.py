@@ -29,10 +29,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from governance.accounts.callers import Caller
-from governance.accounts.models import ApiKeyScope
+from core.accounts.callers import Caller
+from core.accounts.models import ApiKeyScope
+from core.roles import Role
 from governance.accounts.services import api_key_create
-from governance.common.roles import Role
 from tests import factories
 from tests.conftest import make_person
 

@@ -11,7 +11,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.test import APIClient
 
-from governance.common.permissions import ScopedPermission
+from core.permissions import ScopedPermission
 
 pytestmark = pytest.mark.django_db
 

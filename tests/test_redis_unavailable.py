@@ -186,10 +186,10 @@ if __name__ != "__main__":
 def _seed(receiver_url: str) -> dict[str, Any]:
     from django.contrib.auth.models import Group
 
-    from governance.accounts.callers import Caller
+    from core.accounts.callers import Caller
+    from core.roles import Role
     from governance.accounts.roles import sync_role_permissions
     from governance.accounts.services import api_key_create, user_create
-    from governance.common.roles import Role
     from governance.webhooks import services as webhooks
     from tests import factories
     from tests.conftest import make_person
@@ -239,7 +239,7 @@ def _down(key: str, csv: str) -> dict[str, Any]:
     from django.test import Client
 
     from audit.models import AuditRecord
-    from governance.accounts.models import User
+    from core.accounts.models import User
     from governance.reports.models import Report
     from governance.webhooks.models import WebhookDelivery
     from registry.models import ModelVersion

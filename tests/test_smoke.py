@@ -1,6 +1,6 @@
 from audit.models import AuditRecord
 from audit.verification import verify_log
-from governance.accounts.callers import Caller
+from core.accounts.callers import Caller
 from registry.services import model_create
 
 

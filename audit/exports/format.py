@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from audit.canonical import format_timestamp
-from governance.common.errors import InvalidInput
+from core.errors import InvalidInput
 
 FORMAT = "warden-audit-bundle/1"
 MANIFEST = "manifest.json"

@@ -16,10 +16,10 @@ from django.utils import timezone
 
 from audit.exports.format import ExportFilter
 from audit.models import AuditExport, AuditExportStatus, AuditRecord, Checkpoint
-from governance.common.errors import Conflict, InvalidInput, NotFound
+from core.errors import Conflict, InvalidInput, NotFound
 
 if TYPE_CHECKING:
-    from governance.accounts.models import User
+    from core.accounts.models import User
 
 EXPORT_PERMISSION = "audit.export_auditrecord"
 

@@ -50,12 +50,13 @@ from audit.exports.selectors import (
 )
 from audit.merkle import verify_consistency, verify_inclusion
 from audit.models import AuditExport, AuditExportStatus, AuditRecord, Checkpoint
-from audit.services import Actor, Subject, audit_record
+from audit.services import Subject, audit_record
 from audit.tree import prove, tree_store
-from governance.common.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from core.actors import Actor
+from core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 
 if TYPE_CHECKING:
-    from governance.accounts.models import User
+    from core.accounts.models import User
 
 logger = logging.getLogger(__name__)
 

@@ -8,92 +8,32 @@ deleted (users are deactivated, keys revoked); keys are created by command and s
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from django import forms
-from django.contrib import admin, messages
-from django.contrib.admin.options import csrf_protect_m
+from django.contrib import admin
 from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.contrib.auth.models import Group
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 
+from core.accounts.models import ApiKey, User
+from core.admin import ServiceAdmin, admin_caller, reason_field
+from core.errors import DomainError
+from core.reasons import MAX_REASON
 from governance.accounts import services
-from governance.accounts.callers import Caller
-from governance.accounts.models import ApiKey, User
-from governance.common.errors import DomainError
-from governance.common.reasons import MAX_REASON
-
-REASON_HELP = "Required: recorded in the audit log with the change."
 
 
 def _reason_field() -> forms.CharField:
-    return forms.CharField(
-        max_length=MAX_REASON,
-        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
-        help_text=REASON_HELP,
-    )
+    return reason_field(MAX_REASON)
 
 
-def _caller(request: HttpRequest) -> Caller:
-    return Caller(user=cast(User, request.user), auth="session")
-
-
-class RecordedAdmin(admin.ModelAdmin):
-    """Saves through services (subclasses implement ``save_model``); a refusal is shown as
-    an error and nothing is saved, logged or announced."""
-
-    @csrf_protect_m
-    def changeform_view(
-        self,
-        request: HttpRequest,
-        object_id: str | None = None,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        # Services open their own durable transaction, which the admin's usual atomic block
-        # around the view would nest.
-        return self._changeform_view(  # type: ignore[attr-defined]
-            request, object_id, form_url, extra_context
-        )
-
-    def refuse(self, request: HttpRequest, error: DomainError) -> None:
-        request._warden_refused = True  # type: ignore[attr-defined]
-        self.message_user(request, error.message, messages.ERROR)
-
-    @staticmethod
-    def refused(request: HttpRequest) -> bool:
-        return bool(getattr(request, "_warden_refused", False))
+class RecordedAdmin(ServiceAdmin):
+    """The shared service admin; the services save many-to-many fields themselves."""
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         """Many-to-many fields were saved by the service with the rest of the change."""
-
-    def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> Any:
-        return None if self.refused(request) else super().log_addition(request, obj, message)
-
-    def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
-        return None if self.refused(request) else super().log_change(request, obj, message)
-
-    def response_add(
-        self, request: HttpRequest, obj: Any, post_url_continue: str | None = None
-    ) -> HttpResponse:
-        if self.refused(request):
-            return HttpResponseRedirect(request.get_full_path())
-        return super().response_add(request, obj, post_url_continue)
-
-    def response_change(self, request: HttpRequest, obj: Any) -> HttpResponse:
-        if self.refused(request):
-            return HttpResponseRedirect(request.get_full_path())
-        return super().response_change(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
 
 
 class RecordedUserChangeForm(UserChangeForm):
@@ -133,7 +73,7 @@ class WardenUserAdmin(RecordedAdmin, UserAdmin):
             if not change:
                 usable = data.get("usable_password", "true") != "false"
                 saved = services.user_create(
-                    caller=_caller(request),
+                    caller=admin_caller(request),
                     username=data["username"],
                     password=data.get("password1") if usable else None,
                     reason=data["reason"],
@@ -146,7 +86,7 @@ class WardenUserAdmin(RecordedAdmin, UserAdmin):
                 if name in data
             }
             services.user_change(
-                caller=_caller(request),
+                caller=admin_caller(request),
                 user=User.objects.get(pk=obj.pk),
                 reason=data["reason"],
                 groups=data.get("groups", None),
@@ -188,7 +128,7 @@ class WardenGroupAdmin(RecordedAdmin, GroupAdmin):
         try:
             if not change:
                 saved = services.group_create(
-                    caller=_caller(request),
+                    caller=admin_caller(request),
                     name=data["name"],
                     permissions=data["permissions"],
                     members=data["members"],
@@ -197,7 +137,7 @@ class WardenGroupAdmin(RecordedAdmin, GroupAdmin):
                 obj.pk = saved.pk
                 return
             services.group_change(
-                caller=_caller(request),
+                caller=admin_caller(request),
                 group=Group.objects.get(pk=obj.pk),
                 name=data["name"],
                 permissions=data["permissions"],
@@ -246,10 +186,12 @@ class ApiKeyAdmin(RecordedAdmin):
         key = ApiKey.objects.get(pk=obj.pk)
         try:
             if data.get("revoke"):
-                services.api_key_revoke(caller=_caller(request), key=key, reason=data["reason"])
+                services.api_key_revoke(
+                    caller=admin_caller(request), key=key, reason=data["reason"]
+                )
                 return
             services.api_key_change(
-                caller=_caller(request),
+                caller=admin_caller(request),
                 key=key,
                 name=data["name"],
                 scopes=data["scopes"],

@@ -1,12 +1,15 @@
 from django.apps import AppConfig
 
 
-class AccountsConfig(AppConfig):
-    """People, service accounts, API keys and the role groups."""
+class AccountServicesConfig(AppConfig):
+    """The audited use cases on accounts: services, admin, the ``create_service_account``
+    command, the sign-in throttles and their security events. It has no models: those are
+    ``core.accounts`` (label ``accounts``), below the audit log that these use cases write to.
+    """
 
     name = "governance.accounts"
-    label = "accounts"
-    verbose_name = "Accounts"
+    label = "account_services"
+    verbose_name = "Account services"
 
     def ready(self) -> None:
         from django.db.models.signals import post_migrate

@@ -8,12 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from governance.accounts.keys import hash_key
-from governance.accounts.models import ApiKey, User
-from governance.accounts.throttling import api_key_throttle, client_address
+from core.accounts.addresses import client_address
+from core.accounts.keys import hash_key
+from core.accounts.models import ApiKey, User
+from governance.accounts.throttling import api_key_throttle
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -62,7 +64,17 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         return f'{self.keyword} realm="warden"'
 
 
-def request_api_key(request: Any) -> ApiKey | None:
-    """The key a request authenticated with, if any."""
-    auth = getattr(request, "auth", None)
-    return auth if isinstance(auth, ApiKey) else None
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    """Describes ``ApiKeyAuthentication`` as HTTP bearer auth in the OpenAPI schema
+    (drf-spectacular registers it when this module is imported, as the settings' first
+    authentication class)."""
+
+    target_class = "governance.accounts.authentication.ApiKeyAuthentication"
+    name = "apiKey"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "`Authorization: Bearer wdn_<prefix>_<secret>`; scopes limit the key.",
+        }

@@ -8,10 +8,11 @@ from django.apps import AppConfig, apps
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 
+from audit import selectors as audit_selectors
 from audit.actions import AuditAction
-from audit.models import AuditRecord
-from audit.services import SYSTEM_ACTOR, AuditEvent, Subject, audit_append
-from governance.common.roles import ROLE_PERMISSIONS, Role
+from audit.services import AuditEvent, Subject, audit_append
+from core.actors import SYSTEM_ACTOR
+from core.roles import ROLE_PERMISSIONS, Role
 
 
 def _dotted(group: Group) -> list[str]:
@@ -38,7 +39,7 @@ def sync_role_permissions(*args: Any, using: str = "default", **kwargs: Any) -> 
     sender = kwargs.get("sender")
     if sender is not None and sender is not _last_app_with_models():
         return
-    record = AuditRecord.objects.using(using).exists()
+    record = audit_selectors.any_record_exists(using=using)
     with transaction.atomic(using=using):
         events = []
         for role in Role:

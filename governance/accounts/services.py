@@ -16,13 +16,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.actions import AuditAction
-from audit.services import SYSTEM_ACTOR, Actor, AuditEvent, Subject, audit_append, audit_record
-from governance.accounts.callers import Caller
-from governance.accounts.keys import new_key
-from governance.accounts.models import ApiKey, ApiKeyScope, User
-from governance.common.errors import Conflict, Forbidden, InvalidInput, TransitionNotAllowed
-from governance.common.reasons import reason_required
-from governance.common.roles import Role, has_role
+from audit.services import AuditEvent, Subject, audit_append, audit_record
+from core.accounts.callers import Caller
+from core.accounts.keys import new_key
+from core.accounts.models import ApiKey, ApiKeyScope, User
+from core.actors import SYSTEM_ACTOR, Actor
+from core.errors import Conflict, Forbidden, InvalidInput, TransitionNotAllowed
+from core.reasons import reason_required
+from core.roles import Role, has_role
 
 
 def _require_admin(caller: Caller) -> None:

@@ -25,12 +25,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import ipaddress
 import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -44,7 +42,9 @@ from redis.exceptions import RedisError
 from rest_framework.throttling import UserRateThrottle
 
 from audit.actions import AuditAction
-from audit.services import Actor, AuditEvent, Subject, audit_append_security_event
+from audit.services import AuditEvent, Subject, audit_append_security_event
+from core.accounts.addresses import client_address
+from core.actors import Actor
 
 log = logging.getLogger(__name__)
 
@@ -72,51 +72,6 @@ CACHE_ERRORS: tuple[type[Exception], ...] = (RedisError, OSError)
 def throttled_message(wait: int) -> str:
     """The sentence a refused sign-in is answered with."""
     return THROTTLED_MESSAGE.format(wait=wait, unit="second" if wait == 1 else "seconds")
-
-
-@lru_cache(maxsize=8)
-def _networks(
-    trusted: tuple[str, ...],
-) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    return tuple(ipaddress.ip_network(entry, strict=False) for entry in trusted)
-
-
-def _parse(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(value.strip())
-    except ValueError:
-        return None
-
-
-def client_address(request: Any) -> str:
-    """The address of the client that sent ``request``.
-
-    ``X-Forwarded-For`` is believed only when the peer (``REMOTE_ADDR``) is one of
-    ``WARDEN_TRUSTED_PROXIES``; then the right-most address that is not itself a trusted proxy
-    is the client (the ones to its left were written by the client and prove nothing). A
-    malformed entry stops the walk at the last proxy that was believed.
-    """
-    meta = request.META
-    remote = str(meta.get("REMOTE_ADDR", "") or "")
-    trusted = _networks(tuple(getattr(settings, "WARDEN_TRUSTED_PROXIES", ()) or ()))
-    if not trusted:
-        return remote
-
-    def is_trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> bool:
-        return address is not None and any(address in network for network in trusted)
-
-    if not is_trusted(_parse(remote)):
-        return remote
-    client = remote
-    hops = [hop for hop in str(meta.get("HTTP_X_FORWARDED_FOR", "")).split(",") if hop.strip()]
-    for hop in reversed(hops):
-        address = _parse(hop)
-        if address is None:
-            return client
-        client = str(address)
-        if not is_trusted(address):
-            return client
-    return client
 
 
 _fallback = LocMemCache("warden-throttle-fallback", {"OPTIONS": {"MAX_ENTRIES": 100_000}})
@@ -363,7 +318,7 @@ def record_login_failed(
 
 def record_logged_in(*, user: Any) -> None:
     """Count a successful sign-in and, when due, append ``user.logged_in``."""
-    from governance.accounts.actors import actor_for
+    from core.accounts.actors import actor_for
 
     aggregate = _Aggregate(ResilientCache(), "succeeded")
     account = _key("account", user.get_username().casefold())

@@ -18,8 +18,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
-from governance.accounts.callers import Caller
-from governance.accounts.models import User
+from core.accounts.callers import Caller
+from core.accounts.models import User
+from core.errors import DomainError
+from core.reasons import MAX_REASON
 from governance.approvals import selectors, services
 from governance.approvals.models import (
     Deployment,
@@ -31,8 +33,6 @@ from governance.approvals.models import (
     SignOffPolicy,
 )
 from governance.approvals.workflow import Decision, Meaning
-from governance.common.errors import DomainError
-from governance.common.reasons import MAX_REASON
 from registry.admin import reason_action
 
 SIGN_TEMPLATE = "admin/approvals/sign.html"

@@ -3,7 +3,7 @@ their signatures, break-glass, deployments reported by CI, what is live, and the
 
 Views are thin: an input serializer parses, a selector finds what the caller may see (out of
 scope is 404) and one service does the write. Domain errors become HTTP in
-``governance.common.errors.api_exception_handler``.
+``core.exceptions.api_exception_handler``.
 """
 
 from __future__ import annotations
@@ -19,8 +19,19 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
-from governance.accounts.callers import Caller
-from governance.accounts.models import User
+from core.accounts.callers import Caller
+from core.accounts.models import User
+from core.api import READ_ERRORS, WRITE_ERRORS, SelectorView, request_user, validated
+from core.errors import InvalidInput
+from core.permissions import (
+    DeploymentRequestAccess,
+    DeploymentsAccess,
+    GateAccess,
+    PersonOnly,
+    ScopedPermission,
+    SigningAccess,
+)
+from core.schema import error_responses
 from governance.approvals import selectors, services
 from governance.approvals.models import (
     Deployment,
@@ -57,23 +68,6 @@ from governance.approvals.serializers import (
     VersionFindingSerializer,
 )
 from governance.approvals.workflow import Decision
-from governance.common.api import (
-    READ_ERRORS,
-    WRITE_ERRORS,
-    SelectorView,
-    request_user,
-    validated,
-)
-from governance.common.errors import InvalidInput
-from governance.common.permissions import (
-    DeploymentRequestAccess,
-    DeploymentsAccess,
-    GateAccess,
-    PersonOnly,
-    ScopedPermission,
-    SigningAccess,
-)
-from governance.common.schema import error_responses
 from registry import selectors as registry_selectors
 from registry.models import RegisteredModel
 from registry.serializers import ReasonSerializer

@@ -9,11 +9,11 @@ from typing import Any
 
 from django import forms
 
-from governance.accounts.models import User
+from core.accounts.models import User
+from core.errors import DomainError
+from core.reasons import MAX_REASON
 from governance.approvals import selectors
 from governance.approvals.workflow import Decision, Meaning, RequestState
-from governance.common.errors import DomainError
-from governance.common.reasons import MAX_REASON
 from registry import selectors as registry_selectors
 from registry.models import ModelVersion
 

@@ -11,11 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import Permission
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
+from audit import selectors as audit_selectors
 from audit.models import AuditRecord
-from governance.accounts.models import User
+from core.accounts.models import User
+from core.errors import DomainError, NotFound
+from core.roles import Role
 from governance.approvals.evidence import EvidenceRequirement, EvidenceResult, judge
 from governance.approvals.models import (
     BLOCKING_SEVERITIES,
@@ -43,8 +46,6 @@ from governance.approvals.workflow import (
     live_versions,
     steps_from,
 )
-from governance.common.errors import DomainError, NotFound
-from governance.common.roles import Role
 from registry import selectors as registry_selectors
 from registry.models import ModelStatus, ModelVersion, RegisteredModel, VersionStatus
 
@@ -481,9 +482,6 @@ def deployment_request_audit_trail(*, request: DeploymentRequest) -> list[AuditR
     """The audit records of a request (already scoped by ``deployment_request_get``) and of
     its sign-offs, including refusals recorded as security events, in log order."""
     signoff_ids = [str(pk) for pk in request.signoffs.values_list("pk", flat=True)]
-    return list(
-        AuditRecord.objects.filter(
-            Q(object_type="deployment_request", object_id=str(request.pk))
-            | Q(object_type="signoff", object_id__in=signoff_ids)
-        ).order_by("seq")
+    return audit_selectors.records_about(
+        [("deployment_request", [str(request.pk)]), ("signoff", signoff_ids)]
     )

@@ -12,6 +12,9 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
+from core.jsonvalues import FreeFormJSONField
+from core.reasons import MAX_REASON
+from core.roles import SIGNING_ROLES, Role
 from governance.approvals.models import (
     Deployment,
     DeploymentEvent,
@@ -30,9 +33,6 @@ from governance.approvals.workflow import (
     current_step,
     steps_from,
 )
-from governance.common.jsonvalues import FreeFormJSONField
-from governance.common.reasons import MAX_REASON
-from governance.common.roles import SIGNING_ROLES, Role
 from registry.models import DIGEST_PATTERN, SLUG_PATTERN, RiskTier
 from registry.serializers import (
     DIGEST_MESSAGE,

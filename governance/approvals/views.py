@@ -22,8 +22,10 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from governance.accounts.callers import Caller
-from governance.accounts.models import User
+from core.accounts.callers import Caller
+from core.accounts.models import User
+from core.errors import DomainError, NotFound
+from core.roles import Role, has_role
 from governance.approvals import selectors, services
 from governance.approvals.forms import (
     DeploymentRequestForm,
@@ -43,8 +45,6 @@ from governance.approvals.workflow import (
     current_step,
     steps_from,
 )
-from governance.common.errors import DomainError, NotFound
-from governance.common.roles import Role, has_role
 from registry import selectors as registry_selectors
 from registry.models import ModelVersion
 

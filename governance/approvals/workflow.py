@@ -2,7 +2,7 @@
 
 Nothing here reads or writes the database: services load the facts (under a row lock), ask
 these functions, apply the answer and append the audit record. Refusals raise the named
-domain errors of ``governance.common.errors``.
+domain errors of ``core.errors``.
 
 States (DESIGN.md section 3)::
 
@@ -22,7 +22,7 @@ from typing import Any
 
 from django.db import models
 
-from governance.common.errors import SeparationOfDutiesViolation, TransitionNotAllowed
+from core.errors import SeparationOfDutiesViolation, TransitionNotAllowed
 
 
 class RequestState(models.TextChoices):

@@ -25,16 +25,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.exports import EXPORT_PERMISSION, audit_export_get
-from governance.accounts.callers import Caller
-from governance.accounts.models import ApiKeyScope, User
-from governance.common.api import request_user
-from governance.common.errors import DomainError, Forbidden, InvalidInput, NotFound
-from governance.common.pagination import StandardPagination
-from governance.common.parsers import WardenJSONParser
-from governance.common.permissions import ScopedPermission
-from governance.common.schema import ErrorSerializer, error_responses
-from governance.common.tasks import send_on_commit
-from governance.common.uploads import UploadParser
+from core.accounts.callers import Caller
+from core.accounts.models import ApiKeyScope, User
+from core.api import request_user
+from core.errors import DomainError, Forbidden, InvalidInput, NotFound
+from core.pagination import StandardPagination
+from core.parsers import WardenJSONParser
+from core.permissions import ScopedPermission
+from core.schema import ErrorSerializer, error_responses
+from core.tasks import send_on_commit
+from core.uploads import UploadParser
 from governance.reports import selectors, services
 from governance.reports.models import Report, ReportKind, ReportStatus
 from governance.reports.serializers import ReportRequestSerializer, ReportSerializer

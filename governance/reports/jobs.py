@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from audit.exports import audit_export_file
 from audit.keys import verification_key_lines
-from governance.common.errors import DomainError
+from core.errors import DomainError
 from governance.reports import computation, lineage, regulator, services
 from governance.reports.engine import InputError
 from governance.reports.engine.common import to_record

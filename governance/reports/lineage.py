@@ -23,9 +23,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from django.conf import settings
-
-from audit.models import AuditRecord
+from audit import selectors as audit_selectors
 from governance.approvals.models import (
     Deployment,
     DeploymentEvent,
@@ -58,20 +56,7 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 def _first_seqs(object_type: str, ids: Iterable[Any]) -> dict[str, int]:
     """Object id -> the seq of the first audit record about it (the one that created it)."""
-    keys = [str(i) for i in ids]
-    if not keys:
-        return {}
-    seqs: dict[str, int] = {}
-    rows = (
-        AuditRecord.objects.filter(
-            log=settings.AUDIT_LOG_ORIGIN, object_type=object_type, object_id__in=keys
-        )
-        .order_by("seq")
-        .values_list("object_id", "seq")
-    )
-    for object_id, seq in rows:
-        seqs.setdefault(object_id, seq)
-    return seqs
+    return audit_selectors.first_seqs(object_type=object_type, object_ids=ids)
 
 
 def _ancestry(version: ModelVersion) -> list[ModelVersion]:

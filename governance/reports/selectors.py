@@ -12,8 +12,8 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from audit.exports import EXPORT_PERMISSION, audit_export_list
-from governance.accounts.models import User
-from governance.common.errors import Conflict, NotFound
+from core.accounts.models import User
+from core.errors import Conflict, NotFound
 from governance.reports.models import Report, ReportStatus
 from registry.selectors import model_list
 

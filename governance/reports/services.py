@@ -37,17 +37,18 @@ from django.utils import timezone
 from audit.actions import AuditAction
 from audit.exports import EXPORT_PERMISSION, audit_export_file
 from audit.models import AuditExport, LogHead
-from audit.services import Actor, Subject, audit_record
-from governance.accounts.callers import Caller
-from governance.approvals.models import Environment, SignOffPolicy
-from governance.common.errors import (
+from audit.services import Subject, audit_record
+from core.accounts.callers import Caller
+from core.actors import Actor
+from core.errors import (
     UPLOAD_NO_SPACE_MESSAGE,
     Forbidden,
     InvalidInput,
     insufficient_storage,
     is_out_of_space,
 )
-from governance.common.roles import Role, has_role
+from core.roles import Role, has_role
+from governance.approvals.models import Environment, SignOffPolicy
 from governance.reports.engine import DriftOptions, FairnessOptions, InputError, MethodChoice
 from governance.reports.models import (
     InputRole,

@@ -30,9 +30,10 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "guardian",
+    "core.accounts",
     "audit",
-    "governance.accounts",
     "registry",
+    "governance.accounts",
     "governance.approvals",
     "governance.reports",
     "governance.webhooks",
@@ -43,10 +44,10 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Outside every other middleware, so that what they refuse carries the request id and,
     # under /api/, the JSON error format.
-    "governance.common.middleware.RequestIdMiddleware",
-    "governance.common.middleware.ApiErrorMiddleware",
+    "core.middleware.RequestIdMiddleware",
+    "core.middleware.ApiErrorMiddleware",
     "csp.middleware.CSPMiddleware",
-    "governance.common.headers.PermissionsPolicyMiddleware",
+    "core.headers.PermissionsPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -189,7 +190,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = envint("WARDEN_MAX_REQUEST_BYTES", 2 * 1024 * 1024
 # Django's, but a file spooled to FILE_UPLOAD_TEMP_DIR is removed at once when the disk fills.
 FILE_UPLOAD_HANDLERS = [
     "django.core.files.uploadhandler.MemoryFileUploadHandler",
-    "governance.common.uploads.TemporaryFileUploadHandler",
+    "core.uploads.TemporaryFileUploadHandler",
 ]
 
 REST_FRAMEWORK = {
@@ -199,12 +200,12 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["governance.common.parsers.WardenJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.WardenJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "governance.common.schema.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "governance.common.pagination.StandardPagination",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.StandardPagination",
     "PAGE_SIZE": 50,
-    "EXCEPTION_HANDLER": "governance.common.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "core.exceptions.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {"user": envstr("WARDEN_THROTTLE_USER") or "6000/min"},
     "DEFAULT_THROTTLE_CLASSES": ["governance.accounts.throttling.FailOpenUserRateThrottle"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -275,7 +276,7 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
 # Publishing a task connects once more at most, at once: a web request never waits on the
 # broker's reconnection loop (seconds by default). A message not sent is resent by its sweep
-# (``governance.common.tasks``); the worker's own reconnection is set apart (broker_connection_*).
+# (``core.tasks``); the worker's own reconnection is set apart (broker_connection_*).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 
 # The audit log (AUDIT_SPEC.md).

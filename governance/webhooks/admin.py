@@ -11,9 +11,9 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from governance.accounts.callers import Caller
-from governance.accounts.models import User
-from governance.common.errors import DomainError
+from core.accounts.callers import Caller
+from core.accounts.models import User
+from core.errors import DomainError
 from governance.webhooks import services
 from governance.webhooks.models import WebhookDelivery, WebhookSubscription
 

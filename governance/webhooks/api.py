@@ -13,11 +13,11 @@ from rest_framework import generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from governance.accounts.callers import Caller
-from governance.accounts.models import User
-from governance.common.api import READ_ERRORS, WRITE_ERRORS, request_user, validated
-from governance.common.pagination import StandardPagination
-from governance.common.permissions import ScopedPermission
+from core.accounts.callers import Caller
+from core.accounts.models import User
+from core.api import READ_ERRORS, WRITE_ERRORS, request_user, validated
+from core.pagination import StandardPagination
+from core.permissions import ScopedPermission
 from governance.webhooks import selectors, services
 from governance.webhooks.models import WebhookDelivery, WebhookSubscription
 from governance.webhooks.serializers import (

@@ -10,7 +10,7 @@ class WebhooksConfig(AppConfig):
 
     def ready(self) -> None:
         from audit.alerts import alert_raised
-        from governance.common.events import domain_event
+        from core.events import domain_event
         from governance.webhooks.events import on_alert, on_domain_event
 
         domain_event.connect(on_domain_event, dispatch_uid="webhooks.on_domain_event")

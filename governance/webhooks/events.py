@@ -1,6 +1,6 @@
 """From domain events to webhook deliveries.
 
-``on_domain_event`` receives ``governance.common.events.domain_event`` (sent by the approvals
+``on_domain_event`` receives ``core.events.domain_event`` (sent by the approvals
 services inside their transaction, right after the audit record), turns the audit action into
 the webhook event types it means (a signature that completes the last step is also
 ``deployment_request.approved``; a denied gate check is ``gate.denied``; a deployment reported
@@ -22,13 +22,13 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
 
+from audit import selectors as audit_selectors
 from audit.actions import AuditAction
 from audit.canonical import format_timestamp
 from audit.models import AuditRecord
-from audit.services import Actor
+from core.actors import Actor
 from governance.webhooks.models import WebhookDelivery, WebhookEvent, WebhookSubscription
 
 PAYLOAD_VERSION = 1
@@ -88,18 +88,7 @@ def publish(event_type: str, payload: Mapping[str, Any]) -> list[WebhookDelivery
 def _audit_seq(object_type: str, object_id: str, action: str) -> int | None:
     """The seq of the record the service has just appended (this transaction holds the
     log's lock, so it is the newest one for the object and action)."""
-    seq: int | None = (
-        AuditRecord.objects.filter(
-            log=settings.AUDIT_LOG_ORIGIN,
-            object_type=object_type,
-            object_id=object_id,
-            action=action,
-        )
-        .order_by("-seq")
-        .values_list("seq", flat=True)
-        .first()
-    )
-    return seq
+    return audit_selectors.latest_seq(object_type=object_type, object_id=object_id, action=action)
 
 
 def _request_data(request: Any) -> dict[str, Any]:

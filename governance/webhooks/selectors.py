@@ -7,8 +7,8 @@ import uuid
 
 from django.db.models import QuerySet
 
-from governance.accounts.models import User
-from governance.common.errors import NotFound
+from core.accounts.models import User
+from core.errors import NotFound
 from governance.webhooks.models import WebhookDelivery, WebhookSubscription
 from governance.webhooks.services import may_manage
 

@@ -35,10 +35,10 @@ from audit.services import (
     audit_append_security_event,
     audit_record,
 )
-from governance.accounts.callers import Caller
-from governance.accounts.models import User
-from governance.common.errors import Conflict, Forbidden, InvalidInput
-from governance.common.tasks import send_on_commit
+from core.accounts.callers import Caller
+from core.accounts.models import User
+from core.errors import Conflict, Forbidden, InvalidInput
+from core.tasks import send_on_commit
 from governance.webhooks import crypto, targets, transport
 from governance.webhooks.models import (
     DeliveryStatus,

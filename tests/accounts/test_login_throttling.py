@@ -15,8 +15,8 @@ from django.conf import settings
 from django.core.cache.backends.redis import RedisCache
 from django.test import Client, RequestFactory, override_settings
 
-from audit import context
 from audit.models import AuditRecord
+from core import context
 from tests.conftest import PASSWORD, client_with_key
 from tests.support import need, port_open
 
@@ -145,7 +145,7 @@ def test_other_accounts_and_addresses_are_not_slowed_by_one_accounts_guesses(ali
     ],
 )
 def test_forwarded_for_is_honoured_only_from_trusted_proxies(trusted, remote, forwarded, expected):
-    from governance.accounts.throttling import client_address
+    from core.accounts.addresses import client_address
 
     headers = {"HTTP_X_FORWARDED_FOR": forwarded} if forwarded else {}
     request = RequestFactory().get("/", REMOTE_ADDR=remote, **headers)
@@ -156,7 +156,7 @@ def test_forwarded_for_is_honoured_only_from_trusted_proxies(trusted, remote, fo
 @pytest.mark.database_free
 @override_settings(AUDIT_RECORD_CLIENT_INFO=True, WARDEN_TRUSTED_PROXIES=["10.0.0.0/8"])
 def test_records_carry_the_client_address_behind_a_trusted_proxy():
-    from governance.common.middleware import RequestIdMiddleware
+    from core.middleware import RequestIdMiddleware
 
     seen = {}
 

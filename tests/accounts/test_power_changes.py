@@ -14,8 +14,10 @@ from django.db import connection, transaction
 from django.test import Client
 
 from audit.models import AuditRecord
-from governance.accounts.callers import Caller
-from governance.accounts.models import ApiKey, User
+from core.accounts.callers import Caller
+from core.accounts.models import ApiKey, User
+from core.errors import Forbidden, InvalidInput
+from core.roles import Role, has_role
 from governance.accounts.services import (
     api_key_create,
     api_key_scopes_change,
@@ -24,8 +26,6 @@ from governance.accounts.services import (
     user_flags_change,
     user_roles_change,
 )
-from governance.common.errors import Forbidden, InvalidInput
-from governance.common.roles import Role, has_role
 from tests.adminforms import change_form_data
 from tests.apitools import actor, assert_no_record_since, last_seq, only_record_since
 from tests.support import WRITE, CompletenessGuard, governed_write

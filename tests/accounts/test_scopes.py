@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from governance.accounts.callers import Caller
-from governance.accounts.models import ApiKeyScope, User
+from core.accounts.callers import Caller
+from core.accounts.models import ApiKeyScope, User
 from governance.accounts.services import api_key_create
 from governance.approvals import services as approvals
 from governance.approvals.models import DeploymentRequest

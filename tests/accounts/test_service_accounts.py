@@ -13,10 +13,10 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from audit.models import AuditRecord
-from governance.accounts.callers import Caller
-from governance.accounts.models import ApiKey, User
+from core.accounts.callers import Caller
+from core.accounts.models import ApiKey, User
+from core.errors import Forbidden, InvalidInput
 from governance.accounts.services import api_key_create, api_key_revoke, user_flags_change
-from governance.common.errors import Forbidden, InvalidInput
 from tests.apitools import assert_no_record_since, last_seq
 from tests.conftest import client_with_key
 

@@ -14,12 +14,13 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from audit.services import SYSTEM_ACTOR, AuditEvent, Subject, audit_append
-from governance.accounts.callers import Caller
-from governance.accounts.models import User
+from audit.services import AuditEvent, Subject, audit_append
+from core.accounts.callers import Caller
+from core.accounts.models import User
+from core.actors import SYSTEM_ACTOR
+from core.roles import Role
 from governance.approvals import defaults, evidence, services
 from governance.approvals.models import Deployment, Environment, SignOffPolicy
-from governance.common.roles import Role
 from registry.models import ModelVersion, RegisteredModel
 from tests import factories
 from tests.conftest import PASSWORD, client_for, make_person

@@ -8,7 +8,7 @@ import json
 import pytest
 from django.test import Client
 
-from governance.accounts.callers import Caller
+from core.accounts.callers import Caller
 from governance.accounts.services import user_flags_change
 from governance.approvals import services
 from governance.approvals.models import SignOff

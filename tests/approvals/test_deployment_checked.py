@@ -15,7 +15,7 @@ import pytest
 from django.utils import timezone
 
 from audit.models import AuditRecord
-from governance.accounts.callers import Caller
+from core.accounts.callers import Caller
 from governance.approvals import services
 from governance.webhooks import services as webhook_services
 from governance.webhooks.models import WebhookDelivery

@@ -10,11 +10,11 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from governance.accounts.callers import Caller
+from core.accounts.callers import Caller
+from core.errors import Conflict
 from governance.approvals import services
 from governance.approvals.models import SignOffPolicy
 from governance.approvals.tasks import expire_due_requests, flag_overdue_retrospectives
-from governance.common.errors import Conflict
 from tests.apitools import assert_error, assert_unauthenticated, last_seq, only_record_since
 from tests.approvals.conftest import PASSWORD, approve_through
 from tests.conftest import client_for, client_with_key

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from audit.models import AuditRecord
-from governance.common.roles import Role
+from core.roles import Role
 from tests.apitools import (
     assert_error,
     assert_no_record_since,

@@ -12,10 +12,10 @@ import pytest
 from django.test import Client
 
 from audit.models import AuditRecord
-from governance.accounts.callers import Caller
+from core.accounts.callers import Caller
+from core.roles import Role
 from governance.approvals import evidence, services
 from governance.approvals.models import DeploymentRequest, SignOff
-from governance.common.roles import Role
 from registry.services import DatasetRef
 from tests import factories
 from tests.apitools import last_seq, records_since

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from audit.models import AuditRecord
-from governance.accounts.callers import Caller
-from governance.accounts.models import User
+from core.accounts.callers import Caller
+from core.accounts.models import User
 from governance.accounts.services import api_key_create
 from governance.approvals import services
 from governance.approvals.models import GateCheck

@@ -51,7 +51,7 @@ def test_gate_status_answers_like_the_gate_and_records_nothing(people, version, 
 
 
 def test_gate_status_http_errors_are_those_of_the_gate(api, version, ci_key, alice, admin_user):
-    from governance.accounts.callers import Caller
+    from core.accounts.callers import Caller
     from governance.accounts.services import api_key_create
 
     assert api.get("/api/v1/gate/status", question(version)).status_code == 401

@@ -8,10 +8,10 @@ import json
 import pytest
 
 from audit.models import AuditRecord
-from governance.accounts.callers import Caller
+from core.accounts.callers import Caller
+from core.roles import Role
 from governance.approvals import services
 from governance.approvals.models import DeploymentRequest, SignOff
-from governance.common.roles import Role
 from tests import factories
 from tests.apitools import assert_error, last_seq, only_record_since
 from tests.approvals.conftest import deploy

@@ -8,10 +8,10 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group
 
-from governance.accounts.callers import Caller
+from core.accounts.callers import Caller
+from core.roles import Role
 from governance.approvals import selectors, services
 from governance.approvals.models import SignOff
-from governance.common.roles import Role
 from registry.selectors import signing_grant_list, signing_roles_granted
 from tests import factories
 from tests.apitools import assert_error, assert_no_record_since, last_seq, only_record_since

@@ -34,7 +34,8 @@ from typing import Any
 def _append(count: int, label: str = "x") -> None:
     from django.db import transaction
 
-    from audit.services import SYSTEM_ACTOR, AuditEvent, Subject, audit_append
+    from audit.services import AuditEvent, Subject, audit_append
+    from core.actors import SYSTEM_ACTOR
 
     for n in range(count):
         with transaction.atomic(durable=True):

@@ -46,11 +46,11 @@ def _author() -> Any:
     """The data scientist who acts, created with her role on first use."""
     from django.contrib.auth.models import Group
 
-    from governance.accounts.callers import Caller
-    from governance.accounts.models import User
+    from core.accounts.callers import Caller
+    from core.accounts.models import User
+    from core.roles import Role
     from governance.accounts.roles import sync_role_permissions
     from governance.accounts.services import user_create
-    from governance.common.roles import Role
 
     user = User.objects.filter(username=AUTHOR).first()
     if user is None:

@@ -21,7 +21,8 @@ from django.db.backends.utils import CursorWrapper
 from audit import triggers
 from audit.canonical import dumps
 from audit.models import AuditRecord
-from audit.services import SYSTEM_ACTOR, AuditEvent, Subject, audit_append
+from audit.services import AuditEvent, Subject, audit_append
+from core.actors import SYSTEM_ACTOR
 
 GENESIS = "0" * 64
 # Non-ASCII text in every test record: an accented letter (for NFD), a BMP symbol and a

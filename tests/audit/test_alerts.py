@@ -21,8 +21,8 @@ from django.db import transaction
 from audit import tasks
 from audit.checkpoints import TruncationAlarm, checkpoint_create
 from audit.models import AppendOnlyError, AuditRecord, Checkpoint
-from governance.accounts.callers import Caller
-from governance.accounts.models import User
+from core.accounts.callers import Caller
+from core.accounts.models import User
 from governance.webhooks import services as webhook_services
 from governance.webhooks.models import WebhookDelivery, WebhookSubscription
 from tests.apitools import last_seq, records_since

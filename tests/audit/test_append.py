@@ -13,11 +13,10 @@ import pytest
 from django.conf import settings
 from django.db import transaction
 
-from audit import clock, context
+from audit import clock
 from audit.canonical import CanonicalFormError, canonical_bytes
 from audit.models import AuditRecord
 from audit.services import (
-    Actor,
     AuditError,
     AuditEvent,
     Subject,
@@ -25,8 +24,10 @@ from audit.services import (
     audit_append_security_event,
 )
 from audit.verification import verify_log
-from governance.accounts.callers import Caller
-from governance.accounts.models import ApiKey, User
+from core import context
+from core.accounts.callers import Caller
+from core.accounts.models import ApiKey, User
+from core.actors import Actor
 from governance.accounts.services import api_key_create, api_key_revoke, service_account_create
 from registry import services as registry
 from tests.audit.helpers import GENESIS, append_log, event, head, leaf, stored

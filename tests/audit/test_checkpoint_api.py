@@ -17,7 +17,7 @@ from audit.checkpoints import checkpoint_create
 from audit.models import AuditRecord, Checkpoint
 from audit.notes import Signer, generate_signer, open_checkpoint, parse_verifier
 from audit.services import audit_append
-from governance.accounts.callers import Caller
+from core.accounts.callers import Caller
 from governance.accounts.services import api_key_create
 from tests.apitools import assert_error, assert_unauthenticated
 from tests.audit.helpers import event, origin, triggers_bypassed

@@ -34,14 +34,15 @@ from audit.exports import (
 from audit.models import AuditExport, AuditExportStatus, AuditRecord, Checkpoint
 from audit.notes import Signer, open_checkpoint, parse_verifier
 from audit.publication import PublishDir
-from audit.services import SYSTEM_ACTOR, Actor, AuditEvent, Subject, audit_append
+from audit.services import AuditEvent, Subject, audit_append
 from audit.tasks import export_bundle
 from audit.verifier import verify_bundle
-from governance.accounts.callers import Caller
-from governance.accounts.models import User
+from core.accounts.callers import Caller
+from core.accounts.models import User
+from core.actors import SYSTEM_ACTOR, Actor
+from core.errors import Conflict, InvalidInput, NotFound
+from core.roles import Role
 from governance.accounts.services import api_key_create
-from governance.common.errors import Conflict, InvalidInput, NotFound
-from governance.common.roles import Role
 from tests.apitools import (
     assert_error,
     assert_unauthenticated,

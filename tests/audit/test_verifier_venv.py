@@ -22,7 +22,7 @@ import pytest
 from django.core.management import call_command
 
 from audit.notes import Signer
-from governance.accounts.models import User
+from core.accounts.models import User
 from tests import factories
 from tests.support import need, on_postgres
 

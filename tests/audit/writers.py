@@ -28,7 +28,8 @@ class Abort(Exception):
 
 
 def _event(writer: int, n: int, part: int = 0) -> Any:
-    from audit.services import SYSTEM_ACTOR, AuditEvent, Subject
+    from audit.services import AuditEvent, Subject
+    from core.actors import SYSTEM_ACTOR
 
     return AuditEvent(
         action="test.concurrent_append",

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from audit.models import AuditRecord
-from governance.accounts.callers import Caller
+from core.accounts.callers import Caller
 from governance.accounts.services import api_key_create
 from registry import services
 from tests import factories

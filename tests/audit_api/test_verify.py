@@ -7,7 +7,7 @@ from django.db import connection
 
 from audit import triggers
 from audit.models import AuditRecord
-from governance.accounts.callers import Caller
+from core.accounts.callers import Caller
 from governance.accounts.services import api_key_create
 from tests import factories
 from tests.apitools import assert_error, assert_unauthenticated, last_seq

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from governance.accounts.callers import Caller
+from core.accounts.callers import Caller
 from governance.approvals.models import DeploymentRequest
 from governance.approvals.services import deployment_request_submit
 from tests.approvals.conftest import deploy

@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 
 from audit.models import AuditRecord, LogHead
-from governance.accounts.callers import Caller
+from core.accounts.callers import Caller
 from governance.accounts.services import user_flags_change
 from registry import services
 from registry.models import Dataset, ModelVersion, RegisteredModel

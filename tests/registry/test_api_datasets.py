@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from governance.accounts.callers import Caller
+from core.accounts.callers import Caller
 from governance.accounts.services import api_key_create
 from registry import services
 from registry.models import Dataset, DatasetVersion

@@ -11,7 +11,7 @@ import datetime as dt
 
 import pytest
 
-from governance.accounts.callers import Caller
+from core.accounts.callers import Caller
 from governance.accounts.services import api_key_create
 from registry import services
 from registry.models import RegisteredModel

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from governance.accounts.callers import Caller
+from core.accounts.callers import Caller
 from registry import services
 from registry.models import ModelVersion
 from tests import factories

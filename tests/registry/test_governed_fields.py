@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from governance.accounts.callers import Caller
-from governance.common.roles import Role
+from core.accounts.callers import Caller
+from core.roles import Role
 from registry import services
 from registry.models import Dataset, RegisteredModel
 from tests import factories

@@ -8,8 +8,8 @@ import pytest
 from django.db import transaction
 
 from audit.models import AuditRecord
-from governance.accounts.callers import Caller
-from governance.common.errors import Conflict, Forbidden, InvalidInput, TransitionNotAllowed
+from core.accounts.callers import Caller
+from core.errors import Conflict, Forbidden, InvalidInput, TransitionNotAllowed
 from registry import services
 from registry.models import ModelVersion, RegisteredModel, VersionStatus
 from tests import factories

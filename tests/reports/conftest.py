@@ -13,7 +13,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
-from governance.accounts.models import User
+from core.accounts.models import User
 from registry.datafiles import file_digest
 from registry.models import ModelVersion, RegisteredModel
 from registry.services import DatasetRef

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from governance.accounts.callers import Caller
+from core.accounts.callers import Caller
 from governance.accounts.services import api_key_create
 from governance.reports.models import Report, ReportInput, ReportJob, ReportStatus
 from tests.apitools import assert_error, assert_no_record_since, last_seq

@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from audit.models import AuditRecord
-from governance.accounts.callers import Caller
+from core.accounts.callers import Caller
 from governance.approvals import services as approvals
 from governance.approvals.models import Environment
 from governance.reports.lineage import live_intervals

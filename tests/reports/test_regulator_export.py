@@ -18,7 +18,7 @@ from django.core.management import CommandError, call_command
 
 from audit import verifier
 from audit.models import AuditExport, AuditRecord
-from governance.common.roles import Role
+from core.roles import Role
 from governance.reports.models import Report
 from governance.reports.regulator import MAX_LISTED
 from tests.apitools import last_seq

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from governance.accounts.callers import Caller
-from governance.accounts.models import User
+from core.accounts.callers import Caller
+from core.accounts.models import User
 from governance.webhooks import services
 from governance.webhooks.models import WebhookSubscription
 from tests.approvals.conftest import (  # noqa: F401 - fixtures shared with the approvals tests

@@ -6,7 +6,7 @@ import pytest
 from django.contrib.admin import helpers
 from django.test import Client
 
-from governance.accounts.models import User
+from core.accounts.models import User
 from governance.webhooks import crypto
 from governance.webhooks.models import WebhookSubscription
 from tests.webhooks.conftest import subscribe

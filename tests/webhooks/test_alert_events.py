@@ -8,7 +8,7 @@ import json
 import pytest
 
 from audit.models import AuditRecord
-from governance.accounts.callers import Caller
+from core.accounts.callers import Caller
 from governance.approvals import services
 from governance.approvals.services import ReauthenticationFailed
 from governance.webhooks.models import WebhookDelivery

@@ -11,7 +11,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from audit.models import AuditRecord
-from governance.accounts.models import User
+from core.accounts.models import User
 from governance.webhooks import crypto
 from governance.webhooks.models import WebhookDelivery, WebhookSubscription
 from tests.conftest import client_for, client_with_key

@@ -13,11 +13,11 @@ from django.test import override_settings
 from django.utils import timezone
 
 from audit.models import AuditRecord
-from governance.accounts.callers import Caller
-from governance.accounts.models import User
+from core.accounts.callers import Caller
+from core.accounts.models import User
+from core.events import domain_event
 from governance.approvals import services as approvals
 from governance.approvals.models import DeploymentRequest, Environment
-from governance.common.events import domain_event
 from governance.webhooks import crypto, services, tasks
 from governance.webhooks.models import DeliveryStatus, WebhookDelivery
 from registry.models import ModelVersion

@@ -28,10 +28,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.exports import ExportFailed, bundle_export, export_permitted, operator_actor
 from audit.management.commands.audit_checkpoint import ALARM_EXIT
-from audit.services import Actor
-from governance.accounts.callers import Caller
-from governance.accounts.models import User
-from governance.common.errors import DomainError
+from core.accounts.callers import Caller
+from core.accounts.models import User
+from core.actors import Actor
+from core.errors import DomainError
 
 
 def _time(option: str, value: str | None) -> dt.datetime | None:

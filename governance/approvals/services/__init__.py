@@ -5,7 +5,9 @@ record and refuse is in ``docs/approvals.md``."""
 
 from django.utils import timezone
 
-from governance.accounts.callers import Caller
+from core.accounts.callers import Caller
+from core.errors import ReauthenticationFailed
+from core.reasons import MAX_REASON
 from governance.approvals.services._common import (
     REAUTH_MAX_FAILURES,
     REAUTH_WINDOW,
@@ -42,8 +44,6 @@ from governance.approvals.services.signoffs import (
     signoff_preview,
     signoff_sign,
 )
-from governance.common.errors import ReauthenticationFailed
-from governance.common.reasons import MAX_REASON
 
 # ``Caller``, ``ReauthenticationFailed``, ``timezone`` and ``MAX_REASON`` were reachable
 # through the single module these services once were; callers still name them here.

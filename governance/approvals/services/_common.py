@@ -12,23 +12,24 @@ from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
+from audit import selectors as audit_selectors
 from audit.actions import AuditAction
-from audit.models import AuditRecord
-from audit.services import Actor, AuditEvent, Subject, audit_append_security_event, audit_record
-from governance.accounts.callers import Caller
-from governance.accounts.models import User
-from governance.approvals import selectors
-from governance.approvals.models import DeploymentRequest, Environment, SignOff
-from governance.approvals.workflow import Decision, Parties, Signature
-from governance.common.errors import (
+from audit.services import AuditEvent, Subject, audit_append_security_event, audit_record
+from core.accounts.callers import Caller
+from core.accounts.models import User
+from core.actors import Actor
+from core.errors import (
     Conflict,
     Forbidden,
     InvalidInput,
     ReauthenticationFailed,
     SeparationOfDutiesViolation,
 )
-from governance.common.events import emit
-from governance.common.roles import Role, has_role
+from core.events import emit
+from core.roles import Role, has_role
+from governance.approvals import selectors
+from governance.approvals.models import DeploymentRequest, Environment, SignOff
+from governance.approvals.workflow import Decision, Parties, Signature
 from registry.models import ModelStatus, ModelVersion, VersionStatus
 
 # Five failed re-authentications within the window lock signing for the user (11.300).
@@ -188,9 +189,9 @@ def reauthenticate(caller: Caller, password: str | None, *, subject: Subject, sc
     now = timezone.now()
     last_success = SignOff.objects.filter(signer=user).aggregate(m=Max("signed_at"))["m"]
     since = max(now - REAUTH_WINDOW, last_success) if last_success else now - REAUTH_WINDOW
-    failures = AuditRecord.objects.filter(
-        action=AuditAction.SIGNOFF_REAUTHENTICATION_FAILED, actor_id=str(user.pk), ts__gte=since
-    ).count()
+    failures = audit_selectors.action_count_since(
+        action=AuditAction.SIGNOFF_REAUTHENTICATION_FAILED, actor_id=str(user.pk), since=since
+    )
     if failures >= REAUTH_MAX_FAILURES:
         raise ReauthenticationFailed(
             f"signing is locked after {REAUTH_MAX_FAILURES} failed re-authentications; "

@@ -10,7 +10,9 @@ from django.utils import timezone
 
 from audit.actions import AuditAction
 from audit.services import Subject, audit_record
-from governance.accounts.callers import Caller
+from core.accounts.callers import Caller
+from core.errors import Conflict, Forbidden, InvalidInput
+from core.events import emit
 from governance.approvals import selectors
 from governance.approvals.models import Deployment, DeploymentEvent, Environment, GateCheck
 from governance.approvals.services._common import (
@@ -19,8 +21,6 @@ from governance.approvals.services._common import (
     recording_refusals,
     scope_of,
 )
-from governance.common.errors import Conflict, Forbidden, InvalidInput
-from governance.common.events import emit
 from registry.models import ModelVersion
 
 # CI clocks drift a little; a deployment further in the future is a mistake.

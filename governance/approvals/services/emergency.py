@@ -9,8 +9,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.actions import AuditAction
-from audit.services import SYSTEM_ACTOR, Subject
-from governance.accounts.callers import Caller
+from audit.services import Subject
+from core.accounts.callers import Caller
+from core.actors import SYSTEM_ACTOR
+from core.errors import Conflict, Forbidden
+from core.reasons import reason_required
 from governance.approvals import selectors
 from governance.approvals.models import DeploymentRequest, SignOff
 from governance.approvals.services._common import (
@@ -41,8 +44,6 @@ from governance.approvals.workflow import (
     check_retrospective_signer,
     next_state,
 )
-from governance.common.errors import Conflict, Forbidden
-from governance.common.reasons import reason_required
 from registry.models import ModelVersion
 
 RETROSPECTIVE_DUE = dt.timedelta(hours=getattr(settings, "DEPLOYMENTS_RETROSPECTIVE_HOURS", 72))

@@ -10,13 +10,13 @@ from django.utils import timezone
 
 from audit.actions import AuditAction
 from audit.services import Subject, audit_record
-from governance.accounts.callers import Caller
-from governance.accounts.models import User
+from core.accounts.callers import Caller
+from core.accounts.models import User
+from core.errors import Conflict, Forbidden, InvalidInput, SeparationOfDutiesViolation
+from core.roles import Role
 from governance.approvals import selectors
 from governance.approvals.models import Finding, FindingSeverity, FindingStatus
 from governance.approvals.services._common import recording_refusals
-from governance.common.errors import Conflict, Forbidden, InvalidInput, SeparationOfDutiesViolation
-from governance.common.roles import Role
 from registry.models import ModelVersion
 
 FINDING_ROLES = (Role.VALIDATOR, Role.RISK_OFFICER, Role.COMPLIANCE_OFFICER)

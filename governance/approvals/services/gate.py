@@ -9,11 +9,11 @@ from django.db import transaction
 
 from audit.actions import AuditAction
 from audit.services import Subject, audit_record
-from governance.accounts.callers import Caller
+from core.accounts.callers import Caller
+from core.events import emit
 from governance.approvals import selectors
 from governance.approvals.models import DeploymentRequest, Environment, GateCheck
 from governance.approvals.services._common import scope_of
-from governance.common.events import emit
 from registry.models import ModelVersion
 
 

@@ -8,18 +8,12 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from audit.actions import AuditAction
 from audit.services import Subject, audit_record
-from governance.accounts.callers import Caller
-from governance.accounts.models import User
+from core.accounts.callers import Caller
+from core.accounts.models import User
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound, SeparationOfDutiesViolation
+from core.reasons import reason_required
+from core.roles import SIGNING_ROLES, signing_codename
 from governance.approvals.services._common import group_grants, recording_refusals
-from governance.common.errors import (
-    Conflict,
-    Forbidden,
-    InvalidInput,
-    NotFound,
-    SeparationOfDutiesViolation,
-)
-from governance.common.reasons import reason_required
-from governance.common.roles import SIGNING_ROLES, signing_codename
 from registry.models import RegisteredModel
 from registry.selectors import SigningGrant, signing_grant_list
 

@@ -11,7 +11,9 @@ from django.db.models import Max
 from audit.actions import AuditAction
 from audit.canonical import CanonicalFormError, to_profile
 from audit.services import Subject, audit_record
-from governance.accounts.callers import Caller
+from core.accounts.callers import Caller
+from core.errors import Forbidden, InvalidInput
+from core.roles import Role
 from governance.approvals import evidence as evidence_module
 from governance.approvals.models import SignOff, SignOffPolicy
 from governance.approvals.services._common import (
@@ -20,8 +22,6 @@ from governance.approvals.services._common import (
     recording_refusals,
 )
 from governance.approvals.workflow import Meaning, Step
-from governance.common.errors import Forbidden, InvalidInput
-from governance.common.roles import Role
 from registry.models import RiskTier
 
 

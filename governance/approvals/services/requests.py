@@ -8,8 +8,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.actions import AuditAction
-from audit.services import SYSTEM_ACTOR, Subject
-from governance.accounts.callers import Caller
+from audit.services import Subject
+from core.accounts.callers import Caller
+from core.actors import SYSTEM_ACTOR
+from core.errors import Conflict, Forbidden
+from core.reasons import reason_required
 from governance.approvals import selectors
 from governance.approvals.models import DeploymentRequest, Environment
 from governance.approvals.services._common import (
@@ -26,8 +29,6 @@ from governance.approvals.services._common import (
     scope_of,
 )
 from governance.approvals.workflow import RequestAction, RequestState, next_state
-from governance.common.errors import Conflict, Forbidden
-from governance.common.reasons import reason_required
 from registry.models import ModelVersion
 
 

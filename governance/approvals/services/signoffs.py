@@ -14,8 +14,11 @@ from django.utils import timezone
 from audit.actions import AuditAction
 from audit.canonical import dumps, format_timestamp, to_profile
 from audit.services import Subject, audit_record
-from governance.accounts.callers import Caller
-from governance.accounts.models import User
+from core.accounts.callers import Caller
+from core.accounts.models import User
+from core.errors import ContentChanged, InvalidInput, TransitionNotAllowed
+from core.events import emit
+from core.reasons import MAX_REASON
 from governance.approvals import selectors
 from governance.approvals.models import DeploymentRequest, SignOff
 from governance.approvals.services._common import (
@@ -40,9 +43,6 @@ from governance.approvals.workflow import (
     next_state,
     steps_from,
 )
-from governance.common.errors import ContentChanged, InvalidInput, TransitionNotAllowed
-from governance.common.events import emit
-from governance.common.reasons import MAX_REASON
 
 
 def content_to_sign(

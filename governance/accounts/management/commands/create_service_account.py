@@ -4,10 +4,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from governance.accounts.callers import Caller
-from governance.accounts.models import User
+from core.accounts.callers import Caller
+from core.accounts.models import User
+from core.errors import DomainError
 from governance.accounts.services import service_account_create
-from governance.common.errors import DomainError
 
 
 class Command(BaseCommand):

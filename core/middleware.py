@@ -11,9 +11,10 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 
-from audit import context
-from governance.accounts.throttling import client_address
-from governance.common.errors import http_error_response, insufficient_storage, is_out_of_space
+from core import context
+from core.accounts.addresses import client_address
+from core.errors import insufficient_storage, is_out_of_space
+from core.exceptions import http_error_response
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}\Z")
 

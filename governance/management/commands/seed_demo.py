@@ -17,8 +17,9 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from governance.accounts.callers import Caller
-from governance.accounts.models import ApiKey, User
+from core.accounts.callers import Caller
+from core.accounts.models import ApiKey, User
+from core.roles import Role
 from governance.accounts.roles import sync_role_permissions
 from governance.accounts.services import (
     api_key_create,
@@ -26,7 +27,6 @@ from governance.accounts.services import (
     user_change,
     user_create,
 )
-from governance.common.roles import Role
 from registry import services
 from registry.datafiles import describe_csv
 from registry.models import Dataset, RegisteredModel

@@ -13,7 +13,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
-from governance.accounts.models import User
+from core.accounts.models import User
 from governance.urls import urlpatterns as base_urlpatterns
 from tests.apitools import assert_error
 from tests.conftest import client_for, client_with_key

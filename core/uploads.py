@@ -18,7 +18,7 @@ from django.core.files import uploadhandler
 from django.core.files.uploadedfile import UploadedFile
 from rest_framework.parsers import DataAndFiles, MultiPartParser
 
-from governance.common.errors import UPLOAD_NO_SPACE_MESSAGE, insufficient_storage, is_out_of_space
+from core.errors import UPLOAD_NO_SPACE_MESSAGE, insufficient_storage, is_out_of_space
 
 
 class TemporaryFileUploadHandler(uploadhandler.TemporaryFileUploadHandler):

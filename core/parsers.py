@@ -4,7 +4,7 @@ Beyond DRF's ``JSONParser`` it refuses, with a 400 in the one error format, what
 otherwise fail later as a server error: a body nested deeper than the interpreter's stack
 (``RecursionError``) or than ``WARDEN_JSON_MAX_BODY_DEPTH``, numbers that overflow to
 infinity, lone surrogates, NUL characters and keys given twice; and it NFC-normalises every
-string and key (``governance.common.jsonvalues.clean_json``). A refusal names the top-level
+string and key (``core.jsonvalues.clean_json``). A refusal names the top-level
 field it sits in when there is one.
 """
 
@@ -20,13 +20,7 @@ from django.conf import settings
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import JSONParser
 
-from governance.common.jsonvalues import (
-    JSONValueError,
-    ObjectPairs,
-    Unparsed,
-    body_limits,
-    clean_json,
-)
+from core.jsonvalues import JSONValueError, ObjectPairs, Unparsed, body_limits, clean_json
 
 
 def _parse_float(text: str) -> float | Unparsed:

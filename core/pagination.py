@@ -2,7 +2,7 @@
 
 A malformed ``page``, ``page_size`` or ``cursor`` is refused with a 400 naming it (never
 silently replaced by a default, never clamped); a page past the end of a numbered list is a
-404. The OpenAPI schema states the ranges, and ``governance.common.schema.AutoSchema`` lists
+404. The OpenAPI schema states the ranges, and ``core.schema.AutoSchema`` lists
 both refusals on every paged operation.
 """
 

@@ -3,7 +3,7 @@ the change's audit record (``AuditEvent.reason``)."""
 
 from __future__ import annotations
 
-from governance.common.errors import InvalidInput
+from core.errors import InvalidInput
 
 MAX_REASON = 2000
 

@@ -43,7 +43,7 @@ class ApiKeyScope(models.TextChoices):
     """What a key may be used for. A scope only narrows what the key's account may do through
     its role and per-object grants; it grants nothing by itself. Whatever its scopes, no key
     signs, rejects, revokes, retires, changes a risk tier, grants signing, raises or resolves
-    a finding, breaks the glass or publishes a policy (``governance.common.permissions``)."""
+    a finding, breaks the glass or publishes a policy (``core.permissions``)."""
 
     GATE_READ = "gate:read", "Ask the deployment gate (and read requests and findings)"
     REGISTRY_READ = "registry:read", "Read models, versions, datasets, lineage and reports"

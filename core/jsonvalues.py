@@ -181,7 +181,7 @@ def clean_json(value: Any, *, limits: Limits) -> Any:
     """``value`` checked and normalised as the module docstring says, or ``JSONValueError``.
 
     Plain dicts and lists are rebuilt, never changed in place; ``ObjectPairs`` and
-    ``Unparsed`` (what ``governance.common.parsers`` reads) become dicts or a refusal.
+    ``Unparsed`` (what ``core.parsers`` reads) become dicts or a refusal.
     """
     return _Walk(limits).clean(value, (), 0)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from audit.services import Actor
-from governance.accounts.models import ApiKey, User
+from core.accounts.models import ApiKey, User
+from core.actors import Actor
 
 
 def actor_for(user: User, auth: Any = None) -> Actor:

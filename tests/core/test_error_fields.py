@@ -7,7 +7,7 @@ import pytest
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
-from governance.common.errors import api_exception_handler
+from core.exceptions import api_exception_handler
 
 
 class _Step(serializers.Serializer):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from audit.services import Actor
-from governance.accounts.actors import actor_for
-from governance.accounts.models import ApiKey, User
+from core.accounts.actors import actor_for
+from core.accounts.models import ApiKey, User
+from core.actors import Actor
 
 
 @dataclass(frozen=True)
@@ -26,3 +26,9 @@ class Caller:
     @property
     def actor(self) -> Actor:
         return actor_for(self.user, self.api_key or self.auth)
+
+
+def request_api_key(request: Any) -> ApiKey | None:
+    """The key a request authenticated with, if any."""
+    auth = getattr(request, "auth", None)
+    return auth if isinstance(auth, ApiKey) else None

@@ -6,11 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular import openapi
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
-from governance.common.permissions import ScopedPermission
+from core.permissions import ScopedPermission
 
 _MEANINGS = {
     400: "Bad input; `error.fields` names the offending fields.",
@@ -34,7 +33,7 @@ class ErrorDetailSerializer(serializers.Serializer):
 
 
 class ErrorSerializer(serializers.Serializer):
-    """``{"error": {"code", "message", "fields"?}, "request_id"}`` (governance.common.errors)."""
+    """``{"error": {"code", "message", "fields"?}, "request_id"}`` (core.errors)."""
 
     error = ErrorDetailSerializer()
     request_id = serializers.CharField(allow_null=True)
@@ -91,17 +90,3 @@ class AutoSchema(openapi.AutoSchema):
                 else:
                     self._add_error(responses, code, description)
         return responses
-
-
-class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
-    """Describes ``ApiKeyAuthentication`` as HTTP bearer auth (registered on import)."""
-
-    target_class = "governance.accounts.authentication.ApiKeyAuthentication"
-    name = "apiKey"
-
-    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
-        return {
-            "type": "http",
-            "scheme": "bearer",
-            "description": "`Authorization: Bearer wdn_<prefix>_<secret>`; scopes limit the key.",
-        }

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.dispatch import Signal
 
-from audit.services import Actor
+from core.actors import Actor
 
 # Sent with ``action`` (the audit action, e.g. ``deployment_request.submitted``), ``subject``
 # (the changed row) and ``actor``.

@@ -1,4 +1,4 @@
-"""Sending a task after a commit (``governance.common.tasks``): a broker that does not answer
+"""Sending a task after a commit (``core.tasks``): a broker that does not answer
 costs the request nothing (the row is the truth; the send is logged for the sweep), a
 rolled-back transaction sends nothing, and in-process execution lets a task's errors through.
 The end-to-end case, Redis stopped under real requests and a real worker resuming the work,
@@ -21,9 +21,9 @@ from django.utils import timezone
 from audit.exports import audit_export_request, audit_exports_unstarted
 from audit.models import AuditExport
 from audit.tasks import EXPORT_RESEND_AFTER, requeue_exports
-from governance.accounts.callers import Caller
-from governance.accounts.models import User
-from governance.common.tasks import send, send_on_commit
+from core.accounts.callers import Caller
+from core.accounts.models import User
+from core.tasks import send, send_on_commit
 
 
 class Refusing:
@@ -82,7 +82,7 @@ def unreachable(refusing: Refusing) -> Iterator[Any]:
 def test_a_broker_that_does_not_answer_is_logged_not_raised(
     unreachable: Any, refusing: Refusing, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="governance.common.tasks"):
+    with caplog.at_level(logging.WARNING, logger="core.tasks"):
         assert send(unreachable, "r-1") is False
     # Connected at most twice (one attempt, one quick retry), not kombu's reconnection loop.
     assert 1 <= refusing.connections <= 2
@@ -95,7 +95,7 @@ def test_a_broker_that_does_not_answer_is_logged_not_raised(
 def test_after_commit_the_send_failing_does_not_fail_the_caller(
     unreachable: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="governance.common.tasks"):
+    with caplog.at_level(logging.WARNING, logger="core.tasks"):
         with transaction.atomic():
             send_on_commit(unreachable, "r-2")
         # Rolled back: nothing is sent, nothing is logged.

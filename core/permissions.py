@@ -22,8 +22,8 @@ from typing import Any, ClassVar
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
-from governance.accounts.authentication import request_api_key
-from governance.accounts.models import ApiKeyScope
+from core.accounts.callers import request_api_key
+from core.accounts.models import ApiKeyScope
 
 PERSON_REQUIRED = "person_required"
 PERSON_REQUIRED_MESSAGE = "this action cannot be done with an API key"

@@ -11,9 +11,9 @@ from rest_framework import generics
 from rest_framework.request import Request
 from rest_framework.serializers import BaseSerializer
 
-from governance.accounts.models import User
-from governance.common.pagination import StandardPagination
-from governance.common.schema import error_responses
+from core.accounts.models import User
+from core.pagination import StandardPagination
+from core.schema import error_responses
 
 READ_ERRORS = error_responses(401, 403, 404)
 WRITE_ERRORS = error_responses(400, 401, 403, 404, 409)
