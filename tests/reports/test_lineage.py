@@ -226,7 +226,7 @@ def test_an_incomplete_record_fails_with_one_reason_per_gap(people, ci, post, mo
     version = factories.model_version(alice, model)  # no data, no commit
     # CI reports a deployment the gate never allowed, and a break-glass deployment's review
     # is overdue (opened with a review window that has already passed).
-    monkeypatch.setattr(approvals, "RETROSPECTIVE_DUE", -dt.timedelta(hours=1))
+    monkeypatch.setattr(approvals.emergency, "RETROSPECTIVE_DUE", -dt.timedelta(hours=1))
     approvals.deployment_report(caller=ci, version=version, environment="dev", event="deployed")
     request = approvals.deployment_emergency(
         caller=Caller(user=people.rita), version=version, environment="test",

@@ -8,6 +8,7 @@ from django.utils import timezone
 from core.accounts.callers import Caller
 from core.errors import ReauthenticationFailed
 from core.reasons import MAX_REASON
+from governance.approvals import evidence as evidence_module
 from governance.approvals.services._common import (
     REAUTH_MAX_FAILURES,
     REAUTH_WINDOW,
@@ -45,8 +46,8 @@ from governance.approvals.services.signoffs import (
     signoff_sign,
 )
 
-# ``Caller``, ``ReauthenticationFailed``, ``timezone`` and ``MAX_REASON`` were reachable
-# through the single module these services once were; callers still name them here.
+# ``Caller``, ``ReauthenticationFailed``, ``evidence_module``, ``timezone`` and ``MAX_REASON``
+# were reachable through the single module these services once were; callers still name them.
 __all__ = [
     "FINDING_ROLES",
     "FUTURE_SKEW",
@@ -67,6 +68,7 @@ __all__ = [
     "deployment_request_submit",
     "deployment_request_withdraw",
     "deployment_requests_expire_due",
+    "evidence_module",
     "finding_open",
     "finding_resolve",
     "finding_snapshot",
