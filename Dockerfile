@@ -37,7 +37,7 @@ COPY . .
 # Bytecode for Warden's own packages, as UV_COMPILE_BYTECODE gives the virtualenv's:
 # PYTHONDONTWRITEBYTECODE keeps processes from writing any, so without this every gunicorn
 # worker, Celery worker and `manage.py` run would compile them again at start.
-RUN python -m compileall -q -j0 core audit registry governance
+RUN python -m compileall -q -j0 datafiles core audit registry governance
 
 # `warden-gate`, the CI client of the gate, is a distribution of its own (standard library
 # only); installed here so that the image can also serve as a pipeline step.

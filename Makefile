@@ -16,7 +16,7 @@
 #   python3.11 -m venv .venv
 #   .venv/bin/pip install -r requirements.txt -r requirements-dev.txt
 #   .venv/bin/python -m compileall -q -j0 .venv/lib/python3.11/site-packages
-#   .venv/bin/python -m compileall -q -j0 core audit registry governance
+#   .venv/bin/python -m compileall -q -j0 datafiles core audit registry governance
 # (requirements.txt alone is the runtime set.) They are generated from uv.lock by
 # `make requirements` (or `make lock`); never edit them by hand.
 #
@@ -46,7 +46,7 @@ PG_PORT ?= 5432
 TEST_DATABASE_URL ?= postgres://postgres@$(PG_HOST):$(PG_PORT)/warden
 BENCH_OUTPUT ?= $(TEST_OUTPUT)/bench
 # Warden's own packages (pyproject's [tool.setuptools.packages.find]), compiled by `make install`.
-APP_PACKAGES := core audit registry governance
+APP_PACKAGES := datafiles core audit registry governance
 
 DEV_ENV := DJANGO_ENV=dev
 

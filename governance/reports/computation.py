@@ -5,6 +5,10 @@ the report task share.
 the engine and keep what the PDF needs besides the result (the input digests and, for drift,
 the binned distributions of each column); :func:`render_pdf` turns that into PDF/A-3b bytes.
 Every refusal is an :class:`~governance.reports.engine.InputError` naming file and column.
+
+The drift engine (and with it scipy) is imported by the drift functions, WeasyPrint and
+matplotlib by :func:`render_pdf`, the charts' binning by a drift computation that will be
+charted: never with this module, so that a report printed as JSON does not load them.
 """
 
 from __future__ import annotations
@@ -20,19 +24,16 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from governance.reports.engine import (
-    DriftOptions,
-    FairnessOptions,
-    InputError,
-    compute_drift,
-    compute_fairness,
+from governance.reports.engine import DriftOptions, FairnessOptions, InputError
+from governance.reports.engine.fairness import compute_fairness
+from governance.reports.engine.readers import _NULL_VALUES as NULL_VALUES
+from governance.reports.engine.readers import (
+    PARQUET_MAGIC,
+    PARSE_OPTIONS,
     read_table,
     table_columns,
 )
-from governance.reports.engine.drift import drift_columns, prepare_frames
-from governance.reports.engine.readers import _NULL_VALUES as NULL_VALUES
-from governance.reports.engine.readers import PARQUET_MAGIC, PARSE_OPTIONS
-from governance.reports.pdf import (
+from governance.reports.pdf.context import (
     ColumnDistribution,
     InputDigest,
     LineageGraph,
@@ -40,8 +41,6 @@ from governance.reports.pdf import (
     PolicyThreshold,
     ReportContext,
     ReportSubject,
-    column_distributions,
-    render_report,
 )
 from governance.reports.summary import passed
 
@@ -85,9 +84,13 @@ def fairness_from_file(source: InputFile, options: FairnessOptions) -> Computed:
     return Computed(result=result, inputs=[digest])
 
 
-def drift_from_files(reference: InputFile, current: InputFile, options: DriftOptions) -> Computed:
-    """Read the compared columns of both files, compute drift and bin each column for the
-    charts."""
+def drift_from_files(
+    reference: InputFile, current: InputFile, options: DriftOptions, *, charts: bool = True
+) -> Computed:
+    """Read the compared columns of both files, compute drift and, unless ``charts`` is
+    false (no PDF will be rendered), bin each column for the charts."""
+    from governance.reports.engine.drift import compute_drift, drift_columns, prepare_frames
+
     names = drift_columns(
         table_columns(reference.path, label=reference.shown),
         table_columns(current.path, label=current.shown),
@@ -111,7 +114,11 @@ def drift_from_files(reference: InputFile, current: InputFile, options: DriftOpt
             {**cur.describe(), "file": current.name, "role": current.role},
         ],
     ).to_dict()
-    distributions = column_distributions(ref_frame, cur_frame, result)
+    distributions: dict[str, ColumnDistribution] = {}
+    if charts:
+        from governance.reports.pdf.distributions import column_distributions
+
+        distributions = column_distributions(ref_frame, cur_frame, result)
     return Computed(
         result=result,
         inputs=[
@@ -163,6 +170,8 @@ def render_pdf(
 ) -> bytes:
     """The PDF/A-3b of ``computed`` with the result embedded (``result_json`` verbatim when
     given, else its canonical JSON)."""
+    from governance.reports.pdf.render import render_report
+
     context = ReportContext(
         report_id=report_id,
         subject=subject,
@@ -220,6 +229,8 @@ def check_fairness(source: InputFile, options: FairnessOptions) -> None:
 
 def check_drift(reference: InputFile, current: InputFile, options: DriftOptions) -> None:
     """The drift counterpart of :func:`check_fairness`."""
+    from governance.reports.engine.drift import compute_drift, drift_columns
+
     names = drift_columns(
         table_columns(reference.path, label=reference.shown),
         table_columns(current.path, label=current.shown),

@@ -288,3 +288,94 @@ def test_pdf_to_an_unwritable_place_is_one_clear_error():
         )  # fmt: skip
     assert caught.value.returncode == 2
     assert "--pdf /nonexistent-dir/out.pdf: cannot write" in str(caught.value)
+
+
+# Runs manage.py in the child as ``python manage.py ...`` would, then prints, as JSON, which of
+# the named modules were loaded.
+LOADED = r"""
+import atexit, json, os, runpy, sys
+
+names = sys.argv[1].split(",")
+loaded = lambda: sorted(n for n in names if n in sys.modules)
+atexit.register(lambda: print(json.dumps(loaded()), file=sys.stderr))
+sys.path.insert(0, os.getcwd())
+sys.argv = ["manage.py", *sys.argv[2:]]
+runpy.run_path("manage.py", run_name="__main__")
+"""
+
+
+def _manage(*args: str, entry: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DJANGO_ENV": "test"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    command = (
+        [sys.executable, "-c", entry, *args] if entry else [sys.executable, "manage.py", *args]
+    )
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+
+
+def test_a_json_report_on_csv_files_loads_only_what_it_uses(tmp_path):
+    """A report printed as JSON from files needs the engine and the reader: not WeasyPrint
+    or matplotlib (the PDF), not the app registry, Celery or DRF (Django's start-up)."""
+    absent = ["weasyprint", "matplotlib", "celery", "rest_framework", "django.contrib.admin",
+              "governance.reports.models", "governance.reports.pdf.render"]  # fmt: skip
+    fairness = _manage(
+        ",".join(absent), "report", "fairness", "--input", str(COMPAS), "--label",
+        "two_year_recid", "--prediction", "score_text", "--prediction-positive", "Medium,High",
+        "--sensitive", "race", "--json", entry=LOADED,
+    )  # fmt: skip
+    assert fairness.returncode == 0, fairness.stderr
+    assert json.loads(fairness.stdout)["kind"] == "fairness"
+    assert json.loads(fairness.stderr.strip().splitlines()[-1]) == []
+    reference, current = tmp_path / "reference.csv", tmp_path / "current.csv"
+    pd.read_csv(BIKE).head(400).to_csv(reference, index=False)
+    pd.read_csv(BIKE).tail(400).to_csv(current, index=False)
+    drift = _manage(
+        ",".join(absent), "report", "drift", "--reference", str(reference), "--current",
+        str(current), "--columns", "temp:numerical,weathersit:categorical", "--json",
+        entry=LOADED,
+    )  # fmt: skip
+    assert drift.returncode == 0, drift.stderr
+    assert [c["name"] for c in json.loads(drift.stdout)["columns"]] == ["temp", "weathersit"]
+    assert json.loads(drift.stderr.strip().splitlines()[-1]) == []
+
+
+# Django's own entry, as manage.py ran every command before it learnt the file-only path.
+DJANGO_ENTRY = r"""
+import os, sys
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "governance.settings.test")
+sys.path.insert(0, os.getcwd())
+from django.core.management import execute_from_command_line
+
+execute_from_command_line(["manage.py", *sys.argv[1:]])
+"""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["fairness", "--input", str(COMPAS), "--label", "two_year_recid", "--prediction",
+         "score_text", "--prediction-positive", "Medium,High", "--sensitive", "race,sex",
+         "--json"],
+        ["fairness", "--input", str(COMPAS), "--label", "two_year_recid", "--prediction",
+         "score_text", "--prediction-positive", "Medium,High", "--favorable-label", "Low",
+         "--sensitive", "race"],
+        ["fairness", "--input", str(COMPAS), "--label", "race", "--prediction", "score_text",
+         "--sensitive", "sex", "--json"],
+        ["fairness", "--input", "MISSING.csv", "--label", "a", "--prediction", "b",
+         "--sensitive", "c"],
+        ["fairness", "--input", str(COMPAS), "--label", "two_year_recid", "--json"],
+        ["drift", "--reference", str(COMPAS), "--current", str(COMPAS), "--columns",
+         "race:text"],
+        ["drift", "--help"],
+    ],
+)  # fmt: skip
+def test_the_file_only_path_prints_what_django_prints(args):
+    """``manage.py report`` without ``--pdf`` skips Django's start-up; its stdout, stderr and
+    exit code are those of the command run through Django."""
+    fast, django = _manage("report", *args), _manage("report", *args, entry=DJANGO_ENTRY)
+    assert (fast.returncode, fast.stdout, fast.stderr) == (
+        django.returncode,
+        django.stdout,
+        django.stderr,
+    )

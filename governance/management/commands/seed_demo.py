@@ -28,7 +28,7 @@ from governance.accounts.services import (
     user_create,
 )
 from registry import services
-from registry.datafiles import describe_csv
+from registry.datafiles import describe_file
 from registry.models import Dataset, RegisteredModel
 
 DATA_DIR = Path(settings.BASE_DIR) / "data"
@@ -162,7 +162,7 @@ class Command(BaseCommand):
 
     def _dataset(self, caller: Caller, name: str, path: Path, **fields: Any) -> Dataset:
         dataset = services.dataset_create(caller=caller, name=name, **fields)
-        description = describe_csv(path)
+        description = describe_file(path)
         services.dataset_version_register(
             caller=caller,
             dataset=dataset,
