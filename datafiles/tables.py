@@ -70,7 +70,7 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def _map(path: Path, label: str) -> pa.Buffer:
+def _open(path: Path, label: str) -> mmap.mmap | bytes:
     """The file's bytes, memory-mapped: pages are read from disk once, as the digest and the
     parser use them, and belong to the page cache rather than to the process."""
     if not path.exists():
@@ -79,10 +79,14 @@ def _map(path: Path, label: str) -> pa.Buffer:
         raise DataFileError("is not a regular file", source=label)
     with path.open("rb") as handle:
         if os.fstat(handle.fileno()).st_size == 0:
-            return pa.py_buffer(b"")
-        # The buffer keeps the mapping alive; it is unmapped when the last Arrow object
-        # holding it is released.
-        return pa.py_buffer(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))
+            return b""
+        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+def _map(path: Path, label: str) -> pa.Buffer:
+    """The file's bytes as an Arrow buffer over the mapping (which it keeps alive: the file
+    is unmapped when the last Arrow object holding it is released)."""
+    return pa.py_buffer(_open(path, label))
 
 
 def _head(data: pa.Buffer, size: int) -> bytes:
@@ -264,13 +268,9 @@ def _field_count_error(data: pa.Buffer, label: str, width: int) -> DataFileError
     return None
 
 
-def _may_hold_blank_lines(data: pa.Buffer) -> bool:
+def _may_hold_blank_lines(raw: mmap.mmap | bytes) -> bool:
     """Whether two line ends follow each other somewhere (a blank line, unless quoted)."""
-    view = memoryview(data)
-    if isinstance(view.obj, mmap.mmap):
-        return any(view.obj.find(pair) >= 0 for pair in (b"\n\n", b"\r\r", b"\n\r"))
-    raw = view.tobytes()
-    return any(pair in raw for pair in (b"\n\n", b"\r\r", b"\n\r"))
+    return any(raw.find(pair) >= 0 for pair in (b"\n\n", b"\r\r", b"\n\r"))
 
 
 def _refusal(data: pa.Buffer, label: str, width: int, exc: Exception) -> DataFileError:
@@ -285,7 +285,9 @@ def _refusal(data: pa.Buffer, label: str, width: int, exc: Exception) -> DataFil
     return short or DataFileError(f"is not a readable CSV table ({_first_line(exc)})", source=label)
 
 
-def _summarise_csv(data: pa.Buffer, label: str, sample_rows: int) -> tuple[int, dict[str, str]]:
+def _summarise_csv(
+    raw: mmap.mmap | bytes, data: pa.Buffer, label: str, sample_rows: int
+) -> tuple[int, dict[str, str]]:
     try:
         header = _csv_header(data, label)
     except DataFileError as exc:
@@ -297,7 +299,7 @@ def _summarise_csv(data: pa.Buffer, label: str, sample_rows: int) -> tuple[int, 
         raise DataFileError("duplicate column names in the header", source=label)
     # A blank line is a row of no field to Python's csv module (a refused row) but is skipped
     # or read as empty values by pyarrow's; where one may exist, the csv module says.
-    if _may_hold_blank_lines(data):
+    if _may_hold_blank_lines(raw):
         try:
             short = _field_count_error(data, label, len(header))
         except UnicodeDecodeError as exc:
@@ -336,7 +338,8 @@ def summarise(path: str | Path, *, label: str, sample_rows: int = 2000) -> FileS
     missing or empty file, a duplicated column name, a CSV row whose field count differs
     from the header's, and a file that is not UTF-8 text or not readable Parquet.
     """
-    data = _map(Path(path), label)
+    raw = _open(Path(path), label)
+    data = pa.py_buffer(raw)
     if data.size == 0:
         raise DataFileError("empty file, no header row", source=label)
     if _head(data, len(PARQUET_MAGIC)) == PARQUET_MAGIC:
@@ -347,7 +350,7 @@ def summarise(path: str | Path, *, label: str, sample_rows: int = 2000) -> FileS
         kinds = {field.name: arrow_kind(field.type) for field in schema}
         rows, file_format = int(parquet.metadata.num_rows), "parquet"
     else:
-        (rows, kinds), file_format = _summarise_csv(data, label, sample_rows), "csv"
+        (rows, kinds), file_format = _summarise_csv(raw, data, label, sample_rows), "csv"
     return FileSummary(
         sha256=_sha256(data), size=int(data.size), file_format=file_format, rows=rows, schema=kinds
     )
