@@ -30,8 +30,9 @@ from audit.tasks import checkpoint_if_due
 from tests.support import current_database_url, migrated_sqlite_file, need, on_postgres, port_open
 
 # Transactional: on PostgreSQL the worker's commits must be visible to the test, and the flush
-# afterwards (past the triggers, see conftest) cleans up.
-pytestmark = pytest.mark.django_db(transaction=True)
+# afterwards (past the triggers, see conftest) cleans up. Its variants run on one xdist worker,
+# one after the other: they share broker database 7 (``--dist loadgroup``).
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("redis-db-7")]
 
 REPO = Path(__file__).resolve().parents[2]
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379

@@ -212,10 +212,13 @@ if __name__ != "__main__":
 
     # Transactional: on PostgreSQL the workers' commits are visible to the helpers, and the
     # flush afterwards (past the triggers, see tests/conftest.py) cleans up.
+    # One xdist worker runs them all, one after the other: they share broker database 8 and
+    # flush it (``--dist loadgroup``).
     pytestmark = [
         pytest.mark.django_db(transaction=True),
         pytest.mark.slow,
         pytest.mark.redis,
+        pytest.mark.xdist_group("redis-db-8"),
     ]
 
     @pytest.fixture(params=["sqlite-file", "postgres"])
