@@ -47,7 +47,8 @@ from tests.audit.bundles import (
 )
 from tests.audit.helpers import NONCANONICAL
 
-pytestmark = pytest.mark.no_audit_guard  # no database is touched
+# No database is touched: it runs once, in the SQLite pass.
+pytestmark = [pytest.mark.no_audit_guard, pytest.mark.database_free]
 
 SIZES = [10, 25, 40]
 KEYS = [SIGNER.verifier()]
