@@ -40,9 +40,9 @@ UV ?= $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 
 PYTEST_ARGS ?=
 # pytest-xdist: one worker per core, each with a database of its own (pytest-django suffixes
-# the test database with the worker id: test_warden_gw0, ...). Tests that share an outside
-# resource (a Redis broker database) carry one xdist_group and run on one worker in turn.
-# PYTEST_WORKERS=0 runs in this process.
+# the test database with the worker id: test_warden_gw0, ...; Celery broker keys get a
+# prefix per process). Tests that must not run side by side carry one xdist_group, which
+# --dist loadgroup keeps on one worker. PYTEST_WORKERS=0 runs in this process.
 PYTEST_WORKERS ?= auto
 PYTEST_XDIST := -n $(PYTEST_WORKERS) --dist loadgroup
 # What the inner loop leaves out: Chromium, and the tests that start servers and workers or
