@@ -585,6 +585,7 @@ def test_the_flip_battery_covers_every_file_with_its_flips() -> None:
     assert sum(len(drawn[shard::FLIP_SHARDS]) for shard in range(FLIP_SHARDS)) == FLIPS
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shard", range(FLIP_SHARDS))
 def test_random_single_byte_flips_are_never_accepted(shard: int) -> None:
     """AUDIT_SPEC section 8: at least 10^5 random single-byte changes to the unpacked records
