@@ -6,6 +6,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from governance.settings.base import *  # noqa: F403
 from governance.settings.base import CELERY_BROKER_TRANSPORT_OPTIONS, REST_FRAMEWORK
@@ -35,7 +36,8 @@ REPORTS_DIR = envstr("REPORTS_DIR") or str(_SESSION_DIR / "reports")
 # xdist workers among them, never take each other's messages.
 _broker_keyprefix = envstr("WARDEN_TEST_BROKER_KEYPREFIX")
 if _broker_keyprefix:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
+    _prefixed: dict[str, Any] = {
         **CELERY_BROKER_TRANSPORT_OPTIONS,
         "global_keyprefix": _broker_keyprefix,
     }
+    CELERY_BROKER_TRANSPORT_OPTIONS = _prefixed
