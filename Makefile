@@ -7,6 +7,7 @@
 #   make test           lint, then the pytest suite on SQLite, then on PostgreSQL
 #   make test-sqlite    pytest on SQLite           (PYTEST_ARGS='-x -k name' to narrow)
 #   make test-postgres  pytest on PostgreSQL       (TEST_DATABASE_URL to point elsewhere)
+#   make test-fast      the inner loop: SQLite, no browser, no long process tests (a few minutes)
 #   make bench          every bench/*.py script
 #   make compose-check  docker-compose.yml against the compose-spec JSON schema (ci/)
 #   make lock           uv lock, then re-export requirements*.txt
@@ -38,6 +39,15 @@ PY := $(BIN)/python
 UV ?= $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 
 PYTEST_ARGS ?=
+# pytest-xdist: one worker per core, each with a database of its own (pytest-django suffixes
+# the test database with the worker id: test_warden_gw0, ...; Celery broker keys get a
+# prefix per process). Tests that must not run side by side carry one xdist_group, which
+# --dist loadgroup keeps on one worker. PYTEST_WORKERS=0 runs in this process.
+PYTEST_WORKERS ?= auto
+PYTEST_XDIST := -n $(PYTEST_WORKERS) --dist loadgroup
+# What the inner loop leaves out: Chromium, and the tests that start servers and workers or
+# run long property and concurrency batteries (each runs in make test).
+FAST_MARKERS ?= not browser and not slow
 TEST_SETTINGS ?= governance.settings.test
 TEST_OUTPUT ?= test-output
 PG_HOST ?= 127.0.0.1
@@ -51,7 +61,7 @@ APP_PACKAGES := datafiles core audit registry governance
 DEV_ENV := DJANGO_ENV=dev
 
 .PHONY: help ensure-uv install lock requirements requirements-check lock-check run lint \
-	test test-sqlite test-postgres bench compose-check clean distclean
+	test test-sqlite test-postgres test-fast bench compose-check clean distclean
 
 help:
 	@sed -n 's/^#   make /make /p' Makefile
@@ -108,7 +118,14 @@ test:
 	$(MAKE) test-sqlite
 	$(MAKE) test-postgres
 
-# $(1): label (also names the JUnit file), $(2): extra environment assignments.
+# The two passes do not repeat each other: the PostgreSQL pass runs the tests that get a
+# database from pytest-django (or are marked `postgres`: they need the server themselves);
+# the others (`database_free`: canonical JSON, the Merkle tree, the offline verifier and its
+# 100,000-flip battery, PDF rendering, settings refused in a subprocess) cannot touch the
+# database, behave alike on both, and run once, in the SQLite pass (tests/conftest.py).
+#
+# $(1): label (also names the JUnit file), $(2): extra environment assignments, $(3): extra
+# pytest arguments. Every run ends with its slowest 20 tests.
 # pytest's exit 5 (no tests collected) is turned into a failure: a run that tests nothing
 # must not pass.
 define run_pytest
@@ -116,7 +133,8 @@ define run_pytest
 	@echo "== pytest on $(1)"
 	status=0; \
 	DJANGO_ENV=test DJANGO_SETTINGS_MODULE=$(TEST_SETTINGS) $(2) \
-	  $(BIN)/pytest --junitxml=$(TEST_OUTPUT)/junit-$(1).xml $(PYTEST_ARGS) || status=$$?; \
+	  $(BIN)/pytest $(PYTEST_XDIST) --durations=20 --junitxml=$(TEST_OUTPUT)/junit-$(1).xml \
+	  $(3) $(PYTEST_ARGS) || status=$$?; \
 	if [ "$$status" -eq 5 ]; then \
 	  echo "make: FAILED: pytest on $(1) collected no tests (pytest exit 5)" >&2; exit 1; \
 	fi; \
@@ -130,6 +148,10 @@ test-postgres: install
 	@if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h $(PG_HOST) -p $(PG_PORT); then \
 	  echo "make: PostgreSQL is not answering at $(PG_HOST):$(PG_PORT)" >&2; exit 1; fi
 	$(call run_pytest,postgres,DATABASE_URL=$(TEST_DATABASE_URL))
+
+# SQLite without Chromium and without the long process tests, across every core.
+test-fast: install
+	$(call run_pytest,fast,DATABASE_URL=,-m "$(FAST_MARKERS)")
 
 # Runs every bench/*.py from the repository root (importable as PYTHONPATH=.); scripts may
 # write results under $BENCH_OUTPUT_DIR. Goes on after a failing script, fails at the end.

@@ -95,16 +95,41 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+# Fixtures through which a test gets a database (pytest-django's, and the live server's).
+DATABASE_FIXTURES = frozenset(
+    {
+        "db",
+        "transactional_db",
+        "django_db_reset_sequences",
+        "django_db_serialized_rollback",
+        "live_server",
+    }
+)
+
+
+def touches_database(item: pytest.Item) -> bool:
+    """Whether pytest-django gives the test a database: without one, any query it made would
+    be refused, so such a test cannot behave differently on PostgreSQL."""
+    if item.get_closest_marker("django_db"):
+        return True
+    return bool(DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The PostgreSQL pass runs the tests that have a database, and the ones that need the
+    PostgreSQL server for themselves (``postgres``); a test without either ran in the SQLite
+    pass already and would only repeat it (``database_free`` says so explicitly)."""
     if connections["default"].vendor == "sqlite":
         return
     once = pytest.mark.skip(reason="touches no database: runs once, in the SQLite pass")
     one_pass = pytest.mark.skip(reason="one pass is enough: runs in the SQLite pass")
     for item in items:
-        if item.get_closest_marker("database_free"):
-            item.add_marker(once)
-        elif item.get_closest_marker("one_pass"):
+        if item.get_closest_marker("one_pass"):
             item.add_marker(one_pass)
+        elif item.get_closest_marker("database_free") or not (
+            touches_database(item) or item.get_closest_marker("postgres")
+        ):
+            item.add_marker(once)
 
 
 def make_person(username: str, *roles: str, team: Group | None = None, **extra: Any) -> User:

@@ -6,6 +6,7 @@ import ast
 import atexit
 import os
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -228,3 +229,34 @@ def shared_database_url(kind: str, directory: Path) -> str:
     if on_postgres():
         pytest.skip("the file-SQLite variant runs in the suite's SQLite pass")
     return f"sqlite:///{migrated_sqlite_file(directory / 'shared.sqlite3')}"
+
+
+# The Redis key prefix of the Celery brokers this test process talks to (the settings read it
+# as WARDEN_TEST_BROKER_KEYPREFIX): one per process, so xdist workers, and other runs on the
+# same Redis server, each have keys of their own in the broker database.
+BROKER_KEYPREFIX = f"warden-test-{os.getpid()}-{secrets.token_hex(4)}:"
+
+
+def broker_env() -> dict[str, str]:
+    """What a worker or helper process needs to use this process's broker keys."""
+    return {"WARDEN_TEST_BROKER_KEYPREFIX": BROKER_KEYPREFIX}
+
+
+def broker_transport_options() -> dict[str, object]:
+    """The project's broker transport options with this process's key prefix, for producers."""
+    from django.conf import settings
+
+    return {**settings.CELERY_BROKER_TRANSPORT_OPTIONS, "global_keyprefix": BROKER_KEYPREFIX}
+
+
+def delete_broker_keys(url: str) -> None:
+    """Remove this process's keys from the broker database at ``url`` (never the others')."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{BROKER_KEYPREFIX}*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()

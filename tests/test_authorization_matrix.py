@@ -461,13 +461,20 @@ def test_every_operation_and_page_is_classified():
     assert not unclassified, f"classify these pages in tests/authz_policy.py: {unclassified}"
 
 
-def test_authorization_matrix(tmp_path, settings, capsys):
+# The matrix is walked in shards that pytest-xdist spreads over its workers: each builds the
+# same world and judges every MATRIX_SHARDS-th cell, so together they judge every cell once.
+MATRIX_SHARDS = 4
+
+
+@pytest.mark.parametrize("shard", range(MATRIX_SHARDS))
+def test_authorization_matrix(shard, tmp_path, settings, capsys):
     world = _build(tmp_path, settings)
     failures: list[str] = []
     unexpected_passes: list[str] = []
     outcomes: Counter[str] = Counter()
     clients = {actor.name: _client(world, actor) for actor in world.actors}
-    cells = _cells(world)
+    every_cell = _cells(world)
+    cells = every_cell[shard::MATRIX_SHARDS]
     for cell, rule in cells:
         values = {
             **world.sides[cell.side or "A"],
@@ -490,7 +497,8 @@ def test_authorization_matrix(tmp_path, settings, capsys):
             failures.append(f"{label}: {problem}")
     with capsys.disabled():
         print(
-            f"\nauthorization matrix: {len(cells)} cells, {len(API)} operations, "
+            f"\nauthorization matrix, shard {shard + 1} of {MATRIX_SHARDS}: {len(cells)} of "
+            f"{len(every_cell)} cells, {len(API)} operations, "
             f"{len(PAGES)} approval pages, {len(_admin_pages(world))} admin pages, "
             f"{len(world.actors)} callers; outcomes {dict(sorted(outcomes.items()))}"
         )

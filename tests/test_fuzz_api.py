@@ -38,6 +38,7 @@ from tests.conftest import make_person
 
 pytestmark = [
     pytest.mark.django_db,
+    pytest.mark.slow,  # minutes of generated requests: not in make test-fast
     pytest.mark.skipif(
         connections["default"].vendor != "sqlite",
         reason="fuzzes the API once, in the SQLite pass",

@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from tests.reports.test_report_worker import COMPAS, WAIT_SECONDS, Target, Worker
+from tests.support import broker_transport_options
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "credit-score"
@@ -96,6 +97,8 @@ class DownTarget(Target):
 
         producer = Celery("warden-test-beat", broker=self.broker_url, set_as_current=False)
         producer.conf.task_routes = settings.CELERY_TASK_ROUTES
+        # The worker reads the keys under this process's prefix (Target.env).
+        producer.conf.broker_transport_options = broker_transport_options()
         try:
             producer.send_task(task)
         finally:

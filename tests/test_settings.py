@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from typing import TypeVar
 
 import pytest
 from django.db import connection
@@ -11,9 +12,16 @@ from django.db import connection
 from audit.notes import generate_signer
 from tests.support import PROD_ENV, manage, on_postgres
 
-on_postgres_only = pytest.mark.skipif(
-    not on_postgres(), reason="`check --deploy` asks the server for the role (PostgreSQL pass)"
-)
+T = TypeVar("T")
+
+
+def on_postgres_only(test: T) -> T:
+    """Runs in the PostgreSQL pass only: ``check --deploy`` asks the server for the role. It is
+    marked ``postgres`` because it asks for no test database, which that pass would skip."""
+    skip = pytest.mark.skipif(
+        not on_postgres(), reason="`check --deploy` asks the server for the role (PostgreSQL pass)"
+    )
+    return pytest.mark.postgres(skip(test))
 
 
 def server_url(user: str, password: str = "") -> str:

@@ -6,9 +6,10 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from governance.settings.base import *  # noqa: F403
-from governance.settings.base import REST_FRAMEWORK
+from governance.settings.base import CELERY_BROKER_TRANSPORT_OPTIONS, REST_FRAMEWORK
 from governance.settings.env import envlist, envstr
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -30,3 +31,13 @@ AUDIT_EXPORT_DIR = envstr("AUDIT_EXPORT_DIR") or str(_SESSION_DIR / "exports")
 WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
 REPORTS_UPLOAD_DIR = envstr("REPORTS_UPLOAD_DIR") or str(_SESSION_DIR / "report-inputs")
 REPORTS_DIR = envstr("REPORTS_DIR") or str(_SESSION_DIR / "reports")
+# The worker tests give their Celery workers and producers a key prefix of their own (kombu's
+# global_keyprefix on every broker key): test processes that share one Redis server, parallel
+# xdist workers among them, never take each other's messages.
+_broker_keyprefix = envstr("WARDEN_TEST_BROKER_KEYPREFIX")
+if _broker_keyprefix:
+    _prefixed: dict[str, Any] = {
+        **CELERY_BROKER_TRANSPORT_OPTIONS,
+        "global_keyprefix": _broker_keyprefix,
+    }
+    CELERY_BROKER_TRANSPORT_OPTIONS = _prefixed

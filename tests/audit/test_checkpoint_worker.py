@@ -27,7 +27,16 @@ from django.conf import settings
 from audit import keys, merkle
 from audit.notes import open_checkpoint
 from audit.tasks import checkpoint_if_due
-from tests.support import current_database_url, migrated_sqlite_file, need, on_postgres, port_open
+from tests.support import (
+    broker_env,
+    broker_transport_options,
+    current_database_url,
+    delete_broker_keys,
+    migrated_sqlite_file,
+    need,
+    on_postgres,
+    port_open,
+)
 
 # Transactional: on PostgreSQL the worker's commits must be visible to the test, and the flush
 # afterwards (past the triggers, see conftest) cleans up.
@@ -35,7 +44,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 REPO = Path(__file__).resolve().parents[2]
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
-# Not database 0: the broker of this test only.
+# Not database 0, and the keys under this test process's prefix: the broker of this test only.
 BROKER_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/7"
 WAIT_SECONDS = 30
 
@@ -125,6 +134,7 @@ class Worker:
                 env={
                     **target.env(),
                     "CELERY_BROKER_URL": BROKER_URL,
+                    **broker_env(),
                     # Due as soon as the log grew (the first checkpoint is due anyway).
                     "AUDIT_CHECKPOINT_INTERVAL_SECONDS": "0",
                 },
@@ -168,6 +178,7 @@ def worker(target: Target) -> Iterator[Worker]:
         yield started
     finally:
         started.stop()
+        delete_broker_keys(BROKER_URL)
 
 
 def send_checkpoint_task() -> None:
@@ -177,6 +188,7 @@ def send_checkpoint_task() -> None:
 
     producer = Celery("warden-test-producer", broker=BROKER_URL, set_as_current=False)
     producer.conf.task_routes = settings.CELERY_TASK_ROUTES
+    producer.conf.broker_transport_options = broker_transport_options()
     try:
         producer.send_task(checkpoint_if_due.name)
     finally:

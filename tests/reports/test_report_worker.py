@@ -1,5 +1,6 @@
 """Report jobs on real Celery workers: ``celery -A governance worker --queues=reports`` takes
-``run_report`` from the Redis broker (database 8, this test's only) and completes the report;
+``run_report`` from the Redis broker (database 8, under this test process's key prefix) and
+completes the report;
 a worker killed in the middle of a report loses its lease and a second worker takes the job
 over and completes it exactly once.
 
@@ -24,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support import broker_env, broker_transport_options, delete_broker_keys
 
 REPO = Path(__file__).resolve().parents[2]
 REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 8
@@ -64,6 +67,7 @@ class Target:
             "DATABASE_URL": self.url,
             "PYTHONPATH": str(REPO),
             "CELERY_BROKER_URL": BROKER_URL,
+            **broker_env(),
             "REPORTS_UPLOAD_DIR": str(self.uploads),
             "REPORTS_DIR": str(self.pdfs),
             "ALLOWED_HOSTS": "testserver",
@@ -175,6 +179,7 @@ def send(task: str) -> None:
 
     producer = Celery("warden-test-producer", broker=BROKER_URL, set_as_current=False)
     producer.conf.task_routes = settings.CELERY_TASK_ROUTES
+    producer.conf.broker_transport_options = broker_transport_options()
     try:
         producer.send_task(task)
     finally:
@@ -226,15 +231,11 @@ if __name__ != "__main__":
             "start redis-server (the Celery broker of the report worker test)",
         )
         url = shared_database_url(request.param, tmp_path)
-        import redis
-
-        broker = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_DB)
-        broker.flushdb()  # no message left over from an earlier run
+        delete_broker_keys(BROKER_URL)  # no message left over from an earlier test
         try:
             yield Target(url, tmp_path)
         finally:
-            broker.flushdb()
-            broker.close()
+            delete_broker_keys(BROKER_URL)
 
     @pytest.fixture
     def workers(target: Target) -> Iterator[Callable[..., Worker]]:
