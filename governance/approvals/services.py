@@ -185,7 +185,7 @@ def _recording_refusals(
     try:
         yield
     except (Forbidden, Conflict) as error:
-        if getattr(error, "recorded", False):
+        if error.recorded:
             raise
         audit_append_security_event(
             event=AuditEvent(
@@ -294,7 +294,7 @@ def _reauthenticate(caller: Caller, password: str | None, *, subject: Subject, s
         ),
         alert="signoff.signing_locked" if left <= 0 else None,
     )
-    error.recorded = True  # type: ignore[attr-defined]
+    error.recorded = True
     raise error
 
 
@@ -1030,20 +1030,19 @@ GRANT_SIGNING = "approvals.grant_signing"
 
 def _grantee(user: User | None, group: Group | None) -> tuple[User | Group, dict[str, str]]:
     """The one user or group a grant names, and how the audit record names it."""
-    if (user is None) == (group is None):
-        raise InvalidInput(
-            "name exactly one of user or group",
-            fields={"user": ["Name a user or a group, not both."]},
-        )
-    if user is not None:
+    if user is not None and group is None:
         if not user.is_active or user.is_service_account:
             raise InvalidInput(
                 f"{user.get_username()} cannot sign: only an active person can",
                 fields={"user": ["Only an active person (not a service account) can sign."]},
             )
         return user, {"type": "user", "id": str(user.pk), "name": user.get_username()}
-    assert group is not None
-    return group, {"type": "group", "id": str(group.pk), "name": group.name}
+    if group is not None and user is None:
+        return group, {"type": "group", "id": str(group.pk), "name": group.name}
+    raise InvalidInput(
+        "name exactly one of user or group",
+        fields={"user": ["Name a user or a group, not both."]},
+    )
 
 
 def _signing_change(

@@ -351,8 +351,6 @@ REPORTS_DATASET_ROOTS: list[str] = envlist("REPORTS_DATASET_ROOTS", [])
 # A report job holds its lease this long past each heartbeat; a job silent for longer is
 # taken over by another worker (requeued by the beat entry above).
 REPORTS_LEASE_SECONDS = envint("REPORTS_LEASE_SECONDS", 300)
-# Test only: the job stops at this progress point until killed (the worker-loss test).
-REPORTS_TEST_PAUSE_AT = envint("REPORTS_TEST_PAUSE_AT", 0)
 
 # Webhooks (docs/webhooks.md). Secrets are encrypted with a key derived from WEBHOOK_SECRET_KEY
 # (comma-separated: the first encrypts, all decrypt), else from SECRET_KEY.
