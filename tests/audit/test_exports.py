@@ -772,6 +772,23 @@ def test_another_persons_export_is_404_even_to_an_auditor(
     assert_error(client_for(audrey).get(export_url("6a3c3a4e-0000-4000-8000-000000000000")), 404)
 
 
+def test_an_export_requested_without_the_api_is_sent_on_commit_too(
+    logged: None, audrey: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The service sends ``export_bundle`` itself, so an admin action or a command requesting
+    an export enqueues it as the API does: once the request commits."""
+    with django_capture_on_commit_callbacks() as enqueued:
+        export = audit_export_request(
+            requested_by=audrey, actor=Caller(user=audrey, auth="cli").actor, model=CREDIT
+        )
+    assert len(enqueued) == 1
+    export.refresh_from_db()
+    assert export.status == AuditExportStatus.QUEUED
+    run(enqueued)
+    export.refresh_from_db()
+    assert export.status == AuditExportStatus.DONE
+
+
 def _api_calls(export_id: str) -> list[tuple[str, str]]:
     return [
         ("get", EXPORTS),
