@@ -97,18 +97,21 @@ def test_a_report_requested_without_the_api_is_sent_on_commit_too(
 def test_a_report_request_that_rolls_back_sends_nothing(
     alice, version, django_capture_on_commit_callbacks
 ):
-    with django_capture_on_commit_callbacks() as enqueued:
-        with pytest.raises(RuntimeError), transaction.atomic():
-            services.report_request(
-                caller=Caller(user=alice, auth="cli"),
-                version=version,
-                kind="lineage",
-                parameters={},
-                uploads={},
-                datasets={},
-                overrides={},
-            )
-            raise RuntimeError("roll back")
+    with (
+        django_capture_on_commit_callbacks() as enqueued,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        services.report_request(
+            caller=Caller(user=alice, auth="cli"),
+            version=version,
+            kind="lineage",
+            parameters={},
+            uploads={},
+            datasets={},
+            overrides={},
+        )
+        raise RuntimeError("roll back")
     assert enqueued == []
     assert not Report.objects.exists()
 
