@@ -48,7 +48,6 @@ from governance.approvals.models import (
     DeploymentRequest,
     Environment,
     Finding,
-    FindingSeverity,
     FindingStatus,
     GateCheck,
     SignOff,
@@ -80,8 +79,8 @@ from governance.common.errors import (
     TransitionNotAllowed,
 )
 from governance.common.events import emit
-from governance.common.roles import SIGNING_ROLES, Role, has_role, signing_codename
-from registry.models import ModelStatus, ModelVersion, RegisteredModel, RiskTier, VersionStatus
+from governance.common.roles import Role, has_role, signing_codename
+from registry.models import ModelStatus, ModelVersion, RegisteredModel, VersionStatus
 from registry.selectors import SigningGrant, signing_grant_list
 
 MAX_REASON = 2000
@@ -614,13 +613,9 @@ def _close(
     reason: str,
     allowed: Any,
 ) -> DeploymentRequest:
-    note = _reason(reason)
-    subject = _request_subject(request)
-    scope = _scope(request.model_version, request.environment)
-    with _recording_refusals(
-        caller, action="deployment_request.refused", subject=subject, scope=scope
-    ):
+    with _request_refusals(caller, request):
         allowed(request)
+        note = _reason(reason)
         with transaction.atomic(durable=True):
             request = _lock(request)
             request.state = next_state(request.state, action)
@@ -634,23 +629,51 @@ def _close(
     return request
 
 
+def _request_refusals(caller: Caller, request: DeploymentRequest) -> Any:
+    """``_recording_refusals`` for an act on ``request`` (``deployment_request.refused``)."""
+    return _recording_refusals(
+        caller,
+        action="deployment_request.refused",
+        subject=_request_subject(request),
+        scope=_scope(request.model_version, request.environment),
+    )
+
+
+def _may_withdraw(caller: Caller, request: DeploymentRequest) -> None:
+    if request.requester_id != caller.user.pk:
+        raise Forbidden("only the requester may withdraw a request")
+
+
+def deployment_request_withdraw_authorize(*, caller: Caller, request: DeploymentRequest) -> None:
+    """``Forbidden`` (recorded) unless the caller may withdraw ``request``: interfaces ask,
+    as every ``*_authorize`` here, before they judge the input."""
+    with _request_refusals(caller, request):
+        _may_withdraw(caller, request)
+
+
 def deployment_request_withdraw(
     *, caller: Caller, request: DeploymentRequest, reason: str
 ) -> DeploymentRequest:
     """The requester withdraws a pending request."""
-
-    def allowed(found: DeploymentRequest) -> None:
-        if found.requester_id != caller.user.pk:
-            raise Forbidden("only the requester may withdraw a request")
-
     return _close(
         caller,
         request,
         action=RequestAction.WITHDRAW,
         event="deployment_request.withdrawn",
         reason=reason,
-        allowed=allowed,
+        allowed=lambda found: _may_withdraw(caller, found),
     )
+
+
+def _may_revoke(caller: Caller) -> None:
+    if not _group_grants(caller.user, "approvals.revoke_deploymentrequest"):
+        raise Forbidden("only a risk or compliance officer may revoke an approval")
+
+
+def deployment_request_revoke_authorize(*, caller: Caller, request: DeploymentRequest) -> None:
+    """``Forbidden`` (recorded) unless the caller may revoke approvals."""
+    with _request_refusals(caller, request):
+        _may_revoke(caller)
 
 
 def deployment_request_revoke(
@@ -658,18 +681,13 @@ def deployment_request_revoke(
 ) -> DeploymentRequest:
     """Revoke an approval (holders of ``revoke_deploymentrequest`` through their role: risk
     and compliance officers). What is live stays live; new deployments are denied."""
-
-    def allowed(found: DeploymentRequest) -> None:
-        if not _group_grants(caller.user, "approvals.revoke_deploymentrequest"):
-            raise Forbidden("only a risk or compliance officer may revoke an approval")
-
     return _close(
         caller,
         request,
         action=RequestAction.REVOKE,
         event="deployment_request.revoked",
         reason=reason,
-        allowed=allowed,
+        allowed=lambda found: _may_revoke(caller),
     )
 
 
@@ -766,11 +784,6 @@ def signoff_retrospective(
     by a validator or officer other than the one who broke the glass and the version's author.
     A ``reject`` decision revokes the break-glass request: what is live stays live, and the
     gate allows no further deployment under it (``revoked``)."""
-    if decision not in Decision.values:
-        raise InvalidInput(
-            f"decision {decision!r} is not one of {', '.join(Decision.values)}",
-            fields={"decision": [f'"{decision}" is not a valid choice.']},
-        )
     subject = _request_subject(request)
     scope = _scope(request.model_version, request.environment)
     with _recording_refusals(caller, action="signoff.refused", subject=subject, scope=scope):
@@ -923,6 +936,16 @@ def _check_finding_text(title: str, description: str) -> tuple[str, str]:
     return title, description
 
 
+def finding_open_authorize(*, caller: Caller, version: ModelVersion) -> None:
+    """``Forbidden`` (recorded as ``finding.refused``) unless the caller holds a finding role
+    for ``version``."""
+    subject = Subject(type="model_version", id=str(version.pk), label=str(version))
+    scope = {"model": version.model.name, "version": version.version}
+    with _recording_refusals(caller, action="finding.refused", subject=subject, scope=scope):
+        if not _holds_finding_role(caller.user, version):
+            raise Forbidden("raising a finding needs the validator, risk or compliance role")
+
+
 def finding_open(
     *,
     caller: Caller,
@@ -936,17 +959,11 @@ def finding_open(
     """A validator or officer records a finding against ``version`` (``finding.opened``).
     An open high or critical finding blocks the gate for the version (``open_finding:<id>``)
     until it is resolved."""
-    if severity not in FindingSeverity.values:
-        raise InvalidInput(
-            f"severity {severity!r} is not one of {', '.join(FindingSeverity.values)}",
-            fields={"severity": [f'"{severity}" is not a valid choice.']},
-        )
+    finding_open_authorize(caller=caller, version=version)
     title, description = _check_finding_text(title, description)
     subject = Subject(type="model_version", id=str(version.pk), label=str(version))
     scope = {"model": version.model.name, "version": version.version}
     with _recording_refusals(caller, action="finding.refused", subject=subject, scope=scope):
-        if not _holds_finding_role(caller.user, version):
-            raise Forbidden("raising a finding needs the validator, risk or compliance role")
         if not owner.is_active:
             raise InvalidInput(
                 f"{owner.get_username()} is not an active account",
@@ -976,10 +993,23 @@ def finding_open(
     return finding
 
 
+def finding_resolve_authorize(*, caller: Caller, finding: Finding) -> None:
+    """``Forbidden`` (recorded as ``finding.refused``) unless the caller holds a finding role
+    for the finding's version (independence from the model is checked by the service)."""
+    version = finding.model_version
+    scope = {"model": version.model.name, "version": version.version}
+    with _recording_refusals(
+        caller, action="finding.refused", subject=_finding_subject(finding), scope=scope
+    ):
+        if not _holds_finding_role(caller.user, version):
+            raise Forbidden("resolving a finding needs the validator, risk or compliance role")
+
+
 def finding_resolve(*, caller: Caller, finding: Finding, resolution: str) -> Finding:
     """Someone independent of the model (a validator or officer who is neither the
     version's author nor the model's owner) resolves an open finding, saying how
     (``finding.resolved``); the gate stops counting it."""
+    finding_resolve_authorize(caller=caller, finding=finding)
     resolution = (resolution or "").strip()
     if not resolution or len(resolution) > 2000:
         raise InvalidInput(
@@ -991,8 +1021,6 @@ def finding_resolve(*, caller: Caller, finding: Finding, resolution: str) -> Fin
     scope = {"model": version.model.name, "version": version.version}
     with _recording_refusals(caller, action="finding.refused", subject=subject, scope=scope):
         user = caller.user
-        if not _holds_finding_role(user, version):
-            raise Forbidden("resolving a finding needs the validator, risk or compliance role")
         if user.pk in (version.author_id, version.model.owner_id):
             raise SeparationOfDutiesViolation(
                 "the model's owner and the version's author cannot resolve its findings",
@@ -1045,6 +1073,20 @@ def _grantee(user: User | None, group: Group | None) -> tuple[User | Group, dict
     )
 
 
+def signing_change_authorize(*, caller: Caller, model: RegisteredModel) -> None:
+    """``Forbidden`` (recorded as ``signing.refused``) unless the caller may grant or revoke
+    signing rights (``approvals.grant_signing`` through a role)."""
+    subject = Subject(type="registered_model", id=str(model.pk), label=model.name)
+    with _recording_refusals(
+        caller, action="signing.refused", subject=subject, scope={"model": model.name}
+    ):
+        if not _group_grants(caller.user, GRANT_SIGNING):
+            raise Forbidden(
+                "granting or revoking signing rights needs the grant_signing permission "
+                "(risk officers and administrators)"
+            )
+
+
 def _signing_change(
     *,
     caller: Caller,
@@ -1055,11 +1097,7 @@ def _signing_change(
     group: Group | None,
     grant: bool,
 ) -> SigningGrant:
-    if role not in SIGNING_ROLES:
-        raise InvalidInput(
-            f"role {role!r} is not one of {', '.join(SIGNING_ROLES)}",
-            fields={"role": [f'"{role}" is not a valid choice.']},
-        )
+    signing_change_authorize(caller=caller, model=model)
     text = _reason(reason)
     grantee, named = _grantee(user, group)
     perm = f"registry.{signing_codename(role)}"
@@ -1067,11 +1105,6 @@ def _signing_change(
     scope = {"model": model.name}
     action = "signing.granted" if grant else "signing.revoked"
     with _recording_refusals(caller, action="signing.refused", subject=subject, scope=scope):
-        if not _group_grants(caller.user, GRANT_SIGNING):
-            raise Forbidden(
-                "granting or revoking signing rights needs the grant_signing permission "
-                "(risk officers and administrators)"
-            )
         if grant and (
             caller.user.pk == getattr(user, "pk", None)
             or (group is not None and caller.user.groups.filter(pk=group.pk).exists())
@@ -1161,18 +1194,8 @@ def signoff_policy_publish(
     """Publish the next version of the policy of an environment and risk tier (administrators
     through their role). Published versions never change; open requests keep theirs."""
     env = _environment(environment)
-    if risk_tier not in RiskTier.values:
-        raise InvalidInput(
-            f"risk_tier {risk_tier!r} is not one of {', '.join(RiskTier.values)}",
-            fields={"risk_tier": [f'"{risk_tier}" is not a valid choice.']},
-        )
     checked_steps = _check_steps(steps)
     checked_evidence = _check_evidence(evidence)
-    if approval_expiry_days < 1 or wait_seconds < 0:
-        raise InvalidInput(
-            "approval_expiry_days must be >= 1 and wait_seconds >= 0",
-            fields={"approval_expiry_days": ["Must be >= 1."]},
-        )
     subject = Subject(type="signoff_policy", id=f"{env.name}/{risk_tier}", label="")
     with _recording_refusals(
         caller, action="signoff_policy.refused", subject=subject, scope={"environment": env.name}

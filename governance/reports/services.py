@@ -425,16 +425,21 @@ def _queue(report: Report, caller: Caller, data: dict[str, Any]) -> None:
     )
 
 
+def regulator_export_request_authorize(*, caller: Caller) -> None:
+    """``Forbidden`` unless the caller holds the export permission."""
+    if not caller.user.has_perm(EXPORT_PERMISSION):
+        raise Forbidden(
+            f"the regulator's PDF of an export needs the {EXPORT_PERMISSION} permission"
+        )
+
+
 def regulator_export_request(*, caller: Caller, export: AuditExport) -> Report:
     """Record a request for the regulator's PDF of an audit export bundle (one the view
     found among the caller's own exports). Only holders of the export permission may ask,
     and only for a done export whose bundle is still there; the job verifies the bundle with
     the offline verifier and the log's verification keys and renders it. The job's task is
     sent once the request commits (``_queue``)."""
-    if not caller.user.has_perm(EXPORT_PERMISSION):
-        raise Forbidden(
-            f"the regulator's PDF of an export needs the {EXPORT_PERMISSION} permission"
-        )
+    regulator_export_request_authorize(caller=caller)
     audit_export_file(export=export)  # Conflict until done, NotFound if the file is gone
     with transaction.atomic():
         report = Report.objects.create(

@@ -932,3 +932,14 @@ def test_the_schema_lists_the_export_endpoints(api: APIClient) -> None:
     assert set(download["responses"]) >= {"200", "401", "403", "404", "409"}
     post = paths["/api/v1/audit/exports/"]["post"]
     assert set(post["responses"]) >= {"202", "400", "401", "403", "404"}
+
+
+def test_a_person_without_the_export_permission_gets_403_not_400_for_a_bad_body(
+    logged: None, alice: User, audrey: User
+) -> None:
+    """Who may export is known before the body (the permission class): a bad filter from a
+    data scientist is 403, the same filter from an auditor 400."""
+    bad = {"since": "yesterday"}
+    assert_error(client_for(alice).post(EXPORTS, bad, format="json"), 403)
+    assert_error(client_for(audrey).post(EXPORTS, bad, format="json"), 400, field="since")
+    assert not AuditExport.objects.exists()
