@@ -564,6 +564,7 @@ def _signing_change(request: Request, name: str, *, grant: bool) -> Response:
     model = registry_selectors.model_get(user=caller.user, name=name)
     services.signing_change_authorize(caller=caller, model=model)
     data = validated(SigningGrantChangeSerializer, request.data)
+    # Naming exactly one of the two is the service's rule (``_grantee``).
     user = group = None
     if "user" in data:
         user = User.objects.filter(username=data["user"]).first()
@@ -572,7 +573,7 @@ def _signing_change(request: Request, name: str, *, grant: bool) -> Response:
                 f"user {data['user']!r} is not a Warden account",
                 fields={"user": ["Unknown username."]},
             )
-    else:
+    if "group" in data:
         group = Group.objects.filter(name=data["group"]).first()
         if group is None:
             raise InvalidInput(
