@@ -9,7 +9,7 @@
 #   make test-postgres  pytest on PostgreSQL       (TEST_DATABASE_URL to point elsewhere)
 #   make test-fast      the inner loop: SQLite, no browser, no long process tests (a few minutes)
 #   make bench          every bench/*.py script
-#   make compose-check  docker-compose.yml against the compose-spec JSON schema (ci/)
+#   make compose-check  docker-compose.yml against the compose-spec JSON schema (.ci/)
 #   make lock           uv lock, then re-export requirements*.txt
 #   make clean          caches and test output (keeps .venv and var/)
 #
@@ -109,7 +109,7 @@ run: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy .
+	$(BIN)/mypy . .ci/check_compose.py
 	$(BIN)/lint-imports
 
 # Sequential on purpose (also under make -j): lint, SQLite, PostgreSQL.
@@ -167,7 +167,7 @@ bench: install
 	if [ -n "$$failed" ]; then echo "bench: FAILED:$$failed" >&2; exit 1; fi
 
 compose-check: install
-	$(PY) ci/check_compose.py docker-compose.yml
+	$(PY) .ci/check_compose.py docker-compose.yml
 	@if docker compose version >/dev/null 2>&1; then \
 	  echo "docker compose -f docker-compose.yml config -q"; \
 	  docker compose -f docker-compose.yml config -q; \

@@ -167,7 +167,6 @@ class AwareDateTimeField(serializers.DateTimeField):
             parsed = None
         if parsed is None:
             self.fail("invalid")
-        assert parsed is not None
         if parsed.tzinfo is None or parsed.utcoffset() is None:
             self.fail("naive")
         return parsed

@@ -518,8 +518,9 @@ class ChainVerifier:
         report.records += 1
         report.tip = leaf
         if fields is None:
-            assert error is not None
-            self._fail(error[0], expected if position is None else position, error[1])
+            # check_body names the fault of every body it could not read.
+            code, message = error if error is not None else ("E_PARSE", "unreadable record")
+            self._fail(code, expected if position is None else position, message)
             self._expected_seq, self._prev = expected + 1, leaf
             return leaf
         seq, prev, ts, log, version, signature_problem = fields

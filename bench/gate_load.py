@@ -106,7 +106,7 @@ def set_up() -> tuple[str, str]:
 
 def start_gunicorn(args: argparse.Namespace, url: str, port: int) -> subprocess.Popen[bytes]:
     # CONN_MAX_AGE=0 as shipped opens a PostgreSQL connection per request; --conn-max-age
-    # keeps them (django-environ reads it from the URL).
+    # keeps them (database_from_url reads it from the URL).
     server_url = f"{url}?conn_max_age={args.conn_max_age}" if args.conn_max_age else url
     env = {
         **os.environ,

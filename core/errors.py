@@ -19,11 +19,15 @@ class DomainError(Exception):
 
     code = "error"
     http_status: int = 400
+    # Set by the service that has already written this refusal to the log as a security
+    # event, so an outer handler that records refusals does not record it a second time.
+    recorded: bool
 
     def __init__(self, message: str, *, fields: dict[str, list[str]] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.fields = fields or {}
+        self.recorded = False
 
 
 class InvalidInput(DomainError):

@@ -1,8 +1,10 @@
 """REST API v1 of the registry: models, versions, lineage, datasets.
 
-Views are thin: an input serializer parses the request, one selector finds what the caller
-may see (out of scope is 404) and one service does the write (permission, invariants, audit
-record). Domain errors become HTTP in ``core.exceptions.api_exception_handler``.
+Views are thin: one selector finds what the caller may see (out of scope is 404), the
+service's ``*_authorize`` says whether they may act on it (403, before the body is judged),
+an input serializer checks the body's shape, and one service does the write (permission,
+invariants, audit record). Domain errors become HTTP in
+``core.exceptions.api_exception_handler``.
 """
 
 from __future__ import annotations
@@ -103,9 +105,11 @@ class ModelDetailView(generics.GenericAPIView):
         return Response(RegisteredModelSerializer(model).data)
 
     def patch(self, request: Request, name: str) -> Response:
-        model = selectors.model_get(user=request_user(request), name=name)
+        caller = Caller.from_request(request)
+        model = selectors.model_get(user=caller.user, name=name)
+        services.model_update_authorize(caller=caller, model=model)
         data = validated(ModelUpdateSerializer, request.data)
-        model = services.model_update(caller=Caller.from_request(request), model=model, **data)
+        model = services.model_update(caller=caller, model=model, **data)
         return Response(RegisteredModelSerializer(model).data)
 
 
@@ -123,9 +127,11 @@ class ModelRiskView(generics.GenericAPIView):
     serializer_class = ModelRiskSerializer
 
     def post(self, request: Request, name: str) -> Response:
-        model = selectors.model_get(user=request_user(request), name=name)
+        caller = Caller.from_request(request)
+        model = selectors.model_get(user=caller.user, name=name)
+        services.model_change_risk_authorize(caller=caller)
         data = validated(ModelRiskSerializer, request.data)
-        model = services.model_change_risk(caller=Caller.from_request(request), model=model, **data)
+        model = services.model_change_risk(caller=caller, model=model, **data)
         return Response(RegisteredModelSerializer(model).data)
 
 
@@ -143,9 +149,11 @@ class ModelRetireView(generics.GenericAPIView):
     serializer_class = ReasonSerializer
 
     def post(self, request: Request, name: str) -> Response:
-        model = selectors.model_get(user=request_user(request), name=name)
+        caller = Caller.from_request(request)
+        model = selectors.model_get(user=caller.user, name=name)
+        services.model_retire_authorize(caller=caller, model=model)
         data = validated(ReasonSerializer, request.data)
-        model = services.model_retire(caller=Caller.from_request(request), model=model, **data)
+        model = services.model_retire(caller=caller, model=model, **data)
         return Response(RegisteredModelSerializer(model).data)
 
 
@@ -181,11 +189,13 @@ class ModelVersionListView(_SelectorView, generics.ListAPIView):
         )
 
     def post(self, request: Request, name: str) -> Response:
-        model = selectors.model_get(user=request_user(request), name=name)
+        caller = Caller.from_request(request)
+        model = selectors.model_get(user=caller.user, name=name)
+        services.model_version_register_authorize(caller=caller, model=model)
         serializer = ModelVersionRegisterSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         version = services.model_version_register(
-            caller=Caller.from_request(request), model=model, **serializer.service_arguments()
+            caller=caller, model=model, **serializer.service_arguments()
         )
         return Response(ModelVersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
@@ -222,13 +232,11 @@ class ModelVersionStatusView(generics.GenericAPIView):
     serializer_class = StatusChangeSerializer
 
     def post(self, request: Request, name: str, version: int) -> Response:
-        found = selectors.model_version_get(
-            user=request_user(request), model_name=name, version=version
-        )
+        caller = Caller.from_request(request)
+        found = selectors.model_version_get(user=caller.user, model_name=name, version=version)
+        services.model_version_set_status_authorize(caller=caller, version=found)
         data = validated(StatusChangeSerializer, request.data)
-        found = services.model_version_set_status(
-            caller=Caller.from_request(request), version=found, **data
-        )
+        found = services.model_version_set_status(caller=caller, version=found, **data)
         return Response(ModelVersionSerializer(found).data)
 
 
@@ -300,11 +308,11 @@ class DatasetDetailView(generics.GenericAPIView):
         return Response(DatasetSerializer(dataset).data)
 
     def patch(self, request: Request, name: str) -> Response:
-        dataset = selectors.dataset_get(user=request_user(request), name=name)
+        caller = Caller.from_request(request)
+        dataset = selectors.dataset_get(user=caller.user, name=name)
+        services.dataset_update_authorize(caller=caller, dataset=dataset)
         data = validated(DatasetUpdateSerializer, request.data)
-        dataset = services.dataset_update(
-            caller=Caller.from_request(request), dataset=dataset, **data
-        )
+        dataset = services.dataset_update(caller=caller, dataset=dataset, **data)
         return Response(DatasetSerializer(dataset).data)
 
 
@@ -322,11 +330,11 @@ class DatasetRetireView(generics.GenericAPIView):
     serializer_class = ReasonSerializer
 
     def post(self, request: Request, name: str) -> Response:
-        dataset = selectors.dataset_get(user=request_user(request), name=name)
+        caller = Caller.from_request(request)
+        dataset = selectors.dataset_get(user=caller.user, name=name)
+        services.dataset_retire_authorize(caller=caller, dataset=dataset)
         data = validated(ReasonSerializer, request.data)
-        dataset = services.dataset_retire(
-            caller=Caller.from_request(request), dataset=dataset, **data
-        )
+        dataset = services.dataset_retire(caller=caller, dataset=dataset, **data)
         return Response(DatasetSerializer(dataset).data)
 
 
@@ -356,11 +364,11 @@ class DatasetVersionListView(_SelectorView, generics.ListAPIView):
         )
 
     def post(self, request: Request, name: str) -> Response:
-        dataset = selectors.dataset_get(user=request_user(request), name=name)
+        caller = Caller.from_request(request)
+        dataset = selectors.dataset_get(user=caller.user, name=name)
+        services.dataset_version_register_authorize(caller=caller, dataset=dataset)
         data = validated(DatasetVersionRegisterSerializer, request.data)
-        created = services.dataset_version_register(
-            caller=Caller.from_request(request), dataset=dataset, **data
-        )
+        created = services.dataset_version_register(caller=caller, dataset=dataset, **data)
         return Response(DatasetVersionSerializer(created).data, status=status.HTTP_201_CREATED)
 
 

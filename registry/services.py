@@ -34,7 +34,6 @@ from registry.models import (
     ModelStatus,
     ModelVersion,
     RegisteredModel,
-    RiskTier,
     VersionStatus,
 )
 from registry.snapshots import (
@@ -263,6 +262,12 @@ def model_create(
     return model
 
 
+def model_update_authorize(*, caller: Caller, model: RegisteredModel) -> None:
+    """``Forbidden`` unless the caller may change ``model``'s descriptive fields (asked by
+    interfaces before the input is judged, as every ``*_authorize`` here)."""
+    _require(caller, "registry.change_registeredmodel", model, action="change this model")
+
+
 def model_update(
     *, caller: Caller, model: RegisteredModel, reason: str | None = None, **fields: Any
 ) -> RegisteredModel:
@@ -270,13 +275,13 @@ def model_update(
 
     A change of the intended use needs a non-empty ``reason``; any reason given is recorded.
     """
+    model_update_authorize(caller=caller, model=model)
     unknown = set(fields) - set(MODEL_DESCRIPTIVE_FIELDS)
     if unknown:
         name = sorted(unknown)[0]
         raise InvalidInput(
             f"{name} cannot be changed here", fields={name: ["This field cannot be changed here."]}
         )
-    _require(caller, "registry.change_registeredmodel", model, action="change this model")
     reason_optional(reason)
     with transaction.atomic(durable=True):
         model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
@@ -302,6 +307,12 @@ def model_update(
     return model
 
 
+def model_change_risk_authorize(*, caller: Caller) -> None:
+    """``Forbidden`` unless the caller holds the risk officer role."""
+    if not has_role(caller.user, Role.RISK_OFFICER):
+        raise Forbidden("only a risk officer may change the risk tier or sensitive attributes")
+
+
 def model_change_risk(
     *,
     caller: Caller,
@@ -315,14 +326,8 @@ def model_change_risk(
     These decide which policy and evidence apply, so holding the risk officer role (group
     membership, not superuser status) is required.
     """
-    if not has_role(caller.user, Role.RISK_OFFICER):
-        raise Forbidden("only a risk officer may change the risk tier or sensitive attributes")
+    model_change_risk_authorize(caller=caller)
     note = reason_required(reason)
-    if risk_tier is not None and risk_tier not in RiskTier.values:
-        raise InvalidInput(
-            f"risk_tier {risk_tier!r} is not one of {', '.join(RiskTier.values)}",
-            fields={"risk_tier": [f'"{risk_tier}" is not a valid choice.']},
-        )
     with transaction.atomic(durable=True):
         model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
         if model.status == ModelStatus.RETIRED:
@@ -347,13 +352,19 @@ def model_change_risk(
     return model
 
 
-def model_retire(*, caller: Caller, model: RegisteredModel, reason: str) -> RegisteredModel:
-    """Retire a model (never deleted); its versions stay readable."""
+def model_retire_authorize(*, caller: Caller, model: RegisteredModel) -> None:
+    """``Forbidden`` unless the caller may retire ``model`` (its retire grant, or the risk
+    officer role)."""
     if not (
         _may(caller.user, "registry.retire_registeredmodel", model)
         or has_role(caller.user, Role.RISK_OFFICER)
     ):
         raise Forbidden("you may not retire this model")
+
+
+def model_retire(*, caller: Caller, model: RegisteredModel, reason: str) -> RegisteredModel:
+    """Retire a model (never deleted); its versions stay readable."""
+    model_retire_authorize(caller=caller, model=model)
     note = reason_required(reason)
     with transaction.atomic(durable=True):
         model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
@@ -432,6 +443,16 @@ def _resolve_datasets(refs: Sequence[DatasetRef]) -> list[tuple[DatasetVersion, 
     return resolved
 
 
+def model_version_register_authorize(*, caller: Caller, model: RegisteredModel) -> None:
+    """``Forbidden`` unless the caller may register versions of ``model``."""
+    _require(
+        caller,
+        "registry.register_version_registeredmodel",
+        model,
+        action=f"register versions of {model.name}",
+    )
+
+
 def model_version_register(
     *,
     caller: Caller,
@@ -455,19 +476,10 @@ def model_version_register(
     A version registered by a service account names its human author. ``version`` may be
     given to make CI retries safe: registering an existing number is a conflict.
     """
-    _require(
-        caller,
-        "registry.register_version_registeredmodel",
-        model,
-        action=f"register versions of {model.name}",
-    )
+    model_version_register_authorize(caller=caller, model=model)
     author = _resolve_author(caller, author)
     params = _check_map("parameters", parameters or {})
     scores = _check_map("metrics", metrics or {}, numbers_only=True)
-    if version is not None and (isinstance(version, bool) or version < 1):
-        raise InvalidInput(
-            "version must be a positive integer", fields={"version": ["Must be >= 1."]}
-        )
     with transaction.atomic(durable=True):
         model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
         if model.status == ModelStatus.RETIRED:
@@ -529,23 +541,23 @@ def model_version_register(
     return created
 
 
+def model_version_set_status_authorize(*, caller: Caller, version: ModelVersion) -> None:
+    """``Forbidden`` unless the caller may change the status of ``version`` (a change grant
+    on its model, or the risk officer role)."""
+    if not (
+        _may(caller.user, "registry.change_registeredmodel", version.model)
+        or has_role(caller.user, Role.RISK_OFFICER)
+    ):
+        raise Forbidden(f"you may not change the status of {version}")
+
+
 def model_version_set_status(
     *, caller: Caller, version: ModelVersion, status: str, reason: str
 ) -> ModelVersion:
     """Deprecate or retire a version, with a reason. ``validated`` is never set here."""
+    model_version_set_status_authorize(caller=caller, version=version)
     if status == VersionStatus.VALIDATED:
         raise Forbidden("a version becomes validated only through a completed validation step")
-    if status not in VersionStatus.values:
-        raise InvalidInput(
-            f"status {status!r} is not one of {', '.join(VersionStatus.values)}",
-            fields={"status": [f'"{status}" is not a valid choice.']},
-        )
-    model = version.model
-    if not (
-        _may(caller.user, "registry.change_registeredmodel", model)
-        or has_role(caller.user, Role.RISK_OFFICER)
-    ):
-        raise Forbidden(f"you may not change the status of {version}")
     note = reason_required(reason)
     with transaction.atomic(durable=True):
         version = (
@@ -633,6 +645,12 @@ def _may_change_dataset(caller: Caller, dataset: Dataset) -> bool:
     return _may_write_dataset(caller, dataset, "registry.change_dataset")
 
 
+def dataset_update_authorize(*, caller: Caller, dataset: Dataset) -> None:
+    """``Forbidden`` unless the caller may change ``dataset`` (its owner, or a change grant)."""
+    if not _may_change_dataset(caller, dataset):
+        raise Forbidden("you may not change this dataset")
+
+
 def dataset_update(
     *, caller: Caller, dataset: Dataset, reason: str | None = None, **fields: Any
 ) -> Dataset:
@@ -641,14 +659,13 @@ def dataset_update(
     A change of ``pii`` or ``legal_basis`` needs a non-empty ``reason``; any reason given is
     recorded.
     """
+    dataset_update_authorize(caller=caller, dataset=dataset)
     unknown = set(fields) - set(DATASET_DESCRIPTIVE_FIELDS)
     if unknown:
         name = sorted(unknown)[0]
         raise InvalidInput(
             f"{name} cannot be changed here", fields={name: ["This field cannot be changed here."]}
         )
-    if not _may_change_dataset(caller, dataset):
-        raise Forbidden("you may not change this dataset")
     reason_optional(reason)
     with transaction.atomic(durable=True):
         dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
@@ -673,10 +690,15 @@ def dataset_update(
     return dataset
 
 
-def dataset_retire(*, caller: Caller, dataset: Dataset, reason: str) -> Dataset:
-    """Retire a dataset: no new lineage may name it; existing lineage stays."""
+def dataset_retire_authorize(*, caller: Caller, dataset: Dataset) -> None:
+    """``Forbidden`` unless the caller may retire ``dataset`` (as for changing it)."""
     if not _may_change_dataset(caller, dataset):
         raise Forbidden("you may not retire this dataset")
+
+
+def dataset_retire(*, caller: Caller, dataset: Dataset, reason: str) -> Dataset:
+    """Retire a dataset: no new lineage may name it; existing lineage stays."""
+    dataset_retire_authorize(caller=caller, dataset=dataset)
     note = reason_required(reason)
     with transaction.atomic(durable=True):
         dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
@@ -694,6 +716,12 @@ def dataset_retire(*, caller: Caller, dataset: Dataset, reason: str) -> Dataset:
     return dataset
 
 
+def dataset_version_register_authorize(*, caller: Caller, dataset: Dataset) -> None:
+    """``Forbidden`` unless the caller may register versions of ``dataset``."""
+    if not _may_write_dataset(caller, dataset, "registry.register_version_dataset"):
+        raise Forbidden(f"you may not register versions of dataset {dataset.name!r}")
+
+
 def dataset_version_register(
     *,
     caller: Caller,
@@ -709,8 +737,7 @@ def dataset_version_register(
     Only those who may write this dataset register its versions: its owner, the teams granted
     at registration, holders of a per-dataset grant, and administrators; anyone else who can
     see it is refused (``Forbidden``)."""
-    if not _may_write_dataset(caller, dataset, "registry.register_version_dataset"):
-        raise Forbidden(f"you may not register versions of dataset {dataset.name!r}")
+    dataset_version_register_authorize(caller=caller, dataset=dataset)
     checked = _check_map("schema", schema)
     for column, kind in checked.items():
         if kind not in SCHEMA_TYPES:
@@ -718,10 +745,6 @@ def dataset_version_register(
                 f"schema[{column!r}] type {kind!r} is not one of {', '.join(sorted(SCHEMA_TYPES))}",
                 fields={"schema": [f"{column}: unknown type {kind!r}."]},
             )
-    if isinstance(row_count, bool) or not isinstance(row_count, int) or row_count < 0:
-        raise InvalidInput(
-            "row_count must be a non-negative integer", fields={"row_count": ["Must be >= 0."]}
-        )
     with transaction.atomic(durable=True):
         dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
         if dataset.status == DatasetStatus.RETIRED:

@@ -1,4 +1,6 @@
-"""Builders that go through the services, so every row they make is audited like a real one."""
+"""Builders that go through the services, so every row they make is audited like a real one
+(plain functions, not factory_boy: its factories write rows past the services and their audit
+records)."""
 
 from __future__ import annotations
 

@@ -137,3 +137,59 @@ def test_envbool_accepts_only_true_or_false():
     result = manage("check", env={"DJANGO_ENV": "dev", "AUDIT_RECORD_CLIENT_INFO": "yes"})
     assert result.returncode != 0
     assert "AUDIT_RECORD_CLIENT_INFO must be 'true' or 'false'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "postgres://warden:s%40cret@db.internal:5433/warden",
+            {
+                "ENGINE": "django.db.backends.postgresql",
+                "NAME": "warden",
+                "USER": "warden",
+                "PASSWORD": "s@cret",
+                "HOST": "db.internal",
+                "PORT": 5433,
+                "CONN_MAX_AGE": 0,
+                "OPTIONS": {},
+            },
+        ),
+        (
+            "postgresql://warden@db/warden?sslmode=require&connect_timeout=5",
+            {
+                "ENGINE": "django.db.backends.postgresql",
+                "NAME": "warden",
+                "HOST": "db",
+                "PORT": "",
+                "CONN_MAX_AGE": 0,
+                "OPTIONS": {"sslmode": "require", "connect_timeout": 5},
+            },
+        ),
+        (
+            "pgsql://warden@db/warden?conn_max_age=60&conn_health_checks=true",
+            {
+                "ENGINE": "django.db.backends.postgresql",
+                "CONN_MAX_AGE": 60,
+                "CONN_HEALTH_CHECKS": True,
+                "OPTIONS": {},
+            },
+        ),
+    ],
+)
+def test_database_urls_become_django_settings(url: str, expected: dict[str, object]) -> None:
+    from governance.settings.base import database_from_url
+
+    config = database_from_url(url)
+    assert {key: config.get(key) for key in expected} == expected
+
+
+def test_sqlite_urls_get_the_audit_logs_locking_options(tmp_path) -> None:
+    from governance.settings.base import database_from_url
+
+    config = database_from_url(f"sqlite:///{tmp_path}/warden.sqlite3")
+    assert config["ENGINE"] == "django.db.backends.sqlite3"
+    assert config["NAME"] == f"{tmp_path}/warden.sqlite3"
+    assert config["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+    assert "journal_mode=WAL" in config["OPTIONS"]["init_command"]
+    assert database_from_url("sqlite://:memory:")["NAME"] == ":memory:"

@@ -54,6 +54,7 @@ from audit.services import Subject, audit_record
 from audit.tree import prove, tree_store
 from core.actors import Actor
 from core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from core.tasks import send_on_commit
 
 if TYPE_CHECKING:
     from core.accounts.models import User
@@ -427,7 +428,8 @@ def audit_export_request(
     using: str = DEFAULT_DB_ALIAS,
 ) -> AuditExport:
     """Create a queued export and record the request (``audit.export_requested``), in one
-    transaction; the caller enqueues ``audit.tasks.export_bundle`` after the commit.
+    transaction, and send ``audit.tasks.export_bundle`` once it commits: the API, the admin
+    and commands enqueue alike.
 
     ``actor`` is how ``requested_by`` appears in the log (and, later, in the bundle's
     ``exported_by``). Raises ``Forbidden`` without ``audit.export_auditrecord``, and the
@@ -459,6 +461,10 @@ def audit_export_request(
             },
             using=using,
         )
+        # The task module imports this one (its task runs the export), so not at the top.
+        from audit.tasks import export_bundle
+
+        send_on_commit(export_bundle, str(export.id), using=using)
     return export
 
 

@@ -301,11 +301,11 @@ class RequestWithdrawView(generics.GenericAPIView):
     serializer_class = ReasonSerializer
 
     def post(self, request: Request, request_id: int) -> Response:
-        found = selectors.deployment_request_get(user=request_user(request), request_id=request_id)
+        caller = Caller.from_request(request)
+        found = selectors.deployment_request_get(user=caller.user, request_id=request_id)
+        services.deployment_request_withdraw_authorize(caller=caller, request=found)
         data = validated(ReasonSerializer, request.data)
-        services.deployment_request_withdraw(
-            caller=Caller.from_request(request), request=found, reason=data["reason"]
-        )
+        services.deployment_request_withdraw(caller=caller, request=found, reason=data["reason"])
         return _answer(request, request_id)
 
 
@@ -323,11 +323,11 @@ class RequestRevokeView(generics.GenericAPIView):
     serializer_class = ReasonSerializer
 
     def post(self, request: Request, request_id: int) -> Response:
-        found = selectors.deployment_request_get(user=request_user(request), request_id=request_id)
+        caller = Caller.from_request(request)
+        found = selectors.deployment_request_get(user=caller.user, request_id=request_id)
+        services.deployment_request_revoke_authorize(caller=caller, request=found)
         data = validated(ReasonSerializer, request.data)
-        services.deployment_request_revoke(
-            caller=Caller.from_request(request), request=found, reason=data["reason"]
-        )
+        services.deployment_request_revoke(caller=caller, request=found, reason=data["reason"])
         return _answer(request, request_id)
 
 
@@ -489,6 +489,8 @@ class FindingListView(SelectorView, generics.ListAPIView):
     def post(self, request: Request, name: str, version: int) -> Response:
         user = request_user(request)
         found = registry_selectors.model_version_get(user=user, model_name=name, version=version)
+        caller = Caller.from_request(request)
+        services.finding_open_authorize(caller=caller, version=found)
         data = validated(FindingCreateSerializer, request.data)
         owner = User.objects.filter(username=data["owner"]).first()
         if owner is None:
@@ -497,7 +499,7 @@ class FindingListView(SelectorView, generics.ListAPIView):
                 fields={"owner": ["Unknown username."]},
             )
         finding = services.finding_open(
-            caller=Caller.from_request(request),
+            caller=caller,
             version=found,
             title=data["title"],
             description=data.get("description") or "",
@@ -533,10 +535,12 @@ class FindingResolveView(generics.GenericAPIView):
     serializer_class = FindingResolveSerializer
 
     def post(self, request: Request, finding_id: int) -> Response:
-        found = selectors.finding_get(user=request_user(request), finding_id=finding_id)
+        caller = Caller.from_request(request)
+        found = selectors.finding_get(user=caller.user, finding_id=finding_id)
+        services.finding_resolve_authorize(caller=caller, finding=found)
         data = validated(FindingResolveSerializer, request.data)
         resolved = services.finding_resolve(
-            caller=Caller.from_request(request), finding=found, resolution=data["resolution"]
+            caller=caller, finding=found, resolution=data["resolution"]
         )
         return Response(VersionFindingSerializer(resolved).data)
 
@@ -550,8 +554,11 @@ class SigningGrantAccess(ScopedPermission):
 
 
 def _signing_change(request: Request, name: str, *, grant: bool) -> Response:
-    model = registry_selectors.model_get(user=request_user(request), name=name)
+    caller = Caller.from_request(request)
+    model = registry_selectors.model_get(user=caller.user, name=name)
+    services.signing_change_authorize(caller=caller, model=model)
     data = validated(SigningGrantChangeSerializer, request.data)
+    # Naming exactly one of the two is the service's rule (``_grantee``).
     user = group = None
     if "user" in data:
         user = User.objects.filter(username=data["user"]).first()
@@ -560,7 +567,7 @@ def _signing_change(request: Request, name: str, *, grant: bool) -> Response:
                 f"user {data['user']!r} is not a Warden account",
                 fields={"user": ["Unknown username."]},
             )
-    else:
+    if "group" in data:
         group = Group.objects.filter(name=data["group"]).first()
         if group is None:
             raise InvalidInput(
@@ -568,7 +575,7 @@ def _signing_change(request: Request, name: str, *, grant: bool) -> Response:
             )
     change = services.signing_grant if grant else services.signing_revoke
     done = change(
-        caller=Caller.from_request(request),
+        caller=caller,
         model=model,
         role=data["role"],
         reason=data["reason"],

@@ -395,13 +395,6 @@ class SigningGrantChangeSerializer(StrictInputSerializer):
     group = serializers.CharField(max_length=150, required=False, help_text="a group (team) name")
     reason = serializers.CharField(max_length=2000)
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if ("user" in attrs) == ("group" in attrs):
-            raise serializers.ValidationError(
-                {"user": ["Name exactly one of user or group."]}, code="invalid"
-            )
-        return attrs
-
 
 class SigningGrantSerializer(serializers.Serializer):
     """A per-model signing grant (read only)."""

@@ -59,13 +59,13 @@ def _provider(kind: str) -> Any:
             .order_by("-finished_at")
         )
         for report in reports:
-            if _counts(report, version, requirement):
-                assert report.finished_at is not None
+            finished_at = report.finished_at  # set with the done status; never counts without
+            if finished_at is not None and _counts(report, version, requirement):
                 return Evidence(
                     kind=kind,
                     report_id=str(report.pk),
                     sha256=report.pdf_sha256,
-                    computed_at=report.finished_at,
+                    computed_at=finished_at,
                     passed=report.verdict == Verdict.PASS,
                 )
         return None

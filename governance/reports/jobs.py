@@ -11,8 +11,8 @@ import json
 import logging
 import os
 import socket
-import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 INTERNAL_ERROR = "internal_error"
 
 
+class ReportInconsistent(RuntimeError):
+    """A report row that breaks the database's own checks: a fault of Warden's, which ends
+    the report ``failed`` with ``internal_error`` (``report_run``)."""
+
+
 def worker_name() -> str:
     """This process, as leases name it: host, pid and a random suffix."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -46,14 +51,12 @@ def _input_file(item: ReportInput) -> computation.InputFile:
     return computation.InputFile(path=path, name=item.name, role=item.role)
 
 
-def _pause_for_tests(progress: int) -> None:
-    """Test only (``REPORTS_TEST_PAUSE_AT``): announce the pause in the upload directory and
-    block until this process is killed."""
-    if settings.REPORTS_TEST_PAUSE_AT and progress == settings.REPORTS_TEST_PAUSE_AT:
-        marker = Path(settings.REPORTS_UPLOAD_DIR) / f"paused-{os.getpid()}"
-        marker.write_text("paused\n")
-        while True:
-            time.sleep(3600)
+ProgressHook = Callable[[Report, int], None]
+
+# Called with the report and its progress after each step of a job is recorded (the lease
+# extended). Production registers none; a test appends one to stop a worker at a known point
+# (``tests/reports/worker_pause.py``).
+progress_hooks: list[ProgressHook] = []
 
 
 def report_run(report_id: str, *, worker: str | None = None) -> str:
@@ -86,7 +89,8 @@ def report_run(report_id: str, *, worker: str | None = None) -> str:
 
 def _step(report: Report, worker: str, progress: int, stage: str) -> None:
     services.report_progress(report=report, worker=worker, progress=progress, stage=stage)
-    _pause_for_tests(progress)
+    for hook in progress_hooks:
+        hook(report, progress)
 
 
 def _run(report: Report, worker: str) -> str:
@@ -94,7 +98,8 @@ def _run(report: Report, worker: str) -> str:
         return _run_regulator_export(report, worker)
     inputs = {item.role: item for item in report.inputs.select_related("dataset_version")}
     version = report.model_version
-    assert version is not None  # the database's check: every other kind has a version
+    if version is None:  # the database's check makes this impossible: every other kind has one
+        raise ReportInconsistent(f"report {report.pk}: a {report.kind} report has no model version")
     try:
         _step(report, worker, 10, "reading")
         # The lineage as of now: the page every report has, and all of a lineage report.
@@ -169,7 +174,8 @@ def _finish(
 def _run_regulator_export(report: Report, worker: str) -> str:
     """Verify the export's bundle with the log's verification keys and render it."""
     export = report.audit_export
-    assert export is not None  # the database's check
+    if export is None:  # the database's check makes this impossible
+        raise ReportInconsistent(f"report {report.pk}: a regulator export names no export")
     _step(report, worker, 10, "verifying")
     try:
         bundle = audit_export_file(export=export)

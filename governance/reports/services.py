@@ -48,6 +48,7 @@ from core.errors import (
     is_out_of_space,
 )
 from core.roles import Role, has_role
+from core.tasks import send_on_commit
 from governance.approvals.models import Environment, SignOffPolicy
 from governance.reports.engine import DriftOptions, FairnessOptions, InputError, MethodChoice
 from governance.reports.models import (
@@ -256,7 +257,11 @@ def _stage(
         match = registered.filter(content_digest=f"sha256:{sha256}").first()
         relative = str(target.relative_to(Path(settings.REPORTS_UPLOAD_DIR)))
         return StagedInput(role, name, str(target), relative, sha256, size, match)
-    assert dataset_version is not None
+    if dataset_version is None:  # report_request asks for one of the two first
+        raise InvalidInput(
+            f"the {role} input needs a file or a dataset version",
+            fields={role: ["give a file or a dataset version"]},
+        )
     path = dataset_file(dataset_version)
     sha256, size = _file_sha256(path)
     if f"sha256:{sha256}" != dataset_version.content_digest:
@@ -310,8 +315,8 @@ def report_request(
     (header, columns, the engine on the first rows): bad input is ``InvalidInput`` and leaves
     nothing behind, neither files nor rows; so is a disk that fills up meanwhile
     (``InsufficientStorage``). ``overrides`` replace policy thresholds; such a
-    report is marked ``thresholds_overridden`` and never counts as evidence. The job is
-    enqueued after commit by the caller.
+    report is marked ``thresholds_overridden`` and never counts as evidence. The job's task
+    is sent once the request commits (``_queue``), whoever calls.
     """
     if not any(has_role(caller.user, role) for role in REQUESTING_ROLES):
         raise Forbidden(
@@ -401,8 +406,14 @@ def report_request(
 
 
 def _queue(report: Report, caller: Caller, data: dict[str, Any]) -> None:
-    """The report's job, and its ``report.requested`` record (in the caller's transaction)."""
+    """The report's job and its ``report.requested`` record, in the caller's transaction,
+    and ``run_report`` sent once it commits (never for a request that rolled back): the API,
+    the admin and commands enqueue alike."""
+    # The task module imports this one (its tasks call these services), so not at the top.
+    from governance.reports.tasks import run_report
+
     ReportJob.objects.create(report=report)
+    send_on_commit(run_report, str(report.pk))
     audit_record(
         action=AuditAction.REPORT_REQUESTED,
         actor=caller.actor,
@@ -412,16 +423,21 @@ def _queue(report: Report, caller: Caller, data: dict[str, Any]) -> None:
     )
 
 
-def regulator_export_request(*, caller: Caller, export: AuditExport) -> Report:
-    """Record a request for the regulator's PDF of an audit export bundle (one the view
-    found among the caller's own exports). Only holders of the export permission may ask,
-    and only for a done export whose bundle is still there; the job verifies the bundle with
-    the offline verifier and the log's verification keys and renders it. The job is
-    enqueued after commit by the caller."""
+def regulator_export_request_authorize(*, caller: Caller) -> None:
+    """``Forbidden`` unless the caller holds the export permission."""
     if not caller.user.has_perm(EXPORT_PERMISSION):
         raise Forbidden(
             f"the regulator's PDF of an export needs the {EXPORT_PERMISSION} permission"
         )
+
+
+def regulator_export_request(*, caller: Caller, export: AuditExport) -> Report:
+    """Record a request for the regulator's PDF of an audit export bundle (one the view
+    found among the caller's own exports). Only holders of the export permission may ask,
+    and only for a done export whose bundle is still there; the job verifies the bundle with
+    the offline verifier and the log's verification keys and renders it. The job's task is
+    sent once the request commits (``_queue``)."""
+    regulator_export_request_authorize(caller=caller)
     audit_export_file(export=export)  # Conflict until done, NotFound if the file is gone
     with transaction.atomic():
         report = Report.objects.create(

@@ -4,10 +4,11 @@ Everything that differs between installations comes from environment variables r
 strict helpers of ``governance.settings.env``.
 """
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import environ
+import dj_database_url
 
 from governance.settings.env import envbool, envint, envlist, envstr
 
@@ -132,14 +133,33 @@ def sqlite_database(path: Path | str) -> dict[str, Any]:
     }
 
 
+# Query parameters of a database URL that are Django connection settings (``?conn_max_age=60``),
+# not options of the driver; every other parameter goes to ``OPTIONS``.
+def _url_flag(value: Any) -> bool:
+    return str(value).lower() == "true"
+
+
+_CONNECTION_SETTINGS: dict[str, Callable[[Any], Any]] = {
+    "conn_max_age": int,
+    "conn_health_checks": _url_flag,
+    "atomic_requests": _url_flag,
+    "autocommit": _url_flag,
+    "disable_server_side_cursors": _url_flag,
+}
+
+
 def database_from_url(url: str) -> dict[str, Any]:
-    """Parse a database URL; SQLite URLs get the audit log's locking options."""
+    """Parse a database URL (``postgres://USER:PASSWORD@HOST:PORT/NAME?OPTION=VALUE``,
+    ``sqlite:///PATH``); SQLite URLs get the audit log's locking options. Connections are
+    closed after each request unless the URL says ``conn_max_age``."""
+    config: dict[str, Any] = dict(dj_database_url.parse(url))
     if url.startswith("sqlite:"):
-        parsed = environ.Env.db_url_config(url)
-        return sqlite_database(parsed["NAME"])
-    config: dict[str, Any] = environ.Env.db_url_config(url)
-    config.setdefault("CONN_MAX_AGE", 0)
-    config.setdefault("OPTIONS", {})
+        return sqlite_database(config["NAME"])
+    options: dict[str, Any] = dict(config.get("OPTIONS") or {})
+    for name, cast in _CONNECTION_SETTINGS.items():
+        if name in options:
+            config[name.upper()] = cast(options.pop(name))
+    config["OPTIONS"] = options
     return config
 
 
@@ -352,8 +372,6 @@ REPORTS_DATASET_ROOTS: list[str] = envlist("REPORTS_DATASET_ROOTS", [])
 # A report job holds its lease this long past each heartbeat; a job silent for longer is
 # taken over by another worker (requeued by the beat entry above).
 REPORTS_LEASE_SECONDS = envint("REPORTS_LEASE_SECONDS", 300)
-# Test only: the job stops at this progress point until killed (the worker-loss test).
-REPORTS_TEST_PAUSE_AT = envint("REPORTS_TEST_PAUSE_AT", 0)
 
 # Webhooks (docs/webhooks.md). Secrets are encrypted with a key derived from WEBHOOK_SECRET_KEY
 # (comma-separated: the first encrypts, all decrypt), else from SECRET_KEY.

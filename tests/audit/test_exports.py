@@ -773,6 +773,23 @@ def test_another_persons_export_is_404_even_to_an_auditor(
     assert_error(client_for(audrey).get(export_url("6a3c3a4e-0000-4000-8000-000000000000")), 404)
 
 
+def test_an_export_requested_without_the_api_is_sent_on_commit_too(
+    logged: None, audrey: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The service sends ``export_bundle`` itself, so an admin action or a command requesting
+    an export enqueues it as the API does: once the request commits."""
+    with django_capture_on_commit_callbacks() as enqueued:
+        export = audit_export_request(
+            requested_by=audrey, actor=Caller(user=audrey, auth="cli").actor, model=CREDIT
+        )
+    assert len(enqueued) == 1
+    export.refresh_from_db()
+    assert export.status == AuditExportStatus.QUEUED
+    run(enqueued)
+    export.refresh_from_db()
+    assert export.status == AuditExportStatus.DONE
+
+
 def _api_calls(export_id: str) -> list[tuple[str, str]]:
     return [
         ("get", EXPORTS),
@@ -916,3 +933,14 @@ def test_the_schema_lists_the_export_endpoints(api: APIClient) -> None:
     assert set(download["responses"]) >= {"200", "401", "403", "404", "409"}
     post = paths["/api/v1/audit/exports/"]["post"]
     assert set(post["responses"]) >= {"202", "400", "401", "403", "404"}
+
+
+def test_a_person_without_the_export_permission_gets_403_not_400_for_a_bad_body(
+    logged: None, alice: User, audrey: User
+) -> None:
+    """Who may export is known before the body (the permission class): a bad filter from a
+    data scientist is 403, the same filter from an auditor 400."""
+    bad = {"since": "yesterday"}
+    assert_error(client_for(alice).post(EXPORTS, bad, format="json"), 403)
+    assert_error(client_for(audrey).post(EXPORTS, bad, format="json"), 400, field="since")
+    assert not AuditExport.objects.exists()

@@ -290,3 +290,35 @@ def test_the_readme_report_request_works_with_the_demo_token(settings, report_di
     assert response.status_code == 202, response.json()
     report = client_with_key(key).get(f"/api/v1/reports/{response.json()['id']}").json()
     assert report["status"] == "done" and report["verdict"] == "fail"
+
+
+def test_a_key_without_reports_write_gets_403_not_400_for_a_bad_body(alice, version):
+    """Who may request is judged before the body where it is known without it (the key's
+    scope): a bad request through a read-only key is 403, through a session 400."""
+    from core.accounts.callers import Caller
+    from governance.accounts.services import api_key_create
+
+    key, _ = api_key_create(
+        caller=Caller(user=alice), user=alice, name="alice read", scopes=["registry:read"]
+    )
+    bad = {"kind": "no-such-kind"}
+    refused = client_with_key(key).post("/api/v1/reports/", bad, format="json")
+    assert refused.status_code == 403, refused.content
+    judged = client_for(alice).post("/api/v1/reports/", bad, format="json")
+    assert judged.status_code == 400, judged.content
+    assert "kind" in judged.json()["error"]["fields"]
+    assert not Report.objects.exists()
+
+
+def test_the_regulators_pdf_is_403_without_the_export_permission_before_the_export_is_sought(
+    alice, version
+):
+    """The export permission is known before the export is looked up among the caller's own:
+    a data scientist naming any export id is 403, not 404."""
+    response = client_for(alice).post(
+        "/api/v1/reports/",
+        {"kind": "regulator_export", "export": "6a3c3a4e-0000-4000-8000-000000000000"},
+        format="json",
+    )
+    assert response.status_code == 403, response.content
+    assert response.json()["error"]["code"] == "permission_denied"

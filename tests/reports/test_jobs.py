@@ -9,9 +9,11 @@ import json
 from pathlib import Path
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from audit.models import AuditRecord
+from core.accounts.callers import Caller
 from governance.reports import jobs, services
 from governance.reports.models import Report, ReportJob, ReportStatus
 from governance.reports.tasks import requeue_expired, run_report
@@ -56,15 +58,62 @@ def test_run_completes_once_with_the_pdf_digest_in_the_audit_log(queued, report_
 def test_progress_moves_through_the_stages(queued, monkeypatch):
     seen: list[tuple[int, str]] = []
 
-    def observe(progress: int) -> None:
-        job = ReportJob.objects.get(report=queued)
+    def observe(report: Report, progress: int) -> None:
+        job = ReportJob.objects.get(report=report)
         seen.append((job.progress, job.stage))
 
-    monkeypatch.setattr(jobs, "_pause_for_tests", observe)
+    monkeypatch.setattr(jobs, "progress_hooks", [observe])
     jobs.report_run(str(queued.pk), worker="w1")
     assert seen == [(10, "reading"), (50, "rendering"), (80, "storing")]
     job = ReportJob.objects.get(report=queued)
     assert (job.progress, job.stage, job.finished) == (100, "done", True)
+
+
+def test_a_report_requested_without_the_api_is_sent_on_commit_too(
+    alice, version, django_capture_on_commit_callbacks
+):
+    """The service sends the job's task itself, so an admin action or a command that requests
+    a report enqueues it as the API does: once the request commits, and only then."""
+    with django_capture_on_commit_callbacks() as enqueued:
+        report = services.report_request(
+            caller=Caller(user=alice, auth="cli"),
+            version=version,
+            kind="lineage",
+            parameters={},
+            uploads={},
+            datasets={},
+            overrides={},
+        )
+    assert len(enqueued) == 1
+    report.refresh_from_db()
+    assert report.status == ReportStatus.QUEUED
+    for callback in enqueued:
+        callback()  # the in-process (eager) task, as without a broker
+    report.refresh_from_db()
+    assert report.status == ReportStatus.DONE
+    assert actions(report) == ["report.requested", "report.started", "report.completed"]
+
+
+def test_a_report_request_that_rolls_back_sends_nothing(
+    alice, version, django_capture_on_commit_callbacks
+):
+    with (
+        django_capture_on_commit_callbacks() as enqueued,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        services.report_request(
+            caller=Caller(user=alice, auth="cli"),
+            version=version,
+            kind="lineage",
+            parameters={},
+            uploads={},
+            datasets={},
+            overrides={},
+        )
+        raise RuntimeError("roll back")
+    assert enqueued == []
+    assert not Report.objects.exists()
 
 
 def test_a_live_lease_keeps_other_workers_out(queued):

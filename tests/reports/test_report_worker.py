@@ -6,7 +6,7 @@ over and completes it exactly once.
 
 The report is requested through the API (``POST /api/v1/reports/``) by a helper process, this
 module run as ``python -m tests.reports.test_report_worker``, with the broker configured so
-the view's after-commit ``run_report.delay`` goes to Redis (never eager); the same helper
+the service's after-commit ``run_report`` send goes to Redis (never eager); the same helper
 reads the report, its job and its audit records back. On file SQLite the helper and the
 workers share a database migrated by ``manage.py migrate``; on PostgreSQL, the test database.
 """
@@ -34,6 +34,8 @@ BROKER_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
 WAIT_SECONDS = 120  # a hang detector: a busy 2-core machine starts a worker slowly
 # A short lease for the worker that is killed: the takeover need not wait long.
 SHORT_LEASE = 3
+# Imported into worker A only: it stops the job at WARDEN_TEST_PAUSE_AT % until killed.
+PAUSE_MODULE = "tests.reports.worker_pause"
 COMPAS = REPO / "data" / "compas-scores-two-years.csv"
 COMPAS_FIELDS = {
     "kind": "fairness",
@@ -91,7 +93,7 @@ class Target:
 
     def request(self) -> str:
         """A fairness report on the first 600 rows of the COMPAS file, its task sent to the
-        broker by the view."""
+        broker by the service."""
         small = self.directory / "compas-small.csv"
         with COMPAS.open() as source, small.open("w") as target:
             for _, line in zip(range(601), source, strict=False):
@@ -107,7 +109,14 @@ class Worker:
     pool runs the task in this very process: its pid is the one in the lease and the pause
     marker)."""
 
-    def __init__(self, target: Target, name: str, queues: str = "reports", **extra: str) -> None:
+    def __init__(
+        self,
+        target: Target,
+        name: str,
+        queues: str = "reports",
+        include: str | None = None,
+        **extra: str,
+    ) -> None:
         self.log = target.directory / f"worker-{name}.log"
         with self.log.open("w") as output:
             self.process = subprocess.Popen(
@@ -126,6 +135,7 @@ class Worker:
                     "--without-heartbeat",
                     "--loglevel=INFO",
                     f"--hostname=reports-{name}-{os.getpid()}@%h",
+                    *([f"--include={include}"] if include else []),
                 ],
                 cwd=REPO,
                 env={**target.env(), **extra},
@@ -242,8 +252,8 @@ if __name__ != "__main__":
         """Starts workers; every one is stopped (or killed) when the test ends."""
         started: list[Worker] = []
 
-        def start(name: str, **extra: str) -> Worker:
-            worker = Worker(target, name, **extra)
+        def start(name: str, include: str | None = None, **extra: str) -> Worker:
+            worker = Worker(target, name, include=include, **extra)
             started.append(worker)
             return worker
 
@@ -256,7 +266,7 @@ if __name__ != "__main__":
     def test_a_requested_report_is_completed_by_a_real_worker(
         target: Target, workers: Callable[..., Worker]
     ) -> None:
-        """The view's after-commit task reaches the worker through Redis: the report ends
+        """The request's after-commit task reaches the worker through Redis: the report ends
         done, once, and the PDF on disk is the one whose SHA-256 the log records."""
         worker = workers("one")
         report_id = target.request()
@@ -278,7 +288,12 @@ if __name__ != "__main__":
         """Worker A stops at 50 % with a 3 s lease and is SIGKILLed; once the lease ran out,
         ``requeue_expired`` on worker B sends the job again, B takes it over (attempt 2,
         ``took_over``) and completes it: one ``report.completed``, its PDF on disk."""
-        first = workers("a", REPORTS_TEST_PAUSE_AT="50", REPORTS_LEASE_SECONDS=str(SHORT_LEASE))
+        first = workers(
+            "a",
+            include=PAUSE_MODULE,
+            WARDEN_TEST_PAUSE_AT="50",
+            REPORTS_LEASE_SECONDS=str(SHORT_LEASE),
+        )
         report_id = target.request()
         marker = target.uploads / f"paused-{first.pid}"
         wait_until(marker.name, marker.exists, first)
@@ -338,7 +353,7 @@ def _request(csv: str) -> dict[str, Any]:
     factories.model_version(alice, model, datasets=[DatasetRef("compas", 1, "validation")])
     path = Path(csv)
     upload = SimpleUploadedFile(path.name, path.read_bytes(), content_type="text/csv")
-    assert transaction.get_autocommit()  # the view's on_commit sends the task at once
+    assert transaction.get_autocommit()  # the service's on_commit sends the task at once
     response = client_for(alice).post(
         "/api/v1/reports/", {**COMPAS_FIELDS, "evaluation": upload}, format="multipart"
     )

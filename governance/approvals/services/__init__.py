@@ -26,17 +26,26 @@ from governance.approvals.services.emergency import (
 from governance.approvals.services.findings import (
     FINDING_ROLES,
     finding_open,
+    finding_open_authorize,
     finding_resolve,
+    finding_resolve_authorize,
     finding_snapshot,
 )
 from governance.approvals.services.gate import GateAnswer, gate_check
-from governance.approvals.services.grants import GRANT_SIGNING, signing_grant, signing_revoke
+from governance.approvals.services.grants import (
+    GRANT_SIGNING,
+    signing_change_authorize,
+    signing_grant,
+    signing_revoke,
+)
 from governance.approvals.services.policies import signoff_policy_publish
 from governance.approvals.services.requests import (
     deployment_request_expire,
     deployment_request_revoke,
+    deployment_request_revoke_authorize,
     deployment_request_submit,
     deployment_request_withdraw,
+    deployment_request_withdraw_authorize,
     deployment_requests_expire_due,
 )
 from governance.approvals.services.signoffs import (
@@ -65,18 +74,23 @@ __all__ = [
     "deployment_report",
     "deployment_request_expire",
     "deployment_request_revoke",
+    "deployment_request_revoke_authorize",
     "deployment_request_submit",
     "deployment_request_withdraw",
+    "deployment_request_withdraw_authorize",
     "deployment_requests_expire_due",
     "evidence_module",
     "finding_open",
+    "finding_open_authorize",
     "finding_resolve",
+    "finding_resolve_authorize",
     "finding_snapshot",
     "gate_check",
     "request_snapshot",
     "retrospective_flag_overdue",
     "retrospectives_flag_overdue",
     "signed_sha256",
+    "signing_change_authorize",
     "signing_grant",
     "signing_revoke",
     "signoff_policy_publish",

@@ -113,7 +113,7 @@ def recording_refusals(
     try:
         yield
     except (Forbidden, Conflict) as error:
-        if getattr(error, "recorded", False):
+        if error.recorded:
             raise
         audit_append_security_event(
             event=AuditEvent(
@@ -224,7 +224,7 @@ def reauthenticate(caller: Caller, password: str | None, *, subject: Subject, sc
         ),
         alert="signoff.signing_locked" if left <= 0 else None,
     )
-    error.recorded = True  # type: ignore[attr-defined]
+    error.recorded = True
     raise error
 
 

@@ -17,7 +17,6 @@ from core.reasons import reason_required
 from governance.approvals import selectors
 from governance.approvals.models import DeploymentRequest, SignOff
 from governance.approvals.services._common import (
-    check_decision,
     check_deployable,
     each_request,
     environment_named,
@@ -106,7 +105,6 @@ def signoff_retrospective(
     by a validator or officer other than the one who broke the glass and the version's author.
     A ``reject`` decision revokes the break-glass request: what is live stays live, and the
     gate allows no further deployment under it (``revoked``)."""
-    check_decision(decision)
     subject = request_subject(request)
     scope = scope_of(request.model_version, request.environment)
     with recording_refusals(

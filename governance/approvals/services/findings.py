@@ -15,7 +15,7 @@ from core.accounts.models import User
 from core.errors import Conflict, Forbidden, InvalidInput, SeparationOfDutiesViolation
 from core.roles import Role
 from governance.approvals import selectors
-from governance.approvals.models import Finding, FindingSeverity, FindingStatus
+from governance.approvals.models import Finding, FindingStatus
 from governance.approvals.services._common import recording_refusals
 from registry.models import ModelVersion
 
@@ -64,6 +64,18 @@ def _check_finding_text(title: str, description: str) -> tuple[str, str]:
     return title, description
 
 
+def finding_open_authorize(*, caller: Caller, version: ModelVersion) -> None:
+    """``Forbidden`` (recorded as ``finding.refused``) unless the caller holds a finding role
+    for ``version``."""
+    subject = Subject(type="model_version", id=str(version.pk), label=str(version))
+    scope = {"model": version.model.name, "version": version.version}
+    with recording_refusals(
+        caller, action=AuditAction.FINDING_REFUSED, subject=subject, scope=scope
+    ):
+        if not _holds_finding_role(caller.user, version):
+            raise Forbidden("raising a finding needs the validator, risk or compliance role")
+
+
 def finding_open(
     *,
     caller: Caller,
@@ -77,19 +89,13 @@ def finding_open(
     """A validator or officer records a finding against ``version`` (``finding.opened``).
     An open high or critical finding blocks the gate for the version (``open_finding:<id>``)
     until it is resolved."""
-    if severity not in FindingSeverity.values:
-        raise InvalidInput(
-            f"severity {severity!r} is not one of {', '.join(FindingSeverity.values)}",
-            fields={"severity": [f'"{severity}" is not a valid choice.']},
-        )
+    finding_open_authorize(caller=caller, version=version)
     title, description = _check_finding_text(title, description)
     subject = Subject(type="model_version", id=str(version.pk), label=str(version))
     scope = {"model": version.model.name, "version": version.version}
     with recording_refusals(
         caller, action=AuditAction.FINDING_REFUSED, subject=subject, scope=scope
     ):
-        if not _holds_finding_role(caller.user, version):
-            raise Forbidden("raising a finding needs the validator, risk or compliance role")
         if not owner.is_active:
             raise InvalidInput(
                 f"{owner.get_username()} is not an active account",
@@ -115,10 +121,23 @@ def finding_open(
     return finding
 
 
+def finding_resolve_authorize(*, caller: Caller, finding: Finding) -> None:
+    """``Forbidden`` (recorded as ``finding.refused``) unless the caller holds a finding role
+    for the finding's version (independence from the model is checked by the service)."""
+    version = finding.model_version
+    scope = {"model": version.model.name, "version": version.version}
+    with recording_refusals(
+        caller, action=AuditAction.FINDING_REFUSED, subject=_finding_subject(finding), scope=scope
+    ):
+        if not _holds_finding_role(caller.user, version):
+            raise Forbidden("resolving a finding needs the validator, risk or compliance role")
+
+
 def finding_resolve(*, caller: Caller, finding: Finding, resolution: str) -> Finding:
     """Someone independent of the model (a validator or officer who is neither the
     version's author nor the model's owner) resolves an open finding, saying how
     (``finding.resolved``); the gate stops counting it."""
+    finding_resolve_authorize(caller=caller, finding=finding)
     resolution = (resolution or "").strip()
     if not resolution or len(resolution) > 2000:
         raise InvalidInput(
@@ -132,8 +151,6 @@ def finding_resolve(*, caller: Caller, finding: Finding, resolution: str) -> Fin
         caller, action=AuditAction.FINDING_REFUSED, subject=subject, scope=scope
     ):
         user = caller.user
-        if not _holds_finding_role(user, version):
-            raise Forbidden("resolving a finding needs the validator, risk or compliance role")
         if user.pk in (version.author_id, version.model.owner_id):
             raise SeparationOfDutiesViolation(
                 "the model's owner and the version's author cannot resolve its findings",

@@ -12,7 +12,7 @@ from core.accounts.callers import Caller
 from core.accounts.models import User
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound, SeparationOfDutiesViolation
 from core.reasons import reason_required
-from core.roles import SIGNING_ROLES, signing_codename
+from core.roles import signing_codename
 from governance.approvals.services._common import group_grants, recording_refusals
 from registry.models import RegisteredModel
 from registry.selectors import SigningGrant, signing_grant_list
@@ -22,20 +22,33 @@ GRANT_SIGNING = "approvals.grant_signing"
 
 def _grantee(user: User | None, group: Group | None) -> tuple[User | Group, dict[str, str]]:
     """The one user or group a grant names, and how the audit record names it."""
-    if (user is None) == (group is None):
-        raise InvalidInput(
-            "name exactly one of user or group",
-            fields={"user": ["Name a user or a group, not both."]},
-        )
-    if user is not None:
+    if user is not None and group is None:
         if not user.is_active or user.is_service_account:
             raise InvalidInput(
                 f"{user.get_username()} cannot sign: only an active person can",
                 fields={"user": ["Only an active person (not a service account) can sign."]},
             )
         return user, {"type": "user", "id": str(user.pk), "name": user.get_username()}
-    assert group is not None
-    return group, {"type": "group", "id": str(group.pk), "name": group.name}
+    if group is not None and user is None:
+        return group, {"type": "group", "id": str(group.pk), "name": group.name}
+    raise InvalidInput(
+        "name exactly one of user or group",
+        fields={"user": ["Name a user or a group, not both."]},
+    )
+
+
+def signing_change_authorize(*, caller: Caller, model: RegisteredModel) -> None:
+    """``Forbidden`` (recorded as ``signing.refused``) unless the caller may grant or revoke
+    signing rights (``approvals.grant_signing`` through a role)."""
+    subject = Subject(type="registered_model", id=str(model.pk), label=model.name)
+    with recording_refusals(
+        caller, action=AuditAction.SIGNING_REFUSED, subject=subject, scope={"model": model.name}
+    ):
+        if not group_grants(caller.user, GRANT_SIGNING):
+            raise Forbidden(
+                "granting or revoking signing rights needs the grant_signing permission "
+                "(risk officers and administrators)"
+            )
 
 
 def _signing_change(
@@ -48,11 +61,7 @@ def _signing_change(
     group: Group | None,
     grant: bool,
 ) -> SigningGrant:
-    if role not in SIGNING_ROLES:
-        raise InvalidInput(
-            f"role {role!r} is not one of {', '.join(SIGNING_ROLES)}",
-            fields={"role": [f'"{role}" is not a valid choice.']},
-        )
+    signing_change_authorize(caller=caller, model=model)
     text = reason_required(reason)
     grantee, named = _grantee(user, group)
     perm = f"registry.{signing_codename(role)}"
@@ -62,11 +71,6 @@ def _signing_change(
     with recording_refusals(
         caller, action=AuditAction.SIGNING_REFUSED, subject=subject, scope=scope
     ):
-        if not group_grants(caller.user, GRANT_SIGNING):
-            raise Forbidden(
-                "granting or revoking signing rights needs the grant_signing permission "
-                "(risk officers and administrators)"
-            )
         if grant and (
             caller.user.pk == getattr(user, "pk", None)
             or (group is not None and caller.user.groups.filter(pk=group.pk).exists())

@@ -22,7 +22,6 @@ from governance.approvals.services._common import (
     recording_refusals,
 )
 from governance.approvals.workflow import Meaning, Step
-from registry.models import RiskTier
 
 
 def signoff_policy_publish(
@@ -39,18 +38,8 @@ def signoff_policy_publish(
     """Publish the next version of the policy of an environment and risk tier (administrators
     through their role). Published versions never change; open requests keep theirs."""
     env = environment_named(environment)
-    if risk_tier not in RiskTier.values:
-        raise InvalidInput(
-            f"risk_tier {risk_tier!r} is not one of {', '.join(RiskTier.values)}",
-            fields={"risk_tier": [f'"{risk_tier}" is not a valid choice.']},
-        )
     checked_steps = _check_steps(steps)
     checked_evidence = _check_evidence(evidence)
-    if approval_expiry_days < 1 or wait_seconds < 0:
-        raise InvalidInput(
-            "approval_expiry_days must be >= 1 and wait_seconds >= 0",
-            fields={"approval_expiry_days": ["Must be >= 1."]},
-        )
     subject = Subject(type="signoff_policy", id=f"{env.name}/{risk_tier}", label="")
     with recording_refusals(
         caller,

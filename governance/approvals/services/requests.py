@@ -113,13 +113,9 @@ def _close(
     reason: str,
     allowed: Any,
 ) -> DeploymentRequest:
-    note = reason_required(reason)
-    subject = request_subject(request)
-    scope = scope_of(request.model_version, request.environment)
-    with recording_refusals(
-        caller, action=AuditAction.DEPLOYMENT_REQUEST_REFUSED, subject=subject, scope=scope
-    ):
+    with _request_refusals(caller, request):
         allowed(request)
+        note = reason_required(reason)
         with transaction.atomic(durable=True):
             request = lock_request(request)
             request.state = next_state(request.state, action)
@@ -133,23 +129,51 @@ def _close(
     return request
 
 
+def _request_refusals(caller: Caller, request: DeploymentRequest) -> Any:
+    """``recording_refusals`` for an act on ``request`` (``deployment_request.refused``)."""
+    return recording_refusals(
+        caller,
+        action=AuditAction.DEPLOYMENT_REQUEST_REFUSED,
+        subject=request_subject(request),
+        scope=scope_of(request.model_version, request.environment),
+    )
+
+
+def _may_withdraw(caller: Caller, request: DeploymentRequest) -> None:
+    if request.requester_id != caller.user.pk:
+        raise Forbidden("only the requester may withdraw a request")
+
+
+def deployment_request_withdraw_authorize(*, caller: Caller, request: DeploymentRequest) -> None:
+    """``Forbidden`` (recorded) unless the caller may withdraw ``request``: interfaces ask,
+    as every ``*_authorize`` here, before they judge the input."""
+    with _request_refusals(caller, request):
+        _may_withdraw(caller, request)
+
+
 def deployment_request_withdraw(
     *, caller: Caller, request: DeploymentRequest, reason: str
 ) -> DeploymentRequest:
     """The requester withdraws a pending request."""
-
-    def allowed(found: DeploymentRequest) -> None:
-        if found.requester_id != caller.user.pk:
-            raise Forbidden("only the requester may withdraw a request")
-
     return _close(
         caller,
         request,
         action=RequestAction.WITHDRAW,
         event=AuditAction.DEPLOYMENT_REQUEST_WITHDRAWN,
         reason=reason,
-        allowed=allowed,
+        allowed=lambda found: _may_withdraw(caller, found),
     )
+
+
+def _may_revoke(caller: Caller) -> None:
+    if not group_grants(caller.user, "approvals.revoke_deploymentrequest"):
+        raise Forbidden("only a risk or compliance officer may revoke an approval")
+
+
+def deployment_request_revoke_authorize(*, caller: Caller, request: DeploymentRequest) -> None:
+    """``Forbidden`` (recorded) unless the caller may revoke approvals."""
+    with _request_refusals(caller, request):
+        _may_revoke(caller)
 
 
 def deployment_request_revoke(
@@ -157,18 +181,13 @@ def deployment_request_revoke(
 ) -> DeploymentRequest:
     """Revoke an approval (holders of ``revoke_deploymentrequest`` through their role: risk
     and compliance officers). What is live stays live; new deployments are denied."""
-
-    def allowed(found: DeploymentRequest) -> None:
-        if not group_grants(caller.user, "approvals.revoke_deploymentrequest"):
-            raise Forbidden("only a risk or compliance officer may revoke an approval")
-
     return _close(
         caller,
         request,
         action=RequestAction.REVOKE,
         event=AuditAction.DEPLOYMENT_REQUEST_REVOKED,
         reason=reason,
-        allowed=allowed,
+        allowed=lambda found: _may_revoke(caller),
     )
 
 

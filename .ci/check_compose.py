@@ -1,8 +1,8 @@
 """Validate docker-compose.yml against the vendored compose-spec JSON schema.
 
-Usage: python ci/check_compose.py [COMPOSE_FILE ...]   (default: docker-compose.yml)
+Usage: python .ci/check_compose.py [COMPOSE_FILE ...]   (default: docker-compose.yml)
 
-Besides the schema (ci/compose-spec.json, see ci/README.md), a few cross-references that the
+Besides the schema (.ci/compose-spec.json, see .ci/README.md), a few cross-references that the
 schema cannot express and that ``docker compose config`` would reject are checked: duplicate
 YAML keys, ``depends_on`` targets, ``service_healthy`` targets without a healthcheck, and
 secrets, configs, named volumes and networks used by a service but not declared at the top
@@ -23,8 +23,8 @@ from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError
 
 ROOT = Path(__file__).resolve().parent.parent
-SCHEMA_PATH = ROOT / "ci" / "compose-spec.json"
-# Where ci/compose-spec.json was copied from (keep in step with ci/README.md).
+SCHEMA_PATH = ROOT / ".ci" / "compose-spec.json"
+# Where .ci/compose-spec.json was copied from (keep in step with .ci/README.md).
 SCHEMA_SOURCE = "npm dclint 3.1.0"
 
 
