@@ -9,3 +9,7 @@ class AuditConfig(AppConfig):
 
     def ready(self) -> None:
         from audit import checks  # noqa: F401  (registers the checks)
+        from audit.models import change_refused
+        from audit.services import on_change_refused
+
+        change_refused.connect(on_change_refused, dispatch_uid="audit.change_refused")

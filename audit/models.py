@@ -18,6 +18,7 @@ from typing import Any, NoReturn, TypeVar
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, models
+from django.dispatch import Signal
 from django.utils import timezone
 
 _M = TypeVar("_M", bound=models.Model)
@@ -27,13 +28,18 @@ class AppendOnlyError(RuntimeError):
     """An attempt to change or delete a row of an append-only audit table."""
 
 
+# Sent (with ``table``, ``operation``, ``message``, ``row``, ``using``) before a change to an
+# append-only row is refused; ``audit.services`` records it as a security event, connected
+# in ``AuditConfig.ready`` so that these models never import the services that use them.
+change_refused = Signal()
+
+
 def _refused(
     model: type[models.Model], operation: str, message: str, row: Any, using: str | None
 ) -> NoReturn:
-    """Record the refused change as a security event (``audit.services``), then raise."""
-    from audit.services import audit_change_refused_record
-
-    audit_change_refused_record(
+    """Announce the refused change (recorded as a security event), then raise."""
+    change_refused.send(
+        sender=model,
         table=model._meta.db_table,
         operation=operation,
         message=message,

@@ -256,3 +256,12 @@ def audit_change_refused_record(
         transaction.on_commit(record, using=using)
     else:
         record()
+
+
+def on_change_refused(
+    sender: Any, *, table: str, operation: str, message: str, row: str | None, using: str, **_: Any
+) -> None:
+    """Receiver of ``audit.models.change_refused``: records the refusal."""
+    audit_change_refused_record(
+        table=table, operation=operation, message=message, row=row, using=using
+    )

@@ -6,24 +6,40 @@ the message only says "start now". When the broker does not answer, the commit h
 and the request succeeds: the send is logged and dropped, and the periodic sweep of that kind
 of job (``governance.reports.tasks.requeue_expired``, ``audit.tasks.requeue_exports``,
 ``governance.webhooks.tasks.sweep``) sends it once the broker is back.
+
+A service names the task it sends by its registered name: the task module imports the
+service it runs, so the service importing the task module back would be a cycle.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 from typing import Any
 
-from celery import Task
+from celery import Task, current_app
 from django.db import transaction
 from kombu.exceptions import OperationalError as BrokerError
 
 log = logging.getLogger(__name__)
 
 
-def send(task: Task, *args: Any) -> bool:
-    """Send ``task`` now; ``False`` (logged) when the broker is unreachable. In-process
-    (eager) execution, the development mode without a broker, runs the task and lets its
-    errors through."""
+def registered(task: Task | str) -> Task:
+    """``task`` itself, or the task registered under that name. A task is named by its
+    dotted path (``governance.reports.tasks.run_report``), so a process that has not yet
+    imported its module (a web worker) imports it here, which registers it."""
+    if not isinstance(task, str):
+        return task
+    if task not in current_app.tasks:
+        importlib.import_module(task.rpartition(".")[0])
+    return current_app.tasks[task]
+
+
+def send(task: Task | str, *args: Any) -> bool:
+    """Send ``task`` (a task, or its registered name) now; ``False`` (logged) when the broker
+    is unreachable. In-process (eager) execution, the development mode without a broker, runs
+    the task and lets its errors through."""
+    task = registered(task)
     if task.app.conf.task_always_eager:
         task.apply_async(args)
         return True
@@ -41,7 +57,7 @@ def send(task: Task, *args: Any) -> bool:
     return True
 
 
-def send_on_commit(task: Task, *args: Any, using: str | None = None) -> None:
+def send_on_commit(task: Task | str, *args: Any, using: str | None = None) -> None:
     """``send`` once the current transaction commits (at once outside one); never for a
     transaction that rolls back."""
     transaction.on_commit(lambda: send(task, *args), using=using)

@@ -56,6 +56,9 @@ from core.actors import Actor
 from core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from core.tasks import send_on_commit
 
+# The task that runs the export job, by its registered name (its module imports this one).
+EXPORT_BUNDLE = "audit.tasks.export_bundle"
+
 if TYPE_CHECKING:
     from core.accounts.models import User
 
@@ -461,10 +464,7 @@ def audit_export_request(
             },
             using=using,
         )
-        # The task module imports this one (its task runs the export), so not at the top.
-        from audit.tasks import export_bundle
-
-        send_on_commit(export_bundle, str(export.id), using=using)
+        send_on_commit(EXPORT_BUNDLE, str(export.id), using=using)
     return export
 
 

@@ -15,13 +15,6 @@ from core.actors import SYSTEM_ACTOR
 from core.roles import ROLE_PERMISSIONS, Role
 
 
-def _dotted(group: Group) -> list[str]:
-    return sorted(
-        f"{p.content_type.app_label}.{p.codename}"
-        for p in group.permissions.select_related("content_type")
-    )
-
-
 def _last_app_with_models() -> AppConfig | None:
     configs = [config for config in apps.get_app_configs() if config.models_module is not None]
     return configs[-1] if configs else None
@@ -40,26 +33,46 @@ def sync_role_permissions(*args: Any, using: str = "default", **kwargs: Any) -> 
     if sender is not None and sender is not _last_app_with_models():
         return
     record = audit_selectors.any_record_exists(using=using)
+    wanted_names = {dotted for role in Role for dotted in ROLE_PERMISSIONS.get(role, [])}
     with transaction.atomic(using=using):
+        # Every permission a role names, read at once (the first of a name in the model's
+        # order, as a lookup of that name would find it).
+        by_name: dict[str, Permission] = {}
+        for perm in (
+            Permission.objects.using(using)
+            .select_related("content_type")
+            .filter(codename__in={dotted.split(".", 1)[1] for dotted in wanted_names})
+        ):
+            by_name.setdefault(f"{perm.content_type.app_label}.{perm.codename}", perm)
+        groups = {g.name: g for g in Group.objects.using(using).filter(name__in=Role.values)}
+        held: dict[int, dict[int, str]] = {}
+        through = Group.permissions.through.objects.using(using).filter(
+            group_id__in=[g.pk for g in groups.values()]
+        )
+        for group_id, perm_id, app_label, codename in through.values_list(
+            "group_id",
+            "permission_id",
+            "permission__content_type__app_label",
+            "permission__codename",
+        ):
+            held.setdefault(group_id, {})[perm_id] = f"{app_label}.{codename}"
         events = []
         for role in Role:
-            group, _ = Group.objects.using(using).get_or_create(name=role.value)
-            before = _dotted(group)
-            wanted = ROLE_PERMISSIONS.get(role, [])
-            perms: dict[int, Permission] = {}
-            # A permission may be listed twice for a role (admin builds and reads);
-            # set() would insert the repeat again.
-            for dotted in wanted:
-                app_label, codename = dotted.split(".", 1)
-                perm = (
-                    Permission.objects.using(using)
-                    .filter(content_type__app_label=app_label, codename=codename)
-                    .first()
-                )
-                if perm is not None:
-                    perms[perm.pk] = perm
+            group = groups.get(role.value)
+            if group is None:
+                group = Group.objects.using(using).create(name=role.value)
+            current = held.get(group.pk, {})
+            # A permission may be listed twice for a role (admin builds and reads).
+            perms = {
+                by_name[dotted].pk: by_name[dotted]
+                for dotted in ROLE_PERMISSIONS.get(role, [])
+                if dotted in by_name
+            }
+            if set(perms) == set(current):
+                continue
+            before = sorted(current.values())
             group.permissions.set(list(perms.values()))
-            after = _dotted(group)
+            after = sorted(f"{p.content_type.app_label}.{p.codename}" for p in perms.values())
             if record and after != before:
                 events.append(
                     AuditEvent(

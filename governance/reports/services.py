@@ -62,6 +62,9 @@ from governance.reports.models import (
 )
 from registry.models import DatasetVersion, ModelVersion
 
+# The task that runs the report job, by its registered name (its module imports this one).
+RUN_REPORT = "governance.reports.tasks.run_report"
+
 # Holders of these roles may request reports on the versions they can see; auditors only read.
 REQUESTING_ROLES = (
     Role.DATA_SCIENTIST,
@@ -409,11 +412,8 @@ def _queue(report: Report, caller: Caller, data: dict[str, Any]) -> None:
     """The report's job and its ``report.requested`` record, in the caller's transaction,
     and ``run_report`` sent once it commits (never for a request that rolled back): the API,
     the admin and commands enqueue alike."""
-    # The task module imports this one (its tasks call these services), so not at the top.
-    from governance.reports.tasks import run_report
-
     ReportJob.objects.create(report=report)
-    send_on_commit(run_report, str(report.pk))
+    send_on_commit(RUN_REPORT, str(report.pk))
     audit_record(
         action=AuditAction.REPORT_REQUESTED,
         actor=caller.actor,

@@ -46,6 +46,9 @@ from governance.webhooks.models import (
     WebhookSubscription,
 )
 
+# The task that runs a delivery attempt, by its registered name (its module imports this one).
+DELIVER = "governance.webhooks.tasks.deliver"
+
 MANAGE_PERMISSION = "webhooks.manage_webhooksubscription"
 DEFAULT_RETRY_DELAYS = (10, 30, 120, 600, 1800, 7200)
 # A lease outlives the request timeout by this much before another worker may take over.
@@ -292,10 +295,8 @@ def delivery_redeliver(*, caller: Caller, delivery: WebhookDelivery) -> WebhookD
 def enqueue_on_commit(deliveries: Sequence[WebhookDelivery]) -> None:
     """Send each delivery's first attempt once the current transaction commits (never for a
     rolled-back one). The periodic sweep picks up any that the broker lost."""
-    from governance.webhooks.tasks import deliver
-
     for delivery in deliveries:
-        send_on_commit(deliver, str(delivery.delivery_id))
+        send_on_commit(DELIVER, str(delivery.delivery_id))
 
 
 def _take_lease(delivery_id: uuid.UUID | str, now: dt.datetime) -> WebhookDelivery | None:

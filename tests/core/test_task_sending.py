@@ -147,3 +147,26 @@ def test_beat_sweeps_the_exports_every_minute_on_the_checkpoints_queue() -> None
     entry = app.conf.beat_schedule["audit-requeue-exports"]
     assert (entry["task"], entry["schedule"]) == ("audit.tasks.requeue_exports", 60.0)
     assert settings.CELERY_TASK_ROUTES["audit.tasks.requeue_exports"] == {"queue": "checkpoints"}
+
+
+def test_services_name_the_tasks_they_send_by_registered_name() -> None:
+    """A service sends its task by name (its task module imports the service, so importing
+    the task back would be a cycle); each name is the task's registered one."""
+    from audit.exports.services import EXPORT_BUNDLE
+    from audit.tasks import export_bundle
+    from core.tasks import registered
+    from governance.reports.services import RUN_REPORT
+    from governance.reports.tasks import run_report
+    from governance.webhooks.services import DELIVER
+    from governance.webhooks.tasks import deliver
+
+    # ``shared_task`` hands out a proxy; the registry holds the task it stands for.
+    for name, task in (
+        (EXPORT_BUNDLE, export_bundle),
+        (RUN_REPORT, run_report),
+        (DELIVER, deliver),
+    ):
+        assert registered(name) is task._get_current_object()  # type: ignore[attr-defined]
+    assert registered(deliver) is deliver
+    with pytest.raises(KeyError):
+        registered("governance.reports.tasks.no_such_task")
