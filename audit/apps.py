@@ -12,4 +12,4 @@ class AuditConfig(AppConfig):
         from audit.models import change_refused
         from audit.services import on_change_refused
 
-        change_refused.connect(on_change_refused, dispatch_uid="audit.change_refused")
+        change_refused.connect(on_change_refused, dispatch_uid="record_refused_changes")
