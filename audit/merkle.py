@@ -73,7 +73,6 @@ LeafFetcher = Callable[[int, int], Sequence[bytes]]
 _RangeHasher = Callable[[int, int], bytes]
 
 
-# ---------------------------------------------------------------------------------------------
 # Hashing and roots
 
 
@@ -82,7 +81,6 @@ def leaf_hash(data: bytes) -> bytes:
     return _sha256(_LEAF_PREFIX + data).digest()
 
 
-# ---------------------------------------------------------------------------------------------
 # Proof generation over ranges [start, end)
 
 
@@ -154,7 +152,6 @@ def consistency_proof(leaves: Sequence[bytes], old_size: int, new_size: int) -> 
     return _consistency_path(lambda a, b: root(leaves[a:b]), old_size, 0, new_size)
 
 
-# ---------------------------------------------------------------------------------------------
 # A store of cached perfect-subtree hashes for proofs in large logs
 
 

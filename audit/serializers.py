@@ -128,9 +128,6 @@ class ConsistencyProofSerializer(serializers.Serializer):
     to_checkpoint = serializers.CharField(help_text="the signed note of size to")
 
 
-# Export bundles -------------------------------------------------------------------------------
-
-
 class _TextField(serializers.CharField):
     """A JSON string and nothing else (DRF's CharField would turn 12 into "12")."""
 

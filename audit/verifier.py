@@ -52,7 +52,6 @@ from typing import IO, Any, NamedTuple, TypeVar
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-# =============================================================================================
 # Part 1. Records
 
 SUPPORTED_VERSIONS = frozenset({1})
@@ -592,7 +591,6 @@ def verify_bodies(origin: str, bodies: Iterable[bytes]) -> ChainReport:
     return verifier.finish()
 
 
-# =============================================================================================
 # Part 2. Merkle tree (RFC 9162)
 
 HASH_SIZE = 32
@@ -754,7 +752,6 @@ def _is_proof(proof: object) -> bool:
     return isinstance(proof, list | tuple)
 
 
-# =============================================================================================
 # Part 3. Signed notes and checkpoints (C2SP)
 
 
@@ -798,7 +795,6 @@ class KeyFormatError(ValueError):
     """A signer or verifier key string, or a key name, that is not acceptable."""
 
 
-# ---------------------------------------------------------------------------------------------
 # Helpers
 
 
@@ -857,7 +853,6 @@ def _decode_text(data: bytes) -> str:
     return text
 
 
-# ---------------------------------------------------------------------------------------------
 # Keys
 
 
@@ -1049,7 +1044,6 @@ def open_note(note: bytes, verifiers: Sequence[Verifier]) -> OpenedNote:
     return OpenedNote(body, tuple(verified), tuple(unverified))
 
 
-# ---------------------------------------------------------------------------------------------
 # Checkpoints
 
 
@@ -1130,7 +1124,6 @@ def open_checkpoint(note: bytes, verifiers: Sequence[Verifier]) -> tuple[Checkpo
     return parse_checkpoint(opened.body), opened
 
 
-# =============================================================================================
 # Part 4. Export bundles (docs/audit-bundle.md)
 
 BUNDLE_FORMAT = "warden-audit-bundle/1"
@@ -1857,7 +1850,6 @@ def _check_manifest(
         fail(f"the latest checkpoint is not of size {largest}")
 
 
-# ---------------------------------------------------------------------------------------------
 # Command line
 
 

@@ -85,9 +85,6 @@ def log(message: str) -> None:
     print(message, flush=True)
 
 
-# What the clients saw -----------------------------------------------------------------------
-
-
 @dataclass
 class Answer:
     kind: str
@@ -270,9 +267,6 @@ class Client:
         if "sessionid" not in self.cookies or headers.get("location") != "/approvals/":
             self.recorder.problem(f"login of {username}: no session ({headers.get('location')})")
             raise Unexpected("login")
-
-
-# The traffic --------------------------------------------------------------------------------
 
 
 def _csv_slice(path: Path, columns: list[str], start: int, rows: int) -> bytes:
@@ -590,9 +584,6 @@ class Pipeline(threading.Thread):
             )
 
 
-# The servers --------------------------------------------------------------------------------
-
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -764,9 +755,6 @@ def warm_up(port: int, cast: dict[str, Any], args: argparse.Namespace) -> tuple[
     return time.monotonic() - began, 0
 
 
-# Figures ------------------------------------------------------------------------------------
-
-
 def percentile(ordered: list[float], fraction: float) -> float:
     if not ordered:
         return float("nan")
@@ -824,9 +812,6 @@ def memory_figures(
             "growth_pct": None if growth is None else round(growth * 100, 2),
         }
     return base.at, figures
-
-
-# The run ------------------------------------------------------------------------------------
 
 
 def interrupted(signum: int, frame: Any) -> None:

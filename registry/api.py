@@ -47,9 +47,6 @@ class _SelectorView(SelectorView):
     filter_backends = [DjangoFilterBackend]
 
 
-# Registered models -----------------------------------------------------------------------
-
-
 @extend_schema_view(
     get=extend_schema(
         summary="List the models you may see",
@@ -157,9 +154,6 @@ class ModelRetireView(generics.GenericAPIView):
         return Response(RegisteredModelSerializer(model).data)
 
 
-# Model versions --------------------------------------------------------------------------
-
-
 @extend_schema_view(
     get=extend_schema(
         summary="The versions of a model", responses={200: ModelVersionSerializer, **READ_ERRORS}
@@ -255,9 +249,6 @@ class ModelVersionLineageView(generics.GenericAPIView):
         return Response(
             selectors.lineage_get(user=request_user(request), model_name=name, version=version)
         )
-
-
-# Datasets --------------------------------------------------------------------------------
 
 
 @extend_schema_view(

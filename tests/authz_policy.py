@@ -113,7 +113,6 @@ REASON = {"reason": "matrix"}
 GATE_QUESTION = {"model": "{model}", "version": 1, "environment": "test", "digest": "{digest}"}
 
 API: dict[tuple[str, str], Rule] = {
-    # The audit log ------------------------------------------------------------------------
     ("GET", "/api/v1/audit/records/"): R(AUDIT_READERS, AUDIT, role_first=True),
     ("GET", "/api/v1/audit/verify"): R(AUDIT_READERS, AUDIT, role_first=True),
     ("GET", "/api/v1/audit/public-key"): R(EVERYONE, AUDIT, public=True),
@@ -133,7 +132,6 @@ API: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/audit/exports/{export_id}/download"): R(
         EXPORTERS, AUDIT, role_first=True, kind="export"
     ),
-    # Models and versions -------------------------------------------------------------------
     ("GET", "/api/v1/models/"): R(EVERYONE, REGISTRY_READ, lists="model"),
     ("POST", "/api/v1/models/"): R(
         BUILDERS, REGISTRY_WRITE, body={"name": "matrix-new-model", "risk_tier": "low"}
@@ -195,7 +193,6 @@ API: dict[tuple[str, str], Rule] = {
         kind="model",
         body={"title": "matrix", "severity": "low", "owner": "{owner}"},
     ),
-    # Datasets ------------------------------------------------------------------------------
     ("GET", "/api/v1/datasets/"): R(EVERYONE, REGISTRY_READ, lists="dataset"),
     ("POST", "/api/v1/datasets/"): R(BUILDERS, REGISTRY_WRITE, body={"name": "matrix-new-data"}),
     ("GET", "/api/v1/datasets/{name}/"): R(EVERYONE, REGISTRY_READ, kind="dataset"),
@@ -215,7 +212,6 @@ API: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/datasets/{name}/versions/{version}/"): R(
         EVERYONE, REGISTRY_READ, kind="dataset"
     ),
-    # Deployments ----------------------------------------------------------------------------
     ("GET", "/api/v1/environments/"): R(EVERYONE, PIPELINE_READ),
     ("GET", "/api/v1/environments/{environment}/live"): R(EVERYONE, PIPELINE_READ, lists="model"),
     ("GET", "/api/v1/policies/"): R(EVERYONE, PIPELINE_READ),
@@ -280,7 +276,6 @@ API: dict[tuple[str, str], Rule] = {
     ),
     ("GET", "/api/v1/gate"): R(EVERYONE, GATE, kind="model", query=GATE_QUESTION),
     ("GET", "/api/v1/gate/status"): R(EVERYONE, GATE, kind="model", query=GATE_QUESTION),
-    # Reports --------------------------------------------------------------------------------
     ("GET", "/api/v1/reports/"): R(EVERYONE, REPORTS_READ, lists="report"),
     ("POST", "/api/v1/reports/"): R(
         REPORT_REQUESTERS,
@@ -291,7 +286,6 @@ API: dict[tuple[str, str], Rule] = {
     ),
     ("GET", "/api/v1/reports/{report_id}"): R(EVERYONE, REPORTS_READ, kind="report"),
     ("GET", "/api/v1/reports/{report_id}/pdf"): R(EVERYONE, REPORTS_READ, kind="report"),
-    # Webhooks: managers only, in a session -------------------------------------------------
     ("GET", "/api/v1/webhooks/"): R(
         WEBHOOK_MANAGERS, PERSON_ONLY, role_first=True, lists="webhook"
     ),

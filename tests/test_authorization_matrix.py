@@ -90,9 +90,6 @@ class Actor:
         return self.scopes is not None
 
 
-# The cast --------------------------------------------------------------------------------------
-
-
 def _build(tmp_path: Path, settings: Any) -> SimpleNamespace:
     only_signing_key(settings, tmp_path, publish=True)
     settings.REPORTS_UPLOAD_DIR = str(tmp_path / "inputs")
@@ -248,9 +245,6 @@ def _client(world: SimpleNamespace, actor: Actor) -> Client:
     return client
 
 
-# The expectation ------------------------------------------------------------------------------
-
-
 def _allowed_accounts(rule: Rule, side: str | None) -> set[str]:
     allowed = set(rule.who)
     if side is not None:
@@ -288,9 +282,6 @@ def expected_refusal(actor: Actor, rule: Rule, side: str | None, *, page: bool) 
     if account not in allowed:
         return 403
     return None
-
-
-# The operations ---------------------------------------------------------------------------------
 
 
 def schema_operations() -> set[tuple[str, str]]:
@@ -445,9 +436,6 @@ def _admin_pages(world: SimpleNamespace) -> list[tuple[str, Rule]]:
             url = reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[row.pk])
             pages.append((url, rule))
     return pages
-
-
-# The test ---------------------------------------------------------------------------------------
 
 
 def test_every_operation_and_page_is_classified():

@@ -105,8 +105,6 @@ class DownTarget(Target):
             producer.close()
 
 
-# ---- pytest ---------------------------------------------------------------------------------
-
 if __name__ != "__main__":
     from tests.approvals.conftest import seeded_defaults  # noqa: F401 - autouse: environments
     from tests.support import need, shared_database_url
@@ -181,9 +179,6 @@ if __name__ != "__main__":
             (received,) = receiver.requests
             assert json.loads(received.body)["type"] == "gate.denied"
             assert state["chain_ok"], state["chain_findings"]
-
-
-# ---- the helper process ---------------------------------------------------------------------
 
 
 def _seed(receiver_url: str) -> dict[str, Any]:

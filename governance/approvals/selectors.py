@@ -204,7 +204,6 @@ def deployment_history(
     return queryset.order_by("environment__position", "occurred_at", "id")
 
 
-# Review pages ----------------------------------------------------------------------------
 # Read-only views of one request for the approval forms: nothing here writes or records.
 
 

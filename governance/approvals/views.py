@@ -70,9 +70,6 @@ def _review_url(request_id: int) -> str:
     return reverse("approval_pages:review", args=[request_id])
 
 
-# The list --------------------------------------------------------------------------------
-
-
 @login_required
 @require_http_methods(["GET"])
 def request_list(request: HttpRequest) -> HttpResponse:
@@ -115,9 +112,6 @@ def request_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-# Request a deployment --------------------------------------------------------------------
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def request_create(request: HttpRequest) -> HttpResponse:
@@ -157,9 +151,6 @@ def request_create(request: HttpRequest) -> HttpResponse:
     return render(
         request, "approvals/request_form.html", {"form": form, "nav": "create"}, status=status
     )
-
-
-# The review page -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -264,9 +255,6 @@ def request_review(request: HttpRequest, request_id: int) -> HttpResponse:
     )
 
 
-# Signing ---------------------------------------------------------------------------------
-
-
 def _previews(
     found: DeploymentRequest, user: User
 ) -> dict[tuple[str, str], services.SignOffPreview]:
@@ -364,9 +352,6 @@ def request_sign(request: HttpRequest, request_id: int) -> HttpResponse:
     )
 
 
-# Withdraw and revoke ---------------------------------------------------------------------
-
-
 def _close_view(
     request: HttpRequest, request_id: int, *, title: str, verb: str, apply: Any
 ) -> HttpResponse:
@@ -421,9 +406,6 @@ def request_revoke(request: HttpRequest, request_id: int) -> HttpResponse:
         verb="revoked",
         apply=services.deployment_request_revoke,
     )
-
-
-# Break-glass -----------------------------------------------------------------------------
 
 
 def _may_break_glass(user: User) -> bool:

@@ -245,9 +245,6 @@ def action_after_signature(
     return RequestAction.SIGN
 
 
-# The gate --------------------------------------------------------------------------------
-
-
 class EvidenceStatus(models.TextChoices):
     PASSED = "passed", "Passed"
     MISSING = "missing", "Missing"
@@ -315,9 +312,6 @@ def gate_reasons(facts: GateFacts) -> list[str]:
                 reasons.append(f"evidence_{status}:{kind}")
         reasons.extend(f"open_finding:{finding}" for finding in facts.open_findings)
     return reasons
-
-
-# Deployments timeline -------------------------------------------------------------------
 
 
 def live_versions(events: Iterable[tuple[Any, Any, str]]) -> dict[Any, Any]:

@@ -69,9 +69,6 @@ def login_records(action: str) -> list[dict]:
     return [json.loads(r.body) for r in AuditRecord.objects.filter(action=action).order_by("seq")]
 
 
-# Throttling on the login pages -----------------------------------------------------------
-
-
 def test_fifty_wrong_passwords_then_the_right_one_is_refused_without_checking_it(alice):
     for _ in range(50):
         assert not logged_in(attempt("alice", "guess"))
@@ -128,9 +125,6 @@ def test_other_accounts_and_addresses_are_not_slowed_by_one_accounts_guesses(ali
     assert logged_in(attempt("bob", PASSWORD, address="10.1.0.99"))
 
 
-# Client address behind a trusted proxy ---------------------------------------------------
-
-
 @pytest.mark.database_free
 @pytest.mark.parametrize(
     ("trusted", "remote", "forwarded", "expected"),
@@ -171,9 +165,6 @@ def test_records_carry_the_client_address_behind_a_trusted_proxy():
     assert seen["ip"] == "198.51.100.7"
 
 
-# API keys --------------------------------------------------------------------------------
-
-
 def test_bad_api_keys_from_one_address_are_answered_429_until_the_window_passes(ci_key, clock):
     bad = client_with_key("wdn_not-a-key")
     codes = [bad.get("/api/v1/models/", REMOTE_ADDR="10.2.0.1").status_code for _ in range(60)]
@@ -191,9 +182,6 @@ def test_bad_api_keys_from_one_address_are_answered_429_until_the_window_passes(
     clock.advance(int(response["Retry-After"]))
     assert good.get("/api/v1/models/", REMOTE_ADDR="10.2.0.1").status_code == 200
     assert bad.get("/api/v1/models/", REMOTE_ADDR="10.2.0.1").status_code == 401
-
-
-# Audit records ---------------------------------------------------------------------------
 
 
 def test_failed_logins_are_recorded_at_most_once_a_minute_with_the_count(alice, clock):
@@ -243,9 +231,6 @@ def test_successful_logins_are_recorded_once_a_minute(alice, clock):
     assert [r["data"]["logins"] for r in records] == [1, 2]
     assert records[0]["actor"]["id"] == str(alice.pk)
     assert records[0]["object"]["id"] == str(alice.pk)
-
-
-# The shared cache ------------------------------------------------------------------------
 
 
 @override_settings(CACHES=CLOSED_REDIS)

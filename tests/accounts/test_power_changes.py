@@ -45,9 +45,6 @@ def superuser_admin(admin_user) -> Client:
     return client
 
 
-# Services --------------------------------------------------------------------------------
-
-
 def test_granting_a_role_records_groups_before_and_after_with_reason(root, admin_user, bob):
     mark = last_seq()
     user_roles_change(
@@ -152,9 +149,6 @@ def test_api_key_scopes_change_is_recorded(root, ci_account):
     assert parsed["reason"] == "registers now"
 
 
-# The completeness guard covers the tables that say who holds power -----------------------
-
-
 @pytest.mark.parametrize(
     "sql",
     [
@@ -189,9 +183,6 @@ def test_an_unrecorded_role_grant_is_a_completeness_violation(bob):
     assert guard.finish() == [
         "a transaction wrote ['accounts_user_groups'] without an audit record"
     ]
-
-
-# Admin -----------------------------------------------------------------------------------
 
 
 def test_admin_user_change_records_groups_and_flags_in_one_record(superuser_admin, bob):
@@ -260,9 +251,6 @@ def test_admin_cannot_delete_groups(superuser_admin, team):
     assert response.status_code == 403
     assert Group.objects.filter(pk=team.pk).exists()
     assert json.dumps(sorted(team.user_set.values_list("username", flat=True)))
-
-
-# Commands --------------------------------------------------------------------------------
 
 
 def test_seed_demo_records_every_account_and_grant(settings, roles):

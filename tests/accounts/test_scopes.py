@@ -94,9 +94,6 @@ def send(key: str, method: str, url: str, body: dict[str, Any] | None) -> Any:
     return getattr(client, method)(url, body or {}, format="json")
 
 
-# Person-only ---------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class PersonOnly:
     """An operation no key may do; ``who`` would be allowed to do it in a session."""
@@ -257,9 +254,6 @@ def test_person_only_refusals_leave_everything_as_it_was(world):
     assert DeploymentRequest.objects.get(pk=world.pending.pk).state == "pending"
 
 
-# Scoped ----------------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class Scoped:
     """An operation a key may do when it holds ``scope`` and its account ``who`` may do it;
@@ -402,9 +396,6 @@ def test_a_reserved_monitoring_key_opens_nothing_yet(world, operation):
 def test_every_scope_is_in_the_table():
     walked = {op.scope for op in SCOPED} | {"monitoring:write"}
     assert walked == ALL_SCOPES
-
-
-# A scope grants nothing by itself --------------------------------------------------------------
 
 
 def test_a_scope_grants_nothing_the_account_lacks(world, charlie, audrey):

@@ -224,9 +224,6 @@ def test_signing_shows_what_is_signed_and_records_that_digest(people, version, c
     assert json.loads(record.body)["data"]["signed_sha256"] == signoff.signed_sha256
 
 
-# Separation of duties and re-authentication through the forms -------------------------------
-
-
 def request_for(version, environment, requester, ci):
     if environment in ("test", "prod"):
         deploy(ci, version, "dev")
@@ -329,9 +326,6 @@ def test_a_rejection_through_the_form_rejects_the_request(people, version, ci):
     assert gate_on_review(people.alice, request.pk).reasons[0] == "rejected"
 
 
-# CSRF, login, scope --------------------------------------------------------------------------
-
-
 def test_csrf_is_enforced_on_the_sign_form(people, version, ci):
     request = request_for(version, "prod", people.bob, ci)
     client = Client(enforce_csrf_checks=True)
@@ -422,9 +416,6 @@ def test_request_form_offers_only_visible_versions(alice, charlie, version):
     assert "Select a valid choice" in text(response)
     assert not DeploymentRequest.objects.exists()
     assert version.artifact_digest[:19] in text(browser(alice).get("/approvals/new/"))
-
-
-# The list, withdraw and revoke ---------------------------------------------------------------
 
 
 def test_list_filters_and_awaiting_my_signature(people, version, ci):

@@ -28,9 +28,6 @@ def question(version, environment="prod", digest=None):
     }
 
 
-# The unrecorded status ----------------------------------------------------------------------
-
-
 def test_gate_status_answers_like_the_gate_and_records_nothing(people, version, ci, ci_key):
     request_for(version, "prod", people.bob, ci)
     seq = last_seq()
@@ -77,9 +74,6 @@ def test_gate_status_is_in_the_openapi_schema(api, admin_user):
     answer = paths["/api/v1/gate/status"]["get"]["responses"]["200"]
     assert "GateStatus" in json.dumps(answer)
     assert "/api/v1/deployment-requests/{request_id}/signing-content" in paths
-
-
-# Signatures bound to what was shown -----------------------------------------------------
 
 
 def preview(user, request_id, **query):
@@ -198,9 +192,6 @@ def test_form_without_what_was_shown_signs_nothing(people, version, ci):
     assert "did not say what it showed you" in text(response)
     assert records_since(seq) == []
     assert not SignOff.objects.filter(request=request).exists()
-
-
-# Break-glass pages ---------------------------------------------------------------------
 
 
 def emergency(user, version, *, reason="outage: the live model mis-scores", password=PASSWORD):

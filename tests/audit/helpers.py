@@ -168,9 +168,6 @@ NONCANONICAL: dict[str, Any] = {
 }
 
 
-# Tampering with the stored log -------------------------------------------------------------
-
-
 @contextmanager
 def triggers_bypassed() -> Iterator[CursorWrapper]:
     """Drop the append-only triggers as the owner, yield a cursor, reinstall them."""

@@ -72,9 +72,6 @@ def new_records(seq: int, action: str) -> list[dict[str, Any]]:
     return [json.loads(r.body) for r in records_since(seq) if r.action == action]
 
 
-# Refused changes ---------------------------------------------------------------------------
-
-
 @pytest.mark.usefixtures("watcher")
 @pytest.mark.parametrize("write", ORM_WRITES.values(), ids=ORM_WRITES.keys())
 def test_a_refused_change_to_a_record_is_recorded_and_alerted(
@@ -123,9 +120,6 @@ def test_a_change_refused_inside_a_transaction_is_recorded_when_it_commits(
     (body,) = new_records(seq, "audit.change_refused")
     assert body["data"]["operation"] == "delete()"
     assert len(deliveries("audit.change_refused")) == 1
-
-
-# The scheduled full verification ------------------------------------------------------------
 
 
 @pytest.mark.usefixtures("watcher")
@@ -190,9 +184,6 @@ def test_beat_runs_the_full_verification_hourly(settings: Any) -> None:
     assert "audit.tasks.verify_full" in app.tasks
 
 
-# manage.py audit_verify ----------------------------------------------------------------------
-
-
 @pytest.mark.usefixtures("watcher")
 def test_a_failing_audit_verify_command_records_and_alerts() -> None:
     append_log(4)
@@ -213,9 +204,6 @@ def test_a_passing_audit_verify_command_records_nothing() -> None:
     seq = last_seq()
     call_command("audit_verify", stdout=StringIO())
     assert records_since(seq) == []
-
-
-# Checkpoint alarms ---------------------------------------------------------------------------
 
 
 @pytest.mark.usefixtures("watcher")

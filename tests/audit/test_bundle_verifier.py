@@ -89,9 +89,6 @@ def bundle(log: list[bytes]) -> Bundle:
     return full_bundle(log, SIZES)
 
 
-# The intact bundle ---------------------------------------------------------------------------
-
-
 def test_an_intact_full_export_verifies(bundle: Bundle) -> None:
     report = verify(bundle)
     assert report.ok and report.findings == []
@@ -126,9 +123,6 @@ def test_both_keys_of_a_rotation_are_accepted_alone_or_together(log: list[bytes]
         )
     for keys in ([SIGNER.verifier()], [new], [SIGNER.verifier(), new]):
         assert verify(bundle, keys=keys).ok
-
-
-# Records tampered with ------------------------------------------------------------------------
 
 
 def test_an_edited_body_breaks_the_next_link_and_the_roots_above_it(log: list[bytes]) -> None:
@@ -365,9 +359,6 @@ def test_a_body_that_is_not_json_and_a_missing_final_newline_are_parse_errors(
     assert ("E_PARSE", 3) in errors(verify(bundle))
 
 
-# Checkpoint notes tampered with ---------------------------------------------------------------
-
-
 def edit_note(bundle: Bundle, size: int, edit: Callable[[bytes], bytes]) -> Bundle:
     bundle.files[f"checkpoints/{size}.note"] = edit(bundle.files[f"checkpoints/{size}.note"])
     return bundle
@@ -430,9 +421,6 @@ def test_a_checkpoint_file_with_a_non_canonical_name_is_refused(
 ) -> None:
     bundle.files["checkpoints/040.note"] = bundle.files.pop("checkpoints/40.note")
     assert ("E_NOTE", "checkpoints/040.note") in errors(verify(bundle))
-
-
-# Partial exports -----------------------------------------------------------------------------
 
 
 SEQS = [1, 3, 4, 5, 21, 39]
@@ -500,9 +488,6 @@ def test_a_partial_export_cannot_pass_for_a_full_one(log: list[bytes]) -> None:
     assert ("E_SEQ_GAP", 0) in found and ("E_TRUNCATED", "checkpoints/40.note") in found
 
 
-# The manifest, the zip, the keys -------------------------------------------------------------
-
-
 def test_a_manifest_that_disagrees_with_the_bundle_is_reported(bundle: Bundle) -> None:
     data = bundle.zip()
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -545,9 +530,6 @@ def test_what_cannot_be_read_at_all_is_a_bundle_error(bundle: Bundle) -> None:
         verify(zip_of([("records.jsonl", b""), ("records.jsonl", b"")]))
     with pytest.raises(BundleError, match="no trusted verification key"):
         verify(bundle, keys=[])
-
-
-# Random single-byte flips ------------------------------------------------------------------
 
 
 FLIPS = 100_000
@@ -600,9 +582,6 @@ def test_random_single_byte_flips_are_never_accepted(shard: int) -> None:
         if verify(flipped).ok:
             accepted.append((name, position, bytes(data)))
     assert accepted == []
-
-
-# The command line --------------------------------------------------------------------------
 
 
 def run(
@@ -678,8 +657,6 @@ def test_checking_bodies_in_worker_processes_finds_exactly_the_same(
     parallel = verify(tampered, workers=2)
     assert parallel.findings == serial.findings and parallel.records == serial.records
 
-
-# A clean run at a time: the fast path finds exactly what the exact path finds ----------------
 
 RUN = 8  # a small power-of-two chunk, so that a 40-record log is five runs
 BOUNDARY_SIZES = [5, 8, 13, 16, 40]  # checkpoints inside runs and at their ends

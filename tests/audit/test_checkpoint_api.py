@@ -73,9 +73,6 @@ def body(response: Any) -> dict[str, Any]:
     return dict(response.json())
 
 
-# The public key --------------------------------------------------------------------------------
-
-
 def test_anyone_reads_the_public_key_as_text(api: APIClient, signing_key: Signer) -> None:
     lines = text(api.get(PUBLIC_KEY)).splitlines()
     assert lines == [signing_key.verifier().key_string()]
@@ -128,8 +125,6 @@ def test_a_bad_credential_is_refused_even_for_the_public_key(api: APIClient) -> 
     assert_error(api.get(PUBLIC_KEY), 401)
 
 
-# Who may read checkpoints and proofs ---------------------------------------------------------
-
 READS = [
     LATEST,
     checkpoint_url(5),
@@ -168,9 +163,6 @@ def test_an_auditor_key_with_audit_read_reads_them(
     assert response.status_code == 200, response.content
 
 
-# Notes ------------------------------------------------------------------------------------------
-
-
 def test_the_latest_checkpoint_is_the_exact_note(
     audrey: Any, signed: list[Checkpoint], api: APIClient
 ) -> None:
@@ -192,9 +184,6 @@ def test_unknown_checkpoints_are_404(audrey: Any, signing_key: Signer) -> None:
     sign_at(3)
     assert_error(client.get(checkpoint_url(4)), 404, code="not_found")
     assert client.get("/api/v1/audit/checkpoints/x").status_code == 404
-
-
-# Inclusion proofs -------------------------------------------------------------------------------
 
 
 def test_inclusion_proofs_verify_against_the_signed_roots(
@@ -249,9 +238,6 @@ def test_an_inclusion_proof_needs_a_checkpointed_size(
     assert "no checkpoint of size 6" in error["message"]
 
 
-# Consistency proofs -----------------------------------------------------------------------------
-
-
 def test_consistency_proofs_verify_against_both_signed_roots(
     audrey: Any, signing_key: Signer
 ) -> None:
@@ -293,9 +279,6 @@ def test_a_consistency_proof_needs_checkpointed_sizes(
 ) -> None:
     assert_error(client_for(audrey).get(CONSISTENCY, {"from": 4, "to": 12}), 404)
     assert_error(client_for(audrey).get(CONSISTENCY, {"from": 5, "to": 13}), 404)
-
-
-# Served from the cached tree --------------------------------------------------------------------
 
 
 class LeafReads:

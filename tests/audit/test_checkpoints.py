@@ -95,9 +95,6 @@ def replace_file(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
-# What is signed ------------------------------------------------------------------------------
-
-
 def test_a_checkpoint_commits_to_the_log_and_opens_with_the_published_key(
     signing_key: Signer, publish_dir: PublishDir
 ) -> None:
@@ -209,9 +206,6 @@ def test_successive_checkpoints_extend_each_other_and_persist_the_tree(
     assert (publish_dir.path / "latest.note").read_bytes() == publish_dir.read(1030)
 
 
-# Append-only ---------------------------------------------------------------------------------
-
-
 @pytest.mark.parametrize("table", ["audit_checkpoint", "audit_treenode"])
 def test_checkpoints_and_tree_nodes_are_append_only_in_the_database(
     signing_key: Signer, table: str
@@ -253,9 +247,6 @@ def test_checkpoints_and_tree_nodes_are_append_only_in_the_models(signing_key: S
         with pytest.raises(AppendOnlyError, match="append-only"):
             write()
     assert signed_sizes() == [300]
-
-
-# Refusals: the records ------------------------------------------------------------------------
 
 
 def _nothing_signed_beyond(size: int, publish_dir: PublishDir) -> None:
@@ -389,9 +380,6 @@ def test_a_log_truncated_below_a_checkpoint_is_refused(
         checkpoint_create()
 
 
-# Refusals: the checkpoints --------------------------------------------------------------------
-
-
 def test_a_different_root_already_published_for_the_size_is_a_fork_alarm(
     signing_key: Signer, publish_dir: PublishDir
 ) -> None:
@@ -483,9 +471,6 @@ def test_a_publish_dir_of_another_log_is_refused(
         checkpoint_create()
 
 
-# Publication ----------------------------------------------------------------------------------
-
-
 def test_a_note_published_but_not_stored_is_signed_again_identically(
     signing_key: Signer, publish_dir: PublishDir
 ) -> None:
@@ -538,9 +523,6 @@ def test_latest_note_is_a_file_of_its_own(signing_key: Signer, publish_dir: Publ
     assert oct(latest.stat().st_mode & 0o777) == oct(0o644)
 
 
-# Cadence --------------------------------------------------------------------------------------
-
-
 def test_checkpoint_if_due_signs_after_the_interval_or_enough_records(
     signing_key: Signer, settings: Any
 ) -> None:
@@ -568,9 +550,6 @@ def test_beat_runs_the_checkpointer_task_every_10_seconds() -> None:
     assert (entry["task"], entry["schedule"]) == ("audit.tasks.checkpoint_if_due", 10.0)
     app.loader.import_default_modules()
     assert "audit.tasks.checkpoint_if_due" in app.tasks
-
-
-# Rotation -------------------------------------------------------------------------------------
 
 
 def test_a_rotation_is_recorded_and_overlap_notes_carry_both_signatures(
@@ -650,9 +629,6 @@ def test_a_rotation_needs_a_configured_new_key_with_a_new_name(
     with pytest.raises(CommandError, match="already recorded"):
         call_command("audit_rotate_key", "--new-key-file", str(new_path))
     assert AuditRecord.objects.filter(action="audit.key_rotated").count() == 1
-
-
-# The command ----------------------------------------------------------------------------------
 
 
 def test_the_command_prints_size_root_and_note(signing_key: Signer) -> None:

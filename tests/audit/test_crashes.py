@@ -166,9 +166,6 @@ def test_a_write_killed_between_append_and_commit_leaves_neither_the_change_nor_
     assert final["usages"] == before["usages"] + 1
 
 
-# PostgreSQL stopped immediately and restarted ---------------------------------------------
-
-
 def _postgres_bindir() -> Path | None:
     """The newest ``/usr/lib/postgresql/<version>/bin`` (Debian), else the one on PATH."""
     found = sorted(

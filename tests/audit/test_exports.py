@@ -137,9 +137,6 @@ def exported_record(since: int) -> tuple[AuditRecord, dict[str, Any]]:
     return record, body
 
 
-# The full export -------------------------------------------------------------------------------
-
-
 def test_a_full_export_holds_every_record_and_checkpoint_exactly_as_stored(
     signing_key: Signer, publish_dir: PublishDir, tmp_path: Path
 ) -> None:
@@ -234,9 +231,6 @@ def test_the_export_is_recorded_with_the_bundles_sha256(
         "file": "bundle.zip",
     }
     assert (bundle.sha256, bundle.size_bytes) == (sha256(data), len(data))
-
-
-# Partial exports --------------------------------------------------------------------------------
 
 
 def test_a_partial_export_by_model_holds_that_models_records_with_inclusion_proofs(
@@ -341,9 +335,6 @@ def test_an_export_that_matches_nothing_is_a_valid_empty_bundle(
     assert bundle.records == 0
 
 
-# Consistency from a prior checkpoint ------------------------------------------------------------
-
-
 def test_a_prior_size_adds_a_consistency_proof_that_verifies(
     signing_key: Signer, tmp_path: Path
 ) -> None:
@@ -390,9 +381,6 @@ def test_a_prior_size_must_be_a_signed_checkpoint(
         bundle_export(out=tmp_path / "x.zip", actor=AUDITOR, prior_size=prior_size)
     assert Checkpoint.objects.count() == 1  # refused before signing anything
     assert not (tmp_path / "x.zip").exists()
-
-
-# Refusals -----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -456,9 +444,6 @@ def test_an_export_never_overwrites_a_file(signing_key: Signer, tmp_path: Path) 
     assert files_in(tmp_path) == ["taken.zip"]
 
 
-# The offline verifier -------------------------------------------------------------------------
-
-
 def test_full_and_partial_bundles_pass_the_offline_verifier(
     signing_key: Signer, tmp_path: Path
 ) -> None:
@@ -499,9 +484,6 @@ def test_an_empty_partial_bundle_passes_the_offline_verifier(
     assert report.records == 0
 
 
-# Memory stays flat: records are read in chunks --------------------------------------------------
-
-
 class RecordReads:
     """``(sql, params)`` of every query that reads record bodies."""
 
@@ -533,9 +515,6 @@ def test_records_are_read_in_chunks_of_the_configured_size(
     assert all("ORDER BY" in sql for sql, _ in exporter)
     assert [params[-1] for _, params in exporter] == [0, 4, 8]  # keyset: seq >= next
     assert lines(members(tmp_path / "x.zip")["records.jsonl"]) == bodies_of(below=10)
-
-
-# The command -------------------------------------------------------------------------------------
 
 
 def run_export(*args: str) -> str:
@@ -633,9 +612,6 @@ def test_the_command_without_a_signing_key_fails(settings: Any, tmp_path: Path) 
     grow_plain(1)
     with pytest.raises(CommandError, match="no checkpoint signing key"):
         run_export("--out", str(tmp_path / "x.zip"))
-
-
-# The API ------------------------------------------------------------------------------------------
 
 
 def export_url(export_id: Any) -> str:

@@ -83,9 +83,6 @@ def test_several_key_files_sign_together_in_order(settings: Any, tmp_path: Path)
     assert [s.key_string() for s in keys.signers()] == [first.key_string(), second.key_string()]
 
 
-# audit_keygen -----------------------------------------------------------------------------------
-
-
 def test_audit_keygen_writes_an_owner_only_file_and_prints_its_verification_key(
     tmp_path: Path,
 ) -> None:
@@ -128,9 +125,6 @@ def test_audit_keygen_refuses_an_invalid_name(tmp_path: Path) -> None:
     assert not (tmp_path / "k").exists()
 
 
-# audit_public_key -------------------------------------------------------------------------------
-
-
 def test_audit_public_key_prints_the_verification_keys_then_the_signing_keys(
     settings: Any, tmp_path: Path
 ) -> None:
@@ -166,9 +160,6 @@ def test_a_malformed_verification_key_is_a_configuration_error(settings: Any) ->
     settings.AUDIT_VERIFICATION_KEYS = ["warden.test+00000000+AAAA"]
     with pytest.raises(CommandError, match="AUDIT_VERIFICATION_KEYS"):
         call_command("audit_public_key")
-
-
-# Environments -----------------------------------------------------------------------------------
 
 
 def test_dev_generates_its_key_on_first_use(tmp_path: Path) -> None:

@@ -34,7 +34,6 @@ from tests.support import imported_roots
 
 pytestmark = pytest.mark.database_free
 
-# ---------------------------------------------------------------------------------------------
 # Reference implementation: the RFC 9162 section 2.1 definitions, recursively, over slices.
 
 
@@ -74,7 +73,6 @@ def ref_subproof(m: int, leaves: Sequence[bytes], b: bool) -> list[bytes]:
     return [*ref_subproof(m - k, leaves[k:], False), ref_mth(leaves[:k])]
 
 
-# ---------------------------------------------------------------------------------------------
 # Fixtures
 
 GOLDEN_DATA = [
@@ -207,7 +205,6 @@ def consistency_shape(m: int, n: int) -> tuple[str, ...] | None:
     return tuple(reversed(steps))
 
 
-# ---------------------------------------------------------------------------------------------
 # Hashes and roots
 
 
@@ -247,7 +244,6 @@ def test_root_rejects_leaves_that_are_not_hashes() -> None:
         root([LEAVES[0] + b"x"])
 
 
-# ---------------------------------------------------------------------------------------------
 # Proof generation equals the RFC definitions
 
 
@@ -272,7 +268,6 @@ def test_proof_generation_rejects_bad_arguments() -> None:
     assert inclusion_proof(LEAVES[:5], 4) == inclusion_proof(LEAVES, 4, 5)
 
 
-# ---------------------------------------------------------------------------------------------
 # Exhaustive verification with corruption probes: zero false accepts
 
 
@@ -413,7 +408,6 @@ def test_verification_never_raises_on_garbage() -> None:
     assert verify_consistency(3, 7, ROOTS[3], rt, cproof) is True
 
 
-# ---------------------------------------------------------------------------------------------
 # Property tests on larger trees
 
 
@@ -455,7 +449,6 @@ def test_consistency_random_bit_flips_rejected(data: st.DataObject) -> None:
             assert consistency_shape(m, n) == consistency_shape(old, new)
 
 
-# ---------------------------------------------------------------------------------------------
 # MerkleStore
 
 

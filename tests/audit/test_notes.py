@@ -83,7 +83,6 @@ def error_code(note: bytes, verifiers: list[Verifier]) -> str | None:
     return None
 
 
-# ---------------------------------------------------------------------------------------------
 # Keys
 
 
@@ -183,7 +182,6 @@ def test_parse_signer_rejects_every_mangling() -> None:
         parse_signer(GO_VKEY)
 
 
-# ---------------------------------------------------------------------------------------------
 # Notes
 
 
@@ -409,7 +407,6 @@ def test_note_error_shape() -> None:
     assert error_code("text\n\n— x AAAAAAAA\n", [VERIFIER]) == "E_NOTE"  # type: ignore[arg-type]
 
 
-# ---------------------------------------------------------------------------------------------
 # Checkpoints
 
 

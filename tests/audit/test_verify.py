@@ -113,9 +113,6 @@ def test_an_intact_log_verifies(log: list[bytes]) -> None:
     assert verify_log().tip == leaf(log[-1])
 
 
-# Edits --------------------------------------------------------------------------------------
-
-
 def test_an_edited_body_is_caught_by_its_stored_leaf_and_the_next_link(log: list[bytes]) -> None:
     overwrite({K: with_data(log[K], n=99)}, update_columns=False)
     assert_detected([("E_LEAF", K), ("E_PREV", K + 1)], first_bad=K)
@@ -149,9 +146,6 @@ def test_consistent_rewrite_is_invisible_without_checkpoints(log: list[bytes]) -
     assert stored_bodies() != log
     assert json.loads(stored_bodies()[K])["data"]["n"] == 99
     assert_intact(SIZE)
-
-
-# Deletions, insertions, reordering ---------------------------------------------------------
 
 
 def test_a_deleted_record_is_a_gap(log: list[bytes]) -> None:
@@ -230,9 +224,6 @@ def test_a_duplicated_record_is_caught(log: list[bytes]) -> None:
     assert_detected([("E_SEQ_DUP", SIZE - 1), ("E_PREV", SIZE - 1)], first_bad=SIZE - 1)
 
 
-# Bodies that are not what the writer writes ------------------------------------------------
-
-
 @pytest.mark.parametrize("variant", NONCANONICAL.values(), ids=NONCANONICAL.keys())
 def test_a_non_canonical_body_is_caught_even_in_a_consistent_chain(
     log: list[bytes], variant: Callable[[bytes], bytes]
@@ -274,8 +265,6 @@ def test_a_body_that_is_not_a_record_is_caught(log: list[bytes]) -> None:
     rewrite_from(K, dumps(fields))
     assert_detected([("E_PARSE", K)], first_bad=K)
 
-
-# The same checks in memory, without a database ----------------------------------------------
 
 ORIGIN = "warden.test/memory"
 

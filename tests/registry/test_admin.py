@@ -76,9 +76,6 @@ def messages_of(response) -> list[str]:
     return [str(m) for m in response.context["messages"]] if response.context else []
 
 
-# Viewing ---------------------------------------------------------------------------------
-
-
 @pytest.mark.parametrize(
     "path",
     [
@@ -118,9 +115,6 @@ def test_risk_officer_may_edit_only_risk_fields_and_the_reason(staff_rita, model
         "reason",
     }
     assert str(version.artifact_digest) in response.content.decode()
-
-
-# Writing through the services ------------------------------------------------------------
 
 
 def test_adding_a_model_in_the_admin_leaves_exactly_one_record(
@@ -260,9 +254,6 @@ def test_adding_a_dataset_in_the_admin_goes_through_the_service(staff_admin, adm
     assert Dataset.objects.get(name="applications").owner == admin_user
 
 
-# Actions ---------------------------------------------------------------------------------
-
-
 def test_retire_action_asks_for_a_reason_then_retires_through_the_service(staff_rita, rita, model):
     mark = last_seq()
     selection = {"action": "retire_models", "_selected_action": [str(model.pk)]}
@@ -335,9 +326,6 @@ def test_versions_are_read_only_in_the_admin(staff_admin, version):
     assert staff_admin.get("/admin/registry/modelversion/add/").status_code == 403
 
 
-# Deleting --------------------------------------------------------------------------------
-
-
 def test_nothing_in_the_registry_can_be_deleted_from_the_admin(staff_admin, version):
     dataset = factories.dataset(version.author, name="applications")
     snapshot = factories.dataset_version(version.author, dataset)
@@ -362,9 +350,6 @@ def test_nothing_in_the_registry_can_be_deleted_from_the_admin(staff_admin, vers
     assert RegisteredModel.objects.filter(pk=version.model.pk).exists()
     assert ModelVersion.objects.filter(pk=version.pk).exists()
     assert Dataset.objects.filter(pk=dataset.pk).exists()
-
-
-# The audit log ---------------------------------------------------------------------------
 
 
 def test_audit_records_are_read_only_even_for_a_superuser(staff_admin, model):

@@ -53,9 +53,6 @@ def outsider(roles):
     return make_person("dora", full_name="Dora Doe")
 
 
-# List and create -------------------------------------------------------------------------
-
-
 def test_anonymous_cannot_list_datasets(api, dataset):
     assert_unauthenticated(api.get(DATASETS))
 
@@ -193,9 +190,6 @@ def test_duplicate_dataset_name_is_a_conflict(bob, dataset):
     assert_no_record_since(mark)
 
 
-# Detail, update, retire ------------------------------------------------------------------
-
-
 def test_anonymous_cannot_read_a_dataset(api, dataset):
     assert_unauthenticated(api.get(DETAIL))
 
@@ -324,9 +318,6 @@ def test_a_retired_dataset_cannot_be_changed(alice, dataset):
     services.dataset_retire(caller=Caller(user=alice), dataset=dataset, reason="gone")
     response = client_for(alice).patch(DETAIL, {"description": "x"}, format="json")
     assert_error(response, 409)
-
-
-# Versions --------------------------------------------------------------------------------
 
 
 def new_snapshot(**fields):

@@ -58,9 +58,6 @@ def url(name: str, suffix: str = "") -> str:
     return f"{MODELS}{name}/{suffix}"
 
 
-# List ------------------------------------------------------------------------------------
-
-
 def test_anonymous_cannot_list_models_and_is_challenged(api, model):
     assert_unauthenticated(api.get(MODELS))
 
@@ -139,9 +136,6 @@ def test_model_list_is_paginated(victor, alice):
     assert payload["count"] == 3
     assert len(payload["results"]) == 2
     assert payload["next"]
-
-
-# Create ----------------------------------------------------------------------------------
 
 
 def new_model(**fields):
@@ -300,9 +294,6 @@ def test_duplicate_model_name_is_a_conflict(alice, bob, model):
     assert RegisteredModel.objects.get(name="credit-score").owner == alice
 
 
-# Detail ----------------------------------------------------------------------------------
-
-
 def test_anonymous_cannot_read_a_model(api, model):
     assert_unauthenticated(api.get(url("credit-score")))
 
@@ -324,9 +315,6 @@ def test_teammate_and_validator_read_the_model(bob, victor, model):
         response = client_for(user).get(url("credit-score"))
         assert response.status_code == 200
         assert response.json()["risk_tier"] == "high"
-
-
-# Update ----------------------------------------------------------------------------------
 
 
 def test_anonymous_cannot_change_a_model(api, model):
@@ -431,9 +419,6 @@ def test_retired_model_cannot_be_changed(alice, model):
     assert_no_record_since(mark)
 
 
-# Risk ------------------------------------------------------------------------------------
-
-
 def test_anonymous_cannot_change_risk(api, model):
     response = api.post(url("credit-score", "risk"), {"risk_tier": "low", "reason": "x"})
     assert_unauthenticated(response)
@@ -514,9 +499,6 @@ def test_risk_of_a_retired_model_cannot_change(alice, rita, model):
     )
     assert_error(response, 409)
     assert_no_record_since(mark)
-
-
-# Retire ----------------------------------------------------------------------------------
 
 
 def test_anonymous_cannot_retire_a_model(api, model):

@@ -59,9 +59,6 @@ def version_url(n: int, suffix: str = "") -> str:
     return f"{VERSIONS}{n}/{suffix}"
 
 
-# List ------------------------------------------------------------------------------------
-
-
 def test_anonymous_cannot_list_versions(api, version_one):
     assert_unauthenticated(api.get(VERSIONS))
 
@@ -102,9 +99,6 @@ def test_version_list_filters_by_status(alice, version_one, model):
     response = client_for(alice).get(f"{VERSIONS}?status=deprecated")
     assert [v["version"] for v in response.json()["results"]] == [1]
     assert_error(client_for(alice).get(f"{VERSIONS}?status=shiny"), 400, field="status")
-
-
-# Register --------------------------------------------------------------------------------
 
 
 def test_anonymous_cannot_register_a_version(api, model):
@@ -368,9 +362,6 @@ def test_retired_model_takes_no_new_versions(alice, model):
     assert_no_record_since(mark)
 
 
-# Detail ----------------------------------------------------------------------------------
-
-
 def test_anonymous_cannot_read_a_version(api, version_one):
     assert_unauthenticated(api.get(version_url(1)))
 
@@ -391,9 +382,6 @@ def test_validator_reads_a_version(victor, version_one):
     response = client_for(victor).get(version_url(1))
     assert response.status_code == 200
     assert response.json()["artifact_digest"] == DIGEST
-
-
-# Status ----------------------------------------------------------------------------------
 
 
 def status_change(status: str = "deprecated", reason: str = "superseded by v2"):

@@ -47,9 +47,6 @@ def staff(user, admin_user) -> Client:
     return client
 
 
-# Reasons ---------------------------------------------------------------------------------
-
-
 @pytest.mark.parametrize(
     "payload", [{"intended_use": "Any market."}, {"intended_use": "x", "reason": " "}]
 )
@@ -150,9 +147,6 @@ def test_admin_refuses_intended_use_change_without_reason(alice, admin_user, mod
     assert "reason" in response.context["adminform"].form.errors
     assert_no_record_since(mark)
     assert RegisteredModel.objects.get(pk=model.pk).intended_use == "EU consumers."
-
-
-# Owners ----------------------------------------------------------------------------------
 
 
 def test_validator_cannot_be_made_owner_of_a_model(alice, victor):

@@ -120,9 +120,6 @@ def test_audit_record_has_no_floats():
     assert isinstance(record["columns"][0]["p_value"], str)
 
 
-# -- fairness ------------------------------------------------------------------------------
-
-
 def fairness_frame(n: int = 400) -> pd.DataFrame:
     return pd.DataFrame(
         {

@@ -39,9 +39,6 @@ def at(hours: float) -> dt.datetime:
     return T0 + dt.timedelta(hours=hours)
 
 
-# The replay of deployment events ------------------------------------------------------------
-
-
 def test_live_intervals_follow_deploy_replace_rollback_and_retire():
     events = [
         (1, "deployed", at(0), 1),
@@ -69,9 +66,6 @@ def test_a_version_rolled_back_while_another_is_live_changes_nothing_for_it():
     # v1 was not live when it was rolled back: v2 stays live, v1's interval ended at v2.
     assert [i["ended_by"] for i in live_intervals(events, 1)] == ["replaced by v2"]
     assert live_intervals(events, 2)[0]["until"] is None
-
-
-# Through the API, on a deployed model -----------------------------------------------------
 
 
 def gated_deploy(ci: Caller, version, environment: str, when: dt.datetime, event="deployed"):

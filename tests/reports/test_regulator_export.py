@@ -140,9 +140,6 @@ def test_an_unreadable_bundle_or_key_exits_2_and_writes_nothing(tmp_path, conten
     assert not pdf.exists()
 
 
-# Through the API: the regulator's PDF of one of your exports -----------------------------
-
-
 @pytest.fixture
 def signed_log(settings, tmp_path, people, credit_history):
     """The log's signing key, and the publish and export directories of this test."""

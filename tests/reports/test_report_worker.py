@@ -220,8 +220,6 @@ def assert_pdf_on_record(target: Target, state: dict[str, Any]) -> None:
     assert state["chain_ok"], state["chain_findings"]
 
 
-# ---- pytest ---------------------------------------------------------------------------------
-
 if __name__ != "__main__":
     from tests.support import need, port_open, shared_database_url
 
@@ -322,9 +320,6 @@ if __name__ != "__main__":
         assert state["attempts"] == 2
         assert state["job"]["worker"] == two["worker"] and state["job"]["finished"] is True
         assert_pdf_on_record(target, state)
-
-
-# ---- the helper process ---------------------------------------------------------------------
 
 
 def _request(csv: str) -> dict[str, Any]:

@@ -224,9 +224,6 @@ class DriftResult:
         return to_record(self.to_dict())
 
 
-# -- type inference and cleaning ---------------------------------------------------------
-
-
 def _is_textual(series: pd.Series) -> bool:
     dtype = series.dtype
     return not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))
@@ -332,9 +329,6 @@ def _category_counts(series: pd.Series) -> tuple[dict[Any, int], Side]:
     counts = series.value_counts(dropna=True, sort=False)
     table = {native(k): int(v) for k, v in counts.items() if v > 0}
     return table, Side(rows=rows, missing=missing, inf=inf)
-
-
-# -- statistics --------------------------------------------------------------------------
 
 
 def default_method(n_reference: int, column_type: ColumnType, n_unique: int) -> Method:
@@ -527,9 +521,6 @@ def _listed(values: Sequence[Any], limit: int) -> dict[str, Any]:
     return {"values": list(values[:limit]), "count": len(values), "truncated": len(values) > limit}
 
 
-# -- per-column evaluation ---------------------------------------------------------------
-
-
 def _resolve(
     name: str, column_type: ColumnType, options: DriftOptions
 ) -> tuple[Method | None, float | None, str]:
@@ -711,9 +702,6 @@ def _not_evaluable(column: DriftColumn) -> DriftColumn:
     return column
 
 
-# -- concept drift evidence ---------------------------------------------------------------
-
-
 def _accuracy(frame: pd.DataFrame, prediction: str, target: str) -> float | None:
     both = frame[[prediction, target]].dropna()
     if both.empty:
@@ -751,9 +739,6 @@ def _concept(
             None if ref_value is None or cur_value is None else cur_value - ref_value
         )
     return out
-
-
-# -- the report ------------------------------------------------------------------------
 
 
 def _coerce_type(value: ColumnType | str, name: str) -> ColumnType:

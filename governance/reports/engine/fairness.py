@@ -86,9 +86,6 @@ class FairnessResult:
         return to_record(data)
 
 
-# -- values -----------------------------------------------------------------------------
-
-
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
 
@@ -164,9 +161,6 @@ def _binary_default(series: pd.Series, column: str, what: str, hint: str) -> np.
     raise InputError(
         f"{what} holds text values {shown}: give {hint} (never guessed)", column=column
     )
-
-
-# -- groups ------------------------------------------------------------------------------
 
 
 def _codes(series: pd.Series) -> tuple[np.ndarray, list[Any]]:
@@ -262,9 +256,6 @@ def _wilson(successes: float, n: float) -> list[float] | None:
     return [max(0.0, centre - half), min(1.0, centre + half)]
 
 
-# -- AIF360 -----------------------------------------------------------------------------
-
-
 def _aif360(
     frame: pd.DataFrame,
     options: FairnessOptions,
@@ -340,9 +331,6 @@ def _aif360(
         "equal_opportunity_difference": tpr_diff,
         "theil_index": theil,
     }
-
-
-# -- the report ---------------------------------------------------------------------------
 
 
 def _outcomes(frame: pd.DataFrame, options: FairnessOptions) -> tuple[np.ndarray, np.ndarray, bool]:

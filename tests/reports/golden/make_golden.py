@@ -44,9 +44,6 @@ def read_csv(name: str) -> pd.DataFrame:
     return pd.read_csv(INPUTS / name, float_precision="round_trip")
 
 
-# -- drift: Evidently ---------------------------------------------------------------------
-
-
 def drift_inputs() -> list[dict]:
     """(name, reference file, current file, columns -> type, method override) per case."""
     rng = np.random.default_rng(20240501)
@@ -223,9 +220,6 @@ def evidently_drift(case: dict) -> dict:
             "n_current": int(cur.size),
         }
     return {**case, "columns": results}
-
-
-# -- fairness: Fairlearn and AIF360 -------------------------------------------------------
 
 
 def fairness_inputs() -> list[dict]:
