@@ -1,4 +1,5 @@
-"""Slowing down password and API key guessing, and recording sign-ins as security events.
+"""Slowing down password and API key guessing, limiting the API's request rate, and recording
+sign-ins as security events.
 
 Every password login goes through ``ThrottledModelBackend`` (the approval pages, the admin, and
 any future caller of ``django.contrib.auth.authenticate``). After a number of free failures for
