@@ -448,7 +448,7 @@ class FixedWindowRateThrottle(BaseThrottle):
         limit = rate_limit_for(request)
         moment = now()
         start = int(moment // limit.window) * limit.window
-        # Kept a window longer than the window, for clocks of processes a little apart.
+        # Kept for two windows, so that processes whose clocks differ a little share it.
         count = ResilientCache().count_shared(
             f"warden:rate:{limit.subject}:{start}", timeout=2 * limit.window
         )
