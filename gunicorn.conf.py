@@ -22,10 +22,11 @@ by default: ``gunicorn governance.wsgi:application``; command-line flags win ove
   request. **``graceful_timeout`` 25 s**: on SIGTERM (a deployment) requests in flight have
   this long to finish, each audit append committing or rolling back whole; below the 30 s
   ``stop_grace_period`` docker-compose.yml gives the web service.
-- **``max_requests`` 2000 with ``max_requests_jitter`` 200**: each worker is replaced after
-  about 2,000 requests, which bounds the memory a long-lived process accumulates; the jitter
-  keeps the workers from restarting together. A replaced worker closes its database
-  connections; the new one opens its own on first use.
+- **``max_requests`` 10000 with ``max_requests_jitter`` 1000**: each worker is replaced after
+  10,000 to 11,000 requests, which bounds the memory a long-lived process could accumulate;
+  the jitter keeps the workers from restarting together. Not lower: a new worker imports
+  Django and Warden again (a second or more of CPU) and opens its database connections anew,
+  a cost the gate's callers would pay every few seconds at a few hundred requests a second.
 - **``bind``** from ``WARDEN_BIND`` (comma-separated addresses), else ``0.0.0.0:$PORT``
   (``PORT`` defaulting to 8000): the container's published port.
 - **Logs on the container's streams**: the access log on stdout, gunicorn's own log on stderr
@@ -58,8 +59,8 @@ threads = _env_int("WEB_THREADS", 4)
 keepalive = 75
 timeout = 30
 graceful_timeout = 25
-max_requests = 2000
-max_requests_jitter = 200
+max_requests = 10000
+max_requests_jitter = 1000
 _addresses = os.environ.get("WARDEN_BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 bind = [address.strip() for address in _addresses.split(",") if address.strip()]
 accesslog = "-"

@@ -1006,6 +1006,10 @@ class Soak:
             "gunicorn",
             [
                 str(BIN / "gunicorn"),
+                # These flags alone, not the production gunicorn.conf.py that gunicorn would
+                # read from the working directory (its worker recycling would replace the
+                # processes whose memory is watched).
+                "--config=/dev/null",
                 "governance.wsgi:application",
                 f"--workers={args.workers}",
                 f"--bind=127.0.0.1:{port}",
