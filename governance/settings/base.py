@@ -154,7 +154,7 @@ _CONNECTION_SETTINGS: dict[str, Callable[[Any], Any]] = {
 
 
 def database_from_url(
-    url: str, *, conn_max_age: int = 0, conn_health_checks: bool = False
+    url: str, *, conn_max_age: int | None = 0, conn_health_checks: bool = False
 ) -> dict[str, Any]:
     """Parse a database URL (``postgres://USER:PASSWORD@HOST:PORT/NAME?OPTION=VALUE``,
     ``sqlite:///PATH``); SQLite URLs get the audit log's locking options. ``conn_max_age``
