@@ -442,6 +442,9 @@ def mlflow_load(args: argparse.Namespace, workdir: Path, script: Path) -> Load:
     store = workdir / "mlflow"
     store.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DJANGO_"))}
+    # Without its job runner: seven huey consumers polling the store for GenAI jobs, about a
+    # core of this machine's two while idle, nothing to do with a registry look-up.
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
     server = start(
         [
             str(venv / "bin" / "mlflow"),
@@ -479,6 +482,7 @@ def mlflow_load(args: argparse.Namespace, workdir: Path, script: Path) -> Load:
         status, answer = ask(port, "GET", lookup)
         if status != 200 or json.loads(answer)["model_version"]["version"] != "1":
             raise SystemExit(f"MLflow answered {status} to {lookup}: {answer[:300]!r}")
+        print(f"MLflow: mlflow server --workers {args.workers}, SQLite store, no job runner")
         endpoint = Endpoint(
             f"MLflow {args.mlflow_version} GET model-versions/get",
             f"http://127.0.0.1:{port}/",
