@@ -61,7 +61,7 @@ WARMUP_SECONDS = 2.0
 # After the measured seconds: long enough for every request sent before to be answered
 # before wrk stops, the slowest included.
 TAIL_SECONDS = 4.0
-BENCHMARK_KEY_RATE = "10000000/min"
+BENCHMARK_KEY_LIMIT = 10_000_000
 GATE_OVER_MLFLOW = 1.2
 GATE_OVER_FLOOR = 0.6
 GATE_P99_MS = 100.0
@@ -231,12 +231,12 @@ def free_port() -> int:
 
 def benchmark_key_limit() -> tuple[dict[str, str], str]:
     """The rate limit of the benchmark's keys, above any load this machine can offer: the
-    server's environment that sets it, and how it is stated in the output. Today the limit
-    is DRF's per-user rate of every user (``WARDEN_THROTTLE_USER``)."""
+    server's environment it needs (none: each key carries its own limit, ``ApiKey.rate_limit``,
+    set at creation) and how it is stated in the output."""
     return (
-        {"WARDEN_THROTTLE_USER": BENCHMARK_KEY_RATE},
-        f"{BENCHMARK_KEY_RATE} per key (WARDEN_THROTTLE_USER, the per-user rate of every "
-        "account; shipped default 6000/min)",
+        {},
+        f"{BENCHMARK_KEY_LIMIT:,} requests/min per key (the key's own rate_limit; "
+        "shipped default API_KEY_RATE_LIMIT_PER_MINUTE=1200)",
     )
 
 
@@ -282,6 +282,7 @@ def set_up() -> tuple[dict[str, str], str]:
             user=ci,
             name=f"bench {use}",
             scopes=["gate:read"],
+            rate_limit=BENCHMARK_KEY_LIMIT,
         )
     query = urlencode(
         {"model": "bench-model", "version": 1, "environment": "dev", "digest": digest}
