@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Field, Model
 
 from audit import clock
 from audit.actions import AuditAction
@@ -161,20 +162,24 @@ RECORD_FIELDS = (
 )
 
 
+def _fields(model: type[Model], names: Sequence[str]) -> list[Field[Any, Any]]:
+    by_name = {field.name: field for field in model._meta.concrete_fields}
+    return [by_name[name] for name in names]
+
+
 def _insert_sql(
     connection: BaseDatabaseWrapper, records: Sequence[AuditRecord]
 ) -> tuple[str, list[Any]]:
     """``INSERT INTO`` the records table for ``records``, returning each row's id and seq."""
-    meta = AuditRecord._meta
     quote = connection.ops.quote_name
-    columns = [meta.get_field(name) for name in RECORD_FIELDS]
+    columns = _fields(AuditRecord, RECORD_FIELDS)
+    pk, seq = (quote(field.column) for field in _fields(AuditRecord, ("id", "seq")))
+    names = ", ".join(quote(column.column) for column in columns)
     row = "(" + ", ".join(["%s"] * len(columns)) + ")"
     # Identifiers come from the model's options; every value is a parameter.
-    names = ", ".join(quote(column.column) for column in columns)
     sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({names}) "  # noqa: S608
-        f"VALUES {', '.join([row] * len(records))} "
-        f"RETURNING {quote(meta.pk.column)}, {quote(meta.get_field('seq').column)}"
+        f"INSERT INTO {quote(AuditRecord._meta.db_table)} ({names}) "  # noqa: S608
+        f"VALUES {', '.join([row] * len(records))} RETURNING {pk}, {seq}"
     )
     params = [
         column.get_db_prep_save(getattr(record, column.attname), connection)
@@ -189,16 +194,14 @@ def _insert_and_advance_postgresql(
 ) -> list[int]:
     """One statement: insert the records and move the head to the last of them."""
     insert, params = _insert_sql(connection, records)
-    meta = LogHead._meta
     quote = connection.ops.quote_name
     size, tip, last_ts, log = (
-        quote(meta.get_field(name).column) for name in ("size", "tip", "last_ts", "log")
+        quote(field.column) for field in _fields(LogHead, ("size", "tip", "last_ts", "log"))
     )
-    pk = quote(AuditRecord._meta.pk.column)
-    seq = quote(AuditRecord._meta.get_field("seq").column)
+    pk, seq = (quote(field.column) for field in _fields(AuditRecord, ("id", "seq")))
     sql = (
         f"WITH inserted AS ({insert}) "  # noqa: S608
-        f"UPDATE {quote(meta.db_table)} SET {size} = %s, {tip} = %s, {last_ts} = %s "
+        f"UPDATE {quote(LogHead._meta.db_table)} SET {size} = %s, {tip} = %s, {last_ts} = %s "
         f"WHERE {log} = %s "
         f"RETURNING (SELECT array_agg({pk} ORDER BY {seq}) FROM inserted)"
     )
@@ -213,7 +216,7 @@ def _insert_and_advance_postgresql(
 def _insert_and_advance_sqlite(
     connection: BaseDatabaseWrapper, records: Sequence[AuditRecord], head: LogHead
 ) -> list[int]:
-    """One statement: insert the records; the trigger ``audit_auditrecord_advances_head``
+    """One statement: insert the records; the trigger ``audit_auditrecord_advance_head``
     (``audit.triggers``) moves the head along each row that extends it."""
     sql, params = _insert_sql(connection, records)
     with connection.cursor() as cursor:

@@ -67,18 +67,26 @@ class WriterTask:
     seconds: float
 
 
+def _no_append(*, events: Any, using: str = "default") -> list[None]:
+    """The unaudited writers' ``audit_append``: nothing is written, nothing is locked."""
+    return [None] * len(events)
+
+
 def writer(task: WriterTask, start: Any, results: Any) -> None:
     """One writer process: register dataset versions until the time is up."""
     from django.db import connections
 
     connections.close_all()  # a connection of its own, never one inherited from the parent
+    import audit.services
     import registry.services
     from core.accounts.callers import Caller
     from core.accounts.models import User
     from registry.models import Dataset
 
     if not task.audited:
-        registry.services.audit_append = lambda **_: []  # type: ignore[assignment]
+        # Replaced where every service's record goes through (``audit_record`` calls it), so
+        # the baseline skips exactly the append; ``main`` checks that it appended nothing.
+        audit.services.audit_append = _no_append  # type: ignore[assignment]
     caller = Caller(user=User.objects.get(pk=task.user_pk))
     dataset = Dataset.objects.get(pk=task.dataset_pk)
     caller.user.has_perm("registry.add_dataset")  # warm the permission cache, as a request would
@@ -191,7 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     audited_total = 0
     for count in counts:
         audited = run(audited_writers[:count], audited=True, seconds=args.seconds)
+        records_before = AuditRecord.objects.count()
         plain = run(plain_writers[:count], audited=False, seconds=args.seconds)
+        if AuditRecord.objects.count() != records_before:
+            raise SystemExit("the unaudited run appended records: it is no baseline")
         audited_total += int(audited["writes"])
         ratio = audited["rate"] / plain["rate"]
         targets = f"ratio >= {TARGET_RATIO}: {'met' if ratio >= TARGET_RATIO else 'MISSED'}"
