@@ -146,7 +146,7 @@ def _lock_head(origin: str, using: str) -> LogHead:
 
 
 # A record's row, in column order: the chain's fields, then the filter copies.
-RECORD_FIELDS = (
+_RECORD_FIELDS = (
     "log",
     "seq",
     "prev",
@@ -172,7 +172,7 @@ def _insert_sql(
 ) -> tuple[str, list[Any]]:
     """``INSERT INTO`` the records table for ``records``, returning each row's id and seq."""
     quote = connection.ops.quote_name
-    columns = _fields(AuditRecord, RECORD_FIELDS)
+    columns = _fields(AuditRecord, _RECORD_FIELDS)
     pk, seq = (quote(field.column) for field in _fields(AuditRecord, ("id", "seq")))
     names = ", ".join(quote(column.column) for column in columns)
     row = "(" + ", ".join(["%s"] * len(columns)) + ")"
@@ -190,7 +190,7 @@ def _insert_sql(
 
 
 def _insert_and_advance_postgresql(
-    connection: BaseDatabaseWrapper, records: Sequence[AuditRecord], head: LogHead
+    connection: BaseDatabaseWrapper, records: Sequence[AuditRecord], stamp: str
 ) -> list[int]:
     """One statement: insert the records and move the head to the last of them."""
     insert, params = _insert_sql(connection, records)
@@ -206,15 +206,16 @@ def _insert_and_advance_postgresql(
         f"RETURNING (SELECT array_agg({pk} ORDER BY {seq}) FROM inserted)"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, head.size, head.tip, head.last_ts, head.log])
+        last = records[-1]
+        cursor.execute(sql, [*params, last.seq + 1, last.leaf, stamp, last.log])
         row = cursor.fetchone()
     if row is None:
-        raise AuditError(f"the head of log {head.log!r} vanished while it was locked")
+        raise AuditError(f"the head of log {last.log!r} vanished while it was locked")
     return list(row[0])
 
 
 def _insert_and_advance_sqlite(
-    connection: BaseDatabaseWrapper, records: Sequence[AuditRecord], head: LogHead
+    connection: BaseDatabaseWrapper, records: Sequence[AuditRecord], stamp: str
 ) -> list[int]:
     """One statement: insert the records; the trigger ``audit_auditrecord_advance_head``
     (``audit.triggers``) moves the head along each row that extends it."""
@@ -274,8 +275,12 @@ def audit_append(
             )
         )
         seq, prev = seq + 1, leaf
-    head.size, head.tip, head.last_ts = seq, prev, stamp
-    ids = insert_and_advance(connection, records, head)
+    ids: list[int] = []
+    # One statement unless the batch is beyond what the database takes in one (SQLite's
+    # parameter limit); each statement advances the head to its own last record.
+    batch = connection.ops.bulk_batch_size(_fields(AuditRecord, _RECORD_FIELDS), records)
+    for start in range(0, len(records), batch):
+        ids.extend(insert_and_advance(connection, records[start : start + batch], stamp))
     for record, pk in zip(records, ids, strict=True):
         record.pk = pk
         record._state.adding = False

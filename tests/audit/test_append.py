@@ -150,6 +150,18 @@ def test_an_append_is_a_head_read_and_one_insert_that_advances_the_head(count: i
     assert verify_log().ok
 
 
+def test_a_batch_beyond_one_statements_parameters_is_still_one_gapless_chain() -> None:
+    """SQLite takes 999 parameters a statement: 200 records are split, the head follows."""
+    append_log(1)
+    with transaction.atomic():
+        batch = audit_append(events=[event(n) for n in range(200)])
+    assert [r.seq for r in batch] == list(range(1, 201))
+    assert len({r.pk for r in batch}) == 200
+    rows = stored()
+    assert head() == (201, rows[-1][2], json.loads(rows[-1][3])["ts"])
+    assert verify_log().ok
+
+
 def test_a_returned_record_is_stored_and_refuses_to_be_saved_again() -> None:
     with transaction.atomic():
         (saved,) = audit_append(events=[event()])
