@@ -218,7 +218,8 @@ def _insert_and_advance_sqlite(
     connection: BaseDatabaseWrapper, records: Sequence[AuditRecord], stamp: str
 ) -> list[int]:
     """One statement: insert the records; the trigger ``audit_auditrecord_advance_head``
-    (``audit.triggers``) moves the head along each row that extends it."""
+    (``audit.triggers``) moves the head along each row that extends it, taking the time from
+    the row's own body, which carries ``stamp``."""
     sql, params = _insert_sql(connection, records)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
