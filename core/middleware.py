@@ -1,15 +1,24 @@
 """Binds a request id (and client info when the installation enables it) for audit records;
-keeps every error under /api/ in the one error format."""
+keeps every error under /api/ in the one error format; spares bearer-key API requests the
+browser's session, CSRF, session-user and message work."""
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http.response import HttpResponseBase
+from django.middleware.csrf import CsrfViewMiddleware
+from django.utils.deprecation import MiddlewareMixin
 
 from core import context
 from core.accounts.addresses import client_address
@@ -79,3 +88,65 @@ class ApiErrorMiddleware:
             refusal = insufficient_storage(exception)
             return http_error_response(refusal.http_status, refusal.message)
         return None
+
+
+def is_bearer_api_request(request: HttpRequest) -> bool:
+    """Whether the request is for the API with ``Authorization: Bearer ...``: the API key
+    authentication then answers it, with the key's user or 401, and never with a session (the
+    same test as ``ApiKeyAuthentication``'s, on the same header)."""
+    if not _is_api(request):
+        return False
+    words = request.META.get("HTTP_AUTHORIZATION", "").split()
+    return bool(words) and words[0].lower() == "bearer"
+
+
+class _BrowserOnly(MiddlewareMixin):
+    """A browser middleware that lets a bearer API request pass untouched: a browser never
+    sends a bearer key by itself, so such a request has no session or cookie to look after."""
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
+        if is_bearer_api_request(request):
+            self.bypass(request)
+            return self.get_response(request)
+        return super().__call__(request)
+
+    def bypass(self, request: HttpRequest) -> None:
+        """What the request needs from this middleware when its work is skipped."""
+
+
+class BrowserSessionMiddleware(_BrowserOnly, SessionMiddleware):
+    """Django's sessions, for every request but a bearer API request (no session is loaded,
+    saved or set as a cookie for it, and its answer does not vary on cookies)."""
+
+
+class BrowserCsrfViewMiddleware(_BrowserOnly, CsrfViewMiddleware):
+    """Django's CSRF protection, for every request but a bearer API request: nothing rides on
+    a cookie there. A request with a session cookie but no bearer key is checked as before."""
+
+    def process_view(
+        self,
+        request: HttpRequest,
+        callback: Callable[..., Any],
+        callback_args: Any,
+        callback_kwargs: Any,
+    ) -> HttpResponseForbidden | None:
+        if is_bearer_api_request(request):
+            return None
+        return super().process_view(request, callback, callback_args, callback_kwargs)
+
+
+class BrowserAuthenticationMiddleware(_BrowserOnly, AuthenticationMiddleware):
+    """Django's session user, for every request but a bearer API request: that one is
+    anonymous until the API authenticates its key (no session is read to find a user)."""
+
+    def bypass(self, request: HttpRequest) -> None:
+        request.user = AnonymousUser()
+
+        async def auser() -> AnonymousUser:
+            return AnonymousUser()
+
+        request.auser = auser
+
+
+class BrowserMessageMiddleware(_BrowserOnly, MessageMiddleware):
+    """Django's messages (kept in the session), for every request but a bearer API request."""

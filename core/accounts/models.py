@@ -1,7 +1,8 @@
 """People and service accounts, and the API keys they authenticate with.
 
 Users are deactivated, never deleted: signers, owners and authors point at them with PROTECT.
-API keys are random 32-byte secrets shown once and stored as SHA-256 hashes.
+API keys are random 32-byte secrets shown once and stored as SHA-256 hashes; each may carry its
+own rate limit.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 from django.contrib.auth.models import AbstractUser
+from django.core.validators import MinValueValidator
 from django.db import models
 
 
@@ -65,7 +67,10 @@ class ApiKeyScope(models.TextChoices):
 
 
 class ApiKey(models.Model):
-    """A bearer key of a service account (or a person's personal token), stored hashed."""
+    """A bearer key of a service account (or a person's personal token), stored hashed.
+
+    ``rate_limit`` is the requests a minute the key may make (in fixed one-minute windows);
+    without one, ``API_KEY_RATE_LIMIT_PER_MINUTE`` applies."""
 
     user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="api_keys")
     name = models.CharField(max_length=100)
@@ -75,9 +80,21 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    rate_limit = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="requests a minute; empty for the installation's default",
+    )
 
     class Meta:
         verbose_name = "API key"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(rate_limit__isnull=True) | models.Q(rate_limit__gte=1),
+                name="api_key_rate_limit_positive",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

@@ -156,16 +156,34 @@ class ApiKeyForm(forms.ModelForm):
 
     class Meta:
         model = ApiKey
-        fields = ("name", "scopes", "expires_at")
+        fields = ("name", "scopes", "expires_at", "rate_limit")
 
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(RecordedAdmin):
     form = ApiKeyForm
-    list_display = ("name", "prefix", "user", "scopes", "created_at", "expires_at", "revoked_at")
+    list_display = (
+        "name",
+        "prefix",
+        "user",
+        "scopes",
+        "rate_limit",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+    )
     list_filter = ("revoked_at",)
     readonly_fields = ("user", "prefix", "created_at", "revoked_at")
-    fields = ("user", "prefix", "name", "scopes", "expires_at", "created_at", "revoked_at")
+    fields = (
+        "user",
+        "prefix",
+        "name",
+        "scopes",
+        "expires_at",
+        "rate_limit",
+        "created_at",
+        "revoked_at",
+    )
     search_fields = ("name", "prefix", "user__username")
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
@@ -196,6 +214,7 @@ class ApiKeyAdmin(RecordedAdmin):
                 name=data["name"],
                 scopes=data["scopes"],
                 expires_at=data["expires_at"],
+                rate_limit=data["rate_limit"],
                 reason=data["reason"],
             )
         except DomainError as error:

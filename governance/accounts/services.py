@@ -66,12 +66,38 @@ def _check_expiry(user: User, expires_at: dt.datetime | None) -> dt.datetime | N
     return expires_at
 
 
+MAX_RATE_LIMIT = 1_000_000
+
+
+def _check_rate_limit(rate_limit: int | None) -> int | None:
+    """A key's own limit is a whole number of requests a minute, at least 1; ``None`` leaves
+    it to ``API_KEY_RATE_LIMIT_PER_MINUTE``."""
+    if rate_limit is None:
+        return None
+    if isinstance(rate_limit, bool) or not isinstance(rate_limit, int):
+        raise InvalidInput(
+            "rate_limit must be a whole number of requests a minute",
+            fields={"rate_limit": ["A whole number."]},
+        )
+    if not 1 <= rate_limit <= MAX_RATE_LIMIT:
+        raise InvalidInput(
+            f"rate_limit must be between 1 and {MAX_RATE_LIMIT:,} requests a minute",
+            fields={"rate_limit": [f"Between 1 and {MAX_RATE_LIMIT}."]},
+        )
+    return rate_limit
+
+
 def _key_subject(key: ApiKey) -> Subject:
     return Subject(type="api_key", id=str(key.pk), label=f"{key.name} ({key.prefix})")
 
 
 def _issue_key(
-    *, user: User, name: str, scopes: list[str], expires_at: dt.datetime | None
+    *,
+    user: User,
+    name: str,
+    scopes: list[str],
+    expires_at: dt.datetime | None,
+    rate_limit: int | None,
 ) -> tuple[str, ApiKey, dict[str, object]]:
     if not name.strip() or len(name) > 100:
         raise InvalidInput("name must be 1-100 characters", fields={"name": ["1-100 characters."]})
@@ -83,6 +109,7 @@ def _issue_key(
         hashed_key=hashed,
         scopes=scopes,
         expires_at=expires_at,
+        rate_limit=rate_limit,
     )
     data: dict[str, object] = {
         "user": str(user.pk),
@@ -91,6 +118,7 @@ def _issue_key(
         "prefix": prefix,
         "scopes": scopes,
         "expires_at": expires_at,
+        "rate_limit": rate_limit,
     }
     return key, row, data
 
@@ -102,19 +130,25 @@ def api_key_create(
     name: str,
     scopes: Sequence[str],
     expires_at: dt.datetime | None = None,
+    rate_limit: int | None = None,
 ) -> tuple[str, ApiKey]:
     """Make a key for ``user``; returns ``(key, row)``. The key is not stored, only its hash.
 
     A person may make personal tokens for themselves; keys of service accounts are made by
     an administrator. A person's token expires within ``API_TOKEN_MAX_AGE_DAYS`` (at that
     age when ``expires_at`` is not given); a service account's key may never expire.
+    ``rate_limit`` (requests a minute, at least 1) overrides ``API_KEY_RATE_LIMIT_PER_MINUTE``
+    for this key.
     """
     if user.pk != caller.user.pk or user.is_service_account:
         _require_admin(caller)
     checked = _check_scopes(scopes)
     expires_at = _check_expiry(user, expires_at)
+    limit = _check_rate_limit(rate_limit)
     with transaction.atomic(durable=True):
-        key, row, data = _issue_key(user=user, name=name, scopes=checked, expires_at=expires_at)
+        key, row, data = _issue_key(
+            user=user, name=name, scopes=checked, expires_at=expires_at, rate_limit=limit
+        )
         audit_record(
             action=AuditAction.API_KEY_CREATED,
             actor=caller.actor,
@@ -147,12 +181,19 @@ def api_key_revoke(*, caller: Caller, key: ApiKey, reason: str) -> ApiKey:
 
 
 def service_account_create(
-    *, caller: Caller, name: str, scopes: Sequence[str], groups: Sequence[str] = ()
+    *,
+    caller: Caller,
+    name: str,
+    scopes: Sequence[str],
+    groups: Sequence[str] = (),
+    rate_limit: int | None = None,
 ) -> tuple[str, ApiKey]:
-    """Create a service account (a user that cannot log in) and its first key, recorded
-    together: ``service_account.created`` then ``api_key.created``."""
+    """Create a service account (a user that cannot log in) and its first key (with
+    ``rate_limit`` requests a minute, or the default), recorded together:
+    ``service_account.created`` then ``api_key.created``."""
     _require_admin(caller)
     checked = _check_scopes(scopes)
+    limit = _check_rate_limit(rate_limit)
     found = list(Group.objects.filter(name__in=groups))
     missing = sorted(set(groups) - {group.name for group in found})
     if missing:
@@ -169,7 +210,7 @@ def service_account_create(
         account.save()
         account.groups.set(found)
         key, row, data = _issue_key(
-            user=account, name=f"{name} key", scopes=checked, expires_at=None
+            user=account, name=f"{name} key", scopes=checked, expires_at=None, rate_limit=limit
         )
         audit_append(
             events=[
@@ -514,7 +555,12 @@ def group_members_change(
 
 
 def _key_state(key: ApiKey) -> dict[str, Any]:
-    return {"name": key.name, "scopes": sorted(key.scopes), "expires_at": key.expires_at}
+    return {
+        "name": key.name,
+        "scopes": sorted(key.scopes),
+        "expires_at": key.expires_at,
+        "rate_limit": key.rate_limit,
+    }
 
 
 def api_key_change(
@@ -525,13 +571,16 @@ def api_key_change(
     name: str | None = None,
     scopes: Sequence[str] | None = None,
     expires_at: dt.datetime | Literal["keep"] | None = "keep",
+    rate_limit: int | Literal["keep"] | None = "keep",
 ) -> ApiKey:
-    """Rename a key, set its scopes or its expiry, recorded as ``api_key.changed`` with the
-    before/after (revocation is ``api_key_revoke``). A revoked key does not change."""
+    """Rename a key, set its scopes, its expiry or its rate limit (``None``: the default),
+    recorded as ``api_key.changed`` with the before/after (revocation is ``api_key_revoke``).
+    A revoked key does not change."""
     if key.user_id != caller.user.pk:
         _require_admin(caller)
     note = reason_required(reason)
     checked = _check_scopes(scopes) if scopes is not None else None
+    limit = _check_rate_limit(rate_limit) if rate_limit != "keep" else "keep"
     if name is not None and (not name.strip() or len(name) > 100):
         raise InvalidInput("name must be 1-100 characters", fields={"name": ["1-100 characters."]})
     with transaction.atomic(durable=True):
@@ -545,10 +594,12 @@ def api_key_change(
             key.scopes = checked
         if expires_at != "keep":
             key.expires_at = expires_at
+        if limit != "keep":
+            key.rate_limit = limit
         diff = _diff(before, _key_state(key))
         if not diff["after"]:
             return key
-        key.save(update_fields=["name", "scopes", "expires_at"])
+        key.save(update_fields=["name", "scopes", "expires_at", "rate_limit"])
         audit_record(
             action=AuditAction.API_KEY_CHANGED,
             actor=caller.actor,

@@ -1,4 +1,5 @@
-"""Slowing down password and API key guessing, and recording sign-ins as security events.
+"""Slowing down password and API key guessing, limiting the API's request rate, and recording
+sign-ins as security events.
 
 Every password login goes through ``ThrottledModelBackend`` (the approval pages, the admin, and
 any future caller of ``django.contrib.auth.authenticate``). After a number of free failures for
@@ -9,9 +10,14 @@ account's owner out for longer than the cap. A correct password after the wait l
 forgets the account's failures. Failed Bearer keys are counted per address in a fixed window;
 past the threshold the address is answered 429 until the window has passed.
 
+The API's rate limit (``FixedWindowRateThrottle``) counts requests in fixed windows, one
+counter per caller and window: per API key (its own ``rate_limit`` a minute, else
+``API_KEY_RATE_LIMIT_PER_MINUTE``), per signed-in user (``API_USER_RATE_LIMIT_PER_MINUTE``) and
+per client address for anonymous callers (the same figure).
+
 The counters live in Django's cache, shared by every process (Redis in production). When the
-cache does not answer, the counters fall back to this process's memory (``ResilientCache``) and
-the API's rate limits let requests through (``FailOpenUserRateThrottle``): a cache outage never
+cache does not answer, the login and key-guessing counters fall back to this process's memory
+(``ResilientCache``) and the API's rate limit lets requests through: a cache outage never
 fails a request.
 
 Sign-ins are security events in the audit log, aggregated so that guessing cannot flood it: at
@@ -29,6 +35,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -39,11 +46,12 @@ from django.core.cache.backends.locmem import LocMemCache
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from redis.exceptions import RedisError
-from rest_framework.throttling import UserRateThrottle
+from rest_framework.throttling import BaseThrottle
 
 from audit.actions import AuditAction
 from audit.services import AuditEvent, Subject, audit_append_security_event
 from core.accounts.addresses import client_address
+from core.accounts.callers import request_api_key
 from core.actors import Actor
 
 log = logging.getLogger(__name__)
@@ -144,6 +152,26 @@ class ResilientCache:
             return by
 
         return int(self._run(bump))
+
+    def count_shared(self, key: str, *, timeout: float) -> int | None:
+        """Add 1 to the counter ``key`` on the shared cache (created at 1, expiring
+        ``timeout`` seconds after it was created) and return the new value: one ``incr``, or
+        an ``add`` when the counter does not exist yet. ``None`` while the shared cache does
+        not answer: a per-process count would not be the limit, so the caller fails open."""
+        if cache_is_down():
+            return None
+        try:
+            cache = self._primary()
+            for _ in range(3):
+                try:
+                    return int(cache.incr(key))
+                except ValueError:  # not there yet, or expired
+                    if cache.add(key, 1, timeout):
+                        return 1
+            return None
+        except CACHE_ERRORS as error:
+            _mark_cache_down(error)
+            return None
 
 
 def _key(*parts: str) -> str:
@@ -372,27 +400,67 @@ class ThrottledModelBackend(ModelBackend):
         return user
 
 
-class FailOpenUserRateThrottle(UserRateThrottle):
-    """DRF's per-user rate limit, keyed on the real client address for anonymous callers,
-    that lets requests through (and says so in the log) while the shared cache is down: an
-    outage of the cache must not take the API down with it."""
+@dataclass(frozen=True)
+class RateLimit:
+    """``requests`` in each fixed window of ``window`` seconds, counted under ``subject``."""
 
-    def get_ident(self, request: Any) -> str:
-        return client_address(request)
+    subject: str
+    requests: int
+    window: int = 60
+
+
+def rate_limit_for(request: Any) -> RateLimit:
+    """The limit a request counts against: its API key's, else its user's, else its address's."""
+    key = request_api_key(request)
+    if key is not None:
+        return RateLimit(
+            subject=f"key:{key.pk}",
+            requests=key.rate_limit or settings.API_KEY_RATE_LIMIT_PER_MINUTE,
+        )
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return RateLimit(
+            subject=f"user:{user.pk}", requests=settings.API_USER_RATE_LIMIT_PER_MINUTE
+        )
+    address = hmac.new(settings.SECRET_KEY.encode(), client_address(request).encode(), "sha256")
+    return RateLimit(
+        subject=f"address:{address.hexdigest()[:40]}",
+        requests=settings.API_USER_RATE_LIMIT_PER_MINUTE,
+    )
+
+
+class FixedWindowRateThrottle(BaseThrottle):
+    """The API's rate limit: one counter per caller and window on the shared cache, key
+    ``warden:rate:<subject>:<window start>``, raised once per request (``incr``, or ``add``
+    for the window's first request). Past the limit the request is answered 429 ``throttled``
+    with ``Retry-After``: the seconds to the end of the window. While the shared cache does
+    not answer, requests are let through (and the log says so, at most once a minute): an
+    outage of the cache must not take the API down with it.
+
+    A fixed window lets a caller make up to twice its limit across a window's boundary; for a
+    limit meant to stop a runaway pipeline, not to meter, that is worth one cache operation
+    a request instead of a list of timestamps."""
+
+    def __init__(self) -> None:
+        self.retry_after: int | None = None
 
     def allow_request(self, request: Any, view: Any) -> bool:
-        if cache_is_down():
-            self._warn()
-            return True
-        try:
-            return super().allow_request(request, view)
-        except CACHE_ERRORS as error:
-            _mark_cache_down(error)
-            self._warn()
-            return True
-
-    @staticmethod
-    def _warn() -> None:
-        warn_at_most_once_per_interval(
-            "api-rate-limit", "the shared cache does not answer: API rate limits fail open"
+        limit = rate_limit_for(request)
+        moment = now()
+        start = int(moment // limit.window) * limit.window
+        # Kept for two windows, so that processes whose clocks differ a little share it.
+        count = ResilientCache().count_shared(
+            f"warden:rate:{limit.subject}:{start}", timeout=2 * limit.window
         )
+        if count is None:
+            warn_at_most_once_per_interval(
+                "api-rate-limit", "the shared cache does not answer: API rate limits fail open"
+            )
+            return True
+        if count <= limit.requests:
+            return True
+        self.retry_after = max(1, math.ceil(start + limit.window - moment))
+        return False
+
+    def wait(self) -> float | None:
+        return self.retry_after

@@ -33,28 +33,6 @@ CLOSED_REDIS = {
 TEST_REDIS = "redis://127.0.0.1:6379/12"
 
 
-class Clock:
-    """The throttles' clock, stepped by the test instead of waited for."""
-
-    def __init__(self) -> None:
-        self.t = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    from governance.accounts import throttling
-
-    stepped = Clock()
-    monkeypatch.setattr(throttling, "now", stepped)
-    return stepped
-
-
 def attempt(username: str, password: str, *, url: str = LOGIN, address: str = "10.0.0.1"):
     return Client(REMOTE_ADDR=address).post(
         url, {"username": username, "password": password, "next": "/approvals/"}

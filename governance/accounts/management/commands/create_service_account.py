@@ -1,4 +1,5 @@
-"""``manage.py create_service_account NAME --scopes a,b [--group G]``: prints the key once."""
+"""``manage.py create_service_account NAME --scopes a,b [--group G] [--rate-limit N]``: prints
+the key once."""
 
 from typing import Any
 
@@ -20,6 +21,12 @@ class Command(BaseCommand):
             "--group", action="append", default=[], help="team or role group (repeatable)"
         )
         parser.add_argument(
+            "--rate-limit",
+            type=int,
+            default=None,
+            help="requests a minute for the key (default: API_KEY_RATE_LIMIT_PER_MINUTE)",
+        )
+        parser.add_argument(
             "--as",
             dest="operator",
             default=None,
@@ -35,6 +42,7 @@ class Command(BaseCommand):
                 name=options["name"],
                 scopes=scopes,
                 groups=options["group"],
+                rate_limit=options["rate_limit"],
             )
         except DomainError as exc:
             raise CommandError(exc.message) from exc
