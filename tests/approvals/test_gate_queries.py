@@ -28,7 +28,7 @@ from tests.approvals.conftest import (
     deploy,
     provided_evidence,
 )
-from tests.conftest import client_with_key
+from tests.conftest import client_for, client_with_key
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -204,3 +204,43 @@ def test_the_gate_answers_each_outcome_in_few_statements(
     else:
         assert body["allowed"] is False
         assert any(r.startswith(reason) for r in body["reasons"]), body["reasons"]
+
+
+@pytest.mark.django_db
+def test_the_one_statement_sees_what_the_registry_lets_the_caller_see(
+    charlie, rita, version, ci_key
+):
+    """Out of scope is 404 like a missing version; a per-model grant to the person or to a
+    group of theirs, or the global view permission through a role, makes it visible."""
+    from django.contrib.auth.models import Group
+
+    from core.roles import Role
+    from tests.conftest import make_person
+
+    question = {
+        "model": version.model.name, "version": version.version, "environment": "dev",
+        "digest": version.artifact_digest,
+    }  # fmt: skip
+
+    def status(user) -> int:
+        return client_for(user).get("/api/v1/gate/status", question).status_code
+
+    def grant(**grantee) -> None:
+        services.signing_grant(
+            caller=Caller(user=rita), model=version.model, role=Role.VALIDATOR,
+            reason="second opinion", **grantee,
+        )  # fmt: skip
+
+    assert status(charlie) == 404
+    grant(user=charlie)
+    assert status(charlie) == 200
+    outsiders = Group.objects.create(name="outsiders")
+    dora = make_person("dora", Role.DATA_SCIENTIST, team=outsiders)
+    assert status(dora) == 404
+    grant(group=outsiders)
+    assert status(dora) == 200
+    assert status(make_person("audrey", Role.AUDITOR)) == 200
+    with_key = client_with_key(ci_key)
+    assert with_key.get("/api/v1/gate/status", question).status_code == 200
+    assert with_key.get("/api/v1/gate", {**question, "environment": "staging"}).status_code == 400
+    assert with_key.get("/api/v1/gate", {**question, "version": 9}).status_code == 404
