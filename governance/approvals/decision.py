@@ -225,9 +225,9 @@ def _when(value: Any) -> dt.datetime | None:
 
 
 def _signoffs(rows: Sequence[Mapping[str, Any]], request_id: int) -> list[SignOff]:
-    """The request's signatures as (unsaved-looking) rows, in the order they were given."""
+    """The request's signatures as rows read from the database, in their model's order."""
     out = []
-    for row in sorted(rows, key=lambda r: r["id"]):
+    for row in rows:
         signoff = SignOff(
             id=row["id"],
             request_id=request_id,
@@ -243,7 +243,7 @@ def _signoffs(rows: Sequence[Mapping[str, Any]], request_id: int) -> list[SignOf
         )
         signoff._state.adding = False
         out.append(signoff)
-    return out
+    return sorted(out, key=lambda s: (s.signed_at, s.pk))
 
 
 def _candidates(rows: Sequence[Mapping[str, Any]]) -> list[Candidate]:
