@@ -60,4 +60,5 @@ RUN groupadd --system --gid 10001 warden \
 
 USER warden
 EXPOSE 8000
-CMD ["gunicorn", "governance.wsgi:application", "--bind=0.0.0.0:8000", "--workers=2", "--access-logfile=-"]
+# Workers, threads, timeouts and logs: gunicorn.conf.py (WEB_CONCURRENCY, WEB_THREADS).
+CMD ["gunicorn", "--config=/app/gunicorn.conf.py"]

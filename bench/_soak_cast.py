@@ -29,6 +29,10 @@ PEOPLE = {
 }
 
 
+# The soak measures memory and errors over time, not the rate limit: its keys allow far more.
+SOAK_KEY_LIMIT = 1_000_000
+
+
 def cast() -> dict[str, object]:
     """Create the cast; what the load generator needs to act as each of them."""
     from django.contrib.auth.models import Group
@@ -64,8 +68,11 @@ def cast() -> dict[str, object]:
         user=ci,
         name="soak pipeline",
         scopes=["registry:write", "deployments:write", "reports:write"],
+        rate_limit=SOAK_KEY_LIMIT,
     )
-    gate_key, _ = api_key_create(caller=as_admin, user=ci, name="soak gate", scopes=["gate:read"])
+    gate_key, _ = api_key_create(
+        caller=as_admin, user=ci, name="soak gate", scopes=["gate:read"], rate_limit=SOAK_KEY_LIMIT
+    )
     return {
         "password": password,
         "team": TEAM,

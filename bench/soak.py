@@ -1002,10 +1002,16 @@ class Soak:
 
     def start_servers(self, port: int) -> tuple[subprocess.Popen[bytes], Any]:
         args = self.args
+        # The flags below alone, not the production gunicorn.conf.py that gunicorn would read
+        # from the working directory: its worker recycling would replace the processes whose
+        # memory is watched.
+        config = self.workdir / "gunicorn.conf.py"
+        config.write_text('"""The soak gives gunicorn every setting on its command line."""\n')
         gunicorn = self.processes.start(
             "gunicorn",
             [
                 str(BIN / "gunicorn"),
+                f"--config={config}",
                 "governance.wsgi:application",
                 f"--workers={args.workers}",
                 f"--bind=127.0.0.1:{port}",

@@ -193,3 +193,84 @@ def test_sqlite_urls_get_the_audit_logs_locking_options(tmp_path) -> None:
     assert config["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
     assert "journal_mode=WAL" in config["OPTIONS"]["init_command"]
     assert database_from_url("sqlite://:memory:")["NAME"] == ":memory:"
+
+
+def test_database_url_settings_win_over_the_callers_defaults() -> None:
+    from governance.settings.base import database_from_url
+
+    kept = database_from_url(
+        "postgres://warden@db/warden", conn_max_age=600, conn_health_checks=True
+    )
+    assert (kept["CONN_MAX_AGE"], kept["CONN_HEALTH_CHECKS"]) == (600, True)
+    closed = database_from_url(
+        "postgres://warden@db/warden?conn_max_age=0&conn_health_checks=false",
+        conn_max_age=600,
+        conn_health_checks=True,
+    )
+    assert (closed["CONN_MAX_AGE"], closed["CONN_HEALTH_CHECKS"]) == (0, False)
+    assert (
+        database_from_url("postgres://warden@db/warden?conn_max_age=none")["CONN_MAX_AGE"] is None
+    )
+
+
+DATABASE_CONNECTION_SETTINGS = (
+    "from django.conf import settings as s; "
+    "print(*[(s.DATABASES[a]['CONN_MAX_AGE'], s.DATABASES[a]['CONN_HEALTH_CHECKS']) "
+    "for a in s.DATABASES], sep=';')"
+)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({}, "(600, True);(0, False)"),
+        ({"DATABASE_CONN_MAX_AGE": "60"}, "(60, True);(0, False)"),
+        (
+            {"DATABASE_URL": PROD_ENV["DATABASE_URL"] + "?conn_max_age=0&conn_health_checks=false"},
+            "(0, False);(0, False)",
+        ),
+    ],
+)
+def test_prod_keeps_application_connections_and_closes_the_migration_roles(
+    overrides: dict[str, str], expected: str
+) -> None:
+    result = manage(
+        "shell", "--no-imports", "-c", DATABASE_CONNECTION_SETTINGS, env={**PROD_ENV, **overrides}
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
+
+
+def test_dev_closes_its_database_connection_after_each_request() -> None:
+    env = {"DJANGO_ENV": "dev", "DATABASE_URL": PROD_ENV["DATABASE_URL"]}
+    result = manage("shell", "--no-imports", "-c", DATABASE_CONNECTION_SETTINGS, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "(0, False)"
+
+
+BACKEND_PER_REQUEST = (
+    "from django.core.signals import request_finished, request_started\n"
+    "from django.db import connection\n"
+    "pids = []\n"
+    "for _ in range(3):\n"
+    "    request_started.send(sender=None)\n"
+    "    with connection.cursor() as cursor:\n"
+    "        cursor.execute('SELECT pg_backend_pid()')\n"
+    "        pids.append(cursor.fetchone()[0])\n"
+    "    request_finished.send(sender=None)\n"
+    "print(len(set(pids)))\n"
+)
+
+
+@on_postgres_only
+def test_prod_serves_consecutive_requests_on_one_database_connection(safe_prod_env):
+    kept = manage("shell", "--no-imports", "-c", BACKEND_PER_REQUEST, env=safe_prod_env)
+    assert kept.returncode == 0, kept.stderr
+    assert kept.stdout.strip() == "1"
+    per_request = {
+        **safe_prod_env,
+        "DATABASE_URL": safe_prod_env["DATABASE_URL"] + "?conn_max_age=0",
+    }
+    closed = manage("shell", "--no-imports", "-c", BACKEND_PER_REQUEST, env=per_request)
+    assert closed.returncode == 0, closed.stderr
+    assert closed.stdout.strip() == "3"

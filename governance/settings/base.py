@@ -141,8 +141,13 @@ def _url_flag(value: Any) -> bool:
     return str(value).lower() == "true"
 
 
+def _url_seconds(value: Any) -> int | None:
+    """``none`` keeps a connection for good (Django's ``CONN_MAX_AGE = None``)."""
+    return None if str(value).lower() == "none" else int(value)
+
+
 _CONNECTION_SETTINGS: dict[str, Callable[[Any], Any]] = {
-    "conn_max_age": int,
+    "conn_max_age": _url_seconds,
     "conn_health_checks": _url_flag,
     "atomic_requests": _url_flag,
     "autocommit": _url_flag,
@@ -150,11 +155,17 @@ _CONNECTION_SETTINGS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def database_from_url(url: str) -> dict[str, Any]:
+def database_from_url(
+    url: str, *, conn_max_age: int | None = 0, conn_health_checks: bool = False
+) -> dict[str, Any]:
     """Parse a database URL (``postgres://USER:PASSWORD@HOST:PORT/NAME?OPTION=VALUE``,
-    ``sqlite:///PATH``); SQLite URLs get the audit log's locking options. Connections are
-    closed after each request unless the URL says ``conn_max_age``."""
-    config: dict[str, Any] = dict(dj_database_url.parse(url))
+    ``sqlite:///PATH``); SQLite URLs get the audit log's locking options. ``conn_max_age``
+    (seconds a connection is kept across requests; 0 closes it after each one, ``None``
+    keeps it for good) and ``conn_health_checks`` are the defaults; the URL's own
+    ``?conn_max_age=`` and ``?conn_health_checks=`` win over them."""
+    config: dict[str, Any] = dict(
+        dj_database_url.parse(url, conn_max_age=conn_max_age, conn_health_checks=conn_health_checks)
+    )
     if url.startswith("sqlite:"):
         return sqlite_database(config["NAME"])
     options: dict[str, Any] = dict(config.get("OPTIONS") or {})

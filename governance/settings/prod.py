@@ -19,9 +19,19 @@ if not _database_url.startswith(("postgres://", "postgresql://", "pgsql://")):
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured("DATABASE_URL must name a PostgreSQL database in production")
+# Persistent connections: each gunicorn thread (gunicorn.conf.py: workers x threads per web
+# container) and each Celery process keeps its own connection for DATABASE_CONN_MAX_AGE
+# seconds instead of opening one per request, and checks it with one `SELECT 1` before its
+# first query in a request, so that a connection the server or a proxy dropped is replaced
+# instead of failing the request. The URL's ?conn_max_age= and ?conn_health_checks= win.
 DATABASES = {
-    "default": database_from_url(_database_url),
+    "default": database_from_url(
+        _database_url,
+        conn_max_age=envint("DATABASE_CONN_MAX_AGE", 600),
+        conn_health_checks=True,
+    ),
     # The role that owns the tables runs migrations; the application role cannot alter them.
+    # Closed after each use: web processes keep no connection as the owner.
     "migrations": database_from_url(require("MIGRATION_DATABASE_URL")),
 }
 CELERY_BROKER_URL = require("CELERY_BROKER_URL")
