@@ -16,6 +16,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Field, Model
 
 from audit import clock
 from audit.actions import AuditAction
@@ -122,6 +124,18 @@ def _event_fields(event: AuditEvent) -> dict[str, Any]:
     return fields
 
 
+def _index_columns(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The filter columns stored beside a body, copied from its fields."""
+    return {
+        "action": fields["action"],
+        "actor_type": fields["actor"]["type"],
+        "actor_id": fields["actor"]["id"],
+        "object_type": fields["object"]["type"],
+        "object_id": fields["object"]["id"],
+        "scope_model": str(fields["scope"].get("model", "")),
+    }
+
+
 def _lock_head(origin: str, using: str) -> LogHead:
     heads = LogHead.objects.using(using)
     try:
@@ -131,32 +145,123 @@ def _lock_head(origin: str, using: str) -> LogHead:
         return heads.select_for_update().get(log=origin)
 
 
+# A record's row, in column order: the chain's fields, then the filter copies.
+_RECORD_FIELDS = (
+    "log",
+    "seq",
+    "prev",
+    "leaf",
+    "body",
+    "ts",
+    "action",
+    "actor_type",
+    "actor_id",
+    "object_type",
+    "object_id",
+    "scope_model",
+)
+
+
+def _fields(model: type[Model], names: Sequence[str]) -> list[Field[Any, Any]]:
+    by_name = {field.name: field for field in model._meta.concrete_fields}
+    return [by_name[name] for name in names]
+
+
+def _insert_sql(
+    connection: BaseDatabaseWrapper, records: Sequence[AuditRecord]
+) -> tuple[str, list[Any]]:
+    """``INSERT INTO`` the records table for ``records``, returning each row's id and seq."""
+    quote = connection.ops.quote_name
+    columns = _fields(AuditRecord, _RECORD_FIELDS)
+    pk, seq = (quote(field.column) for field in _fields(AuditRecord, ("id", "seq")))
+    names = ", ".join(quote(column.column) for column in columns)
+    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    # Identifiers come from the model's options; every value is a parameter.
+    sql = (
+        f"INSERT INTO {quote(AuditRecord._meta.db_table)} ({names}) "  # noqa: S608
+        f"VALUES {', '.join([row] * len(records))} RETURNING {pk}, {seq}"
+    )
+    params = [
+        column.get_db_prep_save(getattr(record, column.attname), connection)
+        for record in records
+        for column in columns
+    ]
+    return sql, params
+
+
+def _insert_and_advance_postgresql(
+    connection: BaseDatabaseWrapper, records: Sequence[AuditRecord], stamp: str
+) -> list[int]:
+    """One statement: insert the records and move the head to the last of them."""
+    insert, params = _insert_sql(connection, records)
+    quote = connection.ops.quote_name
+    size, tip, last_ts, log = (
+        quote(field.column) for field in _fields(LogHead, ("size", "tip", "last_ts", "log"))
+    )
+    pk, seq = (quote(field.column) for field in _fields(AuditRecord, ("id", "seq")))
+    sql = (
+        f"WITH inserted AS ({insert}) "  # noqa: S608
+        f"UPDATE {quote(LogHead._meta.db_table)} SET {size} = %s, {tip} = %s, {last_ts} = %s "
+        f"WHERE {log} = %s "
+        f"RETURNING (SELECT array_agg({pk} ORDER BY {seq}) FROM inserted)"
+    )
+    with connection.cursor() as cursor:
+        last = records[-1]
+        cursor.execute(sql, [*params, last.seq + 1, last.leaf, stamp, last.log])
+        row = cursor.fetchone()
+    if row is None:
+        raise AuditError(f"the head of log {last.log!r} vanished while it was locked")
+    return list(row[0])
+
+
+def _insert_and_advance_sqlite(
+    connection: BaseDatabaseWrapper, records: Sequence[AuditRecord], stamp: str
+) -> list[int]:
+    """One statement: insert the records; the trigger ``audit_auditrecord_advance_head``
+    (``audit.triggers``) moves the head along each row that extends it, taking the time from
+    the row's own body, which carries ``stamp``."""
+    sql, params = _insert_sql(connection, records)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = {seq: pk for pk, seq in cursor.fetchall()}
+    return [ids[record.seq] for record in records]
+
+
+_INSERT_AND_ADVANCE = {
+    "postgresql": _insert_and_advance_postgresql,
+    "sqlite": _insert_and_advance_sqlite,
+}
+
+
 def audit_append(
     *, events: Sequence[AuditEvent], using: str = DEFAULT_DB_ALIAS
 ) -> list[AuditRecord]:
     """Append ``events`` to the log, in order, inside the caller's open transaction.
 
-    Bodies are built and checked before the log's lock is taken, so the lock covers only the
-    head read, the hashing and the inserts. The time is taken under the lock and clamped so it
-    never decreases.
+    Bodies' fields are built, checked and redacted before the log's lock is taken. Under the
+    lock: the head is read, the time taken (clamped so it never decreases), the bodies
+    completed and hashed, and one statement inserts the records and advances the head.
     """
     if not events:
         return []
     connection = connections[using]
     if not connection.in_atomic_block:
         raise AuditError("audit_append must run inside the transaction of the change it records")
+    insert_and_advance = _INSERT_AND_ADVANCE.get(connection.vendor)
+    if insert_and_advance is None:
+        raise AuditError(f"the audit log cannot be written on {connection.vendor}")
     origin: str = settings.AUDIT_LOG_ORIGIN
-    prepared = [_event_fields(event) for event in events]
+    prepared = [(fields, _index_columns(fields)) for fields in map(_event_fields, events)]
 
     head = _lock_head(origin, using)
     now = clock.now()
     stamp = format_timestamp(now)
     if head.last_ts and stamp < head.last_ts:
         stamp = head.last_ts
-    stamp_dt = dt.datetime.strptime(stamp, TIMESTAMP_FORMAT).replace(tzinfo=dt.UTC)
+        now = dt.datetime.strptime(stamp, TIMESTAMP_FORMAT).replace(tzinfo=dt.UTC)
     records: list[AuditRecord] = []
     seq, prev = head.size, head.tip
-    for fields in prepared:
+    for fields, columns in prepared:
         body = dumps({**fields, "log": origin, "seq": seq, "ts": stamp, "prev": prev})
         leaf = leaf_hash(body)
         records.append(
@@ -166,18 +271,21 @@ def audit_append(
                 prev=prev,
                 leaf=leaf,
                 body=body.decode("utf-8"),
-                ts=stamp_dt,
-                action=fields["action"],
-                actor_type=fields["actor"]["type"],
-                actor_id=fields["actor"]["id"],
-                object_type=fields["object"]["type"],
-                object_id=fields["object"]["id"],
-                scope_model=str(fields["scope"].get("model", "")),
+                ts=now,
+                **columns,
             )
         )
         seq, prev = seq + 1, leaf
-    AuditRecord.objects.using(using).bulk_create(records)
-    LogHead.objects.using(using).filter(log=origin).update(size=seq, tip=prev, last_ts=stamp)
+    ids: list[int] = []
+    # One statement unless the batch is beyond what the database takes in one (SQLite's
+    # parameter limit); each statement advances the head to its own last record.
+    batch = connection.ops.bulk_batch_size(_fields(AuditRecord, _RECORD_FIELDS), records)
+    for start in range(0, len(records), batch):
+        ids.extend(insert_and_advance(connection, records[start : start + batch], stamp))
+    for record, pk in zip(records, ids, strict=True):
+        record.pk = pk
+        record._state.adding = False
+        record._state.db = using
     return records
 
 

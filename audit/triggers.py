@@ -1,4 +1,5 @@
-"""Database triggers that refuse UPDATE, DELETE and (PostgreSQL) TRUNCATE on audit tables.
+"""Database triggers that refuse UPDATE, DELETE and (PostgreSQL) TRUNCATE on audit tables,
+and on SQLite the one that advances a log's head as its records are inserted.
 
 Migrations install them on SQLite and PostgreSQL. On SQLite a migration that rebuilds a table
 (AlterField and friends) silently drops its triggers, so such migrations call ``install``
@@ -10,6 +11,21 @@ from __future__ import annotations
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 APPEND_ONLY_TABLES = ("audit_auditrecord", "audit_checkpoint", "audit_treenode")
+RECORD_TABLE = "audit_auditrecord"
+HEAD_TRIGGER = "audit_auditrecord_advance_head"
+
+# SQLite cannot put an INSERT inside a statement that also updates, as PostgreSQL's
+# data-modifying CTE does, so there the head follows each inserted row that extends it:
+# seq equal to the head's size and prev equal to its tip. A row that does not extend the head
+# leaves it alone (and UNIQUE(log, seq) and UNIQUE(log, prev) refuse a fork), as on PostgreSQL.
+SQLITE_HEAD_TRIGGER = """
+CREATE TRIGGER IF NOT EXISTS audit_auditrecord_advance_head AFTER INSERT ON audit_auditrecord
+BEGIN
+    UPDATE audit_loghead
+    SET size = NEW.seq + 1, tip = NEW.leaf, last_ts = json_extract(NEW.body, '$.ts')
+    WHERE log = NEW.log AND size = NEW.seq AND tip = NEW.prev;
+END
+"""
 
 PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -56,7 +72,8 @@ def _postgres_statements(table: str) -> list[str]:
 
 
 def install(connection: BaseDatabaseWrapper, tables: tuple[str, ...] = APPEND_ONLY_TABLES) -> None:
-    """Create (or re-create) the append-only triggers on ``tables``."""
+    """Create (or re-create) the append-only triggers on ``tables`` (on SQLite with the
+    records' table also the trigger that advances the head)."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(PG_FUNCTION)
@@ -67,6 +84,8 @@ def install(connection: BaseDatabaseWrapper, tables: tuple[str, ...] = APPEND_ON
             for table in tables:
                 for statement in _sqlite_statements(table):
                     cursor.execute(statement)
+            if RECORD_TABLE in tables:
+                cursor.execute(SQLITE_HEAD_TRIGGER)
         else:
             raise NotImplementedError(f"append-only triggers for {connection.vendor}")
 
@@ -82,12 +101,16 @@ def uninstall(
                     cursor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
                 else:
                     cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
+            if table == RECORD_TABLE and connection.vendor == "sqlite":
+                cursor.execute(f"DROP TRIGGER IF EXISTS {HEAD_TRIGGER}")
 
 
 def expected(connection: BaseDatabaseWrapper, table: str) -> list[str]:
     """The trigger names ``table`` must have on this database."""
     names = trigger_names(table)
-    return names if connection.vendor == "postgresql" else names[:2]
+    if connection.vendor == "postgresql":
+        return names
+    return names[:2] + ([HEAD_TRIGGER] if table == RECORD_TABLE else [])
 
 
 def present(connection: BaseDatabaseWrapper, table: str) -> set[str]:

@@ -69,9 +69,12 @@ GOVERNED_TABLES = frozenset(
     }
 )
 AUDIT_TABLE = "audit_auditrecord"
-# SQLite adds many-to-many rows with INSERT OR IGNORE.
+# SQLite adds many-to-many rows with INSERT OR IGNORE; the audit append on PostgreSQL inserts
+# its records in a data-modifying CTE (WITH inserted AS (INSERT INTO ...) UPDATE ...).
 WRITE = re.compile(
-    r'^\s*(INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.IGNORECASE
+    r'^\s*(?:WITH\s+"?\w+"?\s+AS\s*\(\s*)?'
+    r'(INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?',
+    re.IGNORECASE,
 )
 # Logging in and setting one's password touch the users table but grant nothing.
 UNGOVERNED_USER_COLUMNS = frozenset({"last_login", "password"})

@@ -11,11 +11,12 @@ from collections.abc import Iterator
 
 import pytest
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from audit import clock
 from audit.canonical import CanonicalFormError, canonical_bytes
-from audit.models import AuditRecord
+from audit.models import AppendOnlyError, AuditRecord
 from audit.services import (
     AuditError,
     AuditEvent,
@@ -31,6 +32,7 @@ from core.actors import Actor
 from governance.accounts.services import api_key_create, api_key_revoke, service_account_create
 from registry import services as registry
 from tests.audit.helpers import GENESIS, append_log, event, head, leaf, stored
+from tests.support import on_postgres
 
 pytestmark = pytest.mark.django_db
 
@@ -112,6 +114,60 @@ def test_several_events_in_one_call_are_contiguous_and_share_one_time() -> None:
         assert json.loads(later[3])["prev"] == leaf(earlier[3])
     assert head()[0] == 6
     assert verify_log().ok
+
+
+def _append_statements(events: list[AuditEvent]) -> tuple[list[AuditRecord], list[str]]:
+    """Append ``events`` in a transaction; return the records and the SQL it issued, without
+    transaction control."""
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        records = audit_append(events=events)
+    statements = [query["sql"] for query in queries.captured_queries]
+    return records, [
+        sql for sql in statements if not sql.lstrip().upper().startswith(("SAVEPOINT", "RELEASE"))
+    ]
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_an_append_is_a_head_read_and_one_insert_that_advances_the_head(count: int) -> None:
+    append_log(2)  # the head row exists, as it does after the log's first record
+    records, statements = _append_statements([event(10 + n) for n in range(count)])
+
+    assert len(statements) == 2, statements
+    read, write = statements
+    assert read.startswith('SELECT "audit_loghead"')
+    if on_postgres():
+        assert read.endswith("FOR UPDATE")
+        assert write.startswith('WITH inserted AS (INSERT INTO "audit_auditrecord"')
+        assert 'UPDATE "audit_loghead"' in write
+    else:
+        assert write.startswith('INSERT INTO "audit_auditrecord"')
+    assert [r.seq for r in records] == list(range(2, 2 + count))
+    assert [r.pk for r in records] == [
+        r.pk for r in AuditRecord.objects.filter(seq__gte=2).order_by("seq")
+    ]
+    rows = stored()
+    assert head() == (2 + count, rows[-1][2], json.loads(rows[-1][3])["ts"])
+    assert verify_log().ok
+
+
+def test_a_batch_beyond_one_statements_parameters_is_still_one_gapless_chain() -> None:
+    """SQLite takes 999 parameters a statement: 200 records are split, the head follows."""
+    append_log(1)
+    with transaction.atomic():
+        batch = audit_append(events=[event(n) for n in range(200)])
+    assert [r.seq for r in batch] == list(range(1, 201))
+    assert len({r.pk for r in batch}) == 200
+    rows = stored()
+    assert head() == (201, rows[-1][2], json.loads(rows[-1][3])["ts"])
+    assert verify_log().ok
+
+
+def test_a_returned_record_is_stored_and_refuses_to_be_saved_again() -> None:
+    with transaction.atomic():
+        (saved,) = audit_append(events=[event()])
+    assert AuditRecord.objects.get(pk=saved.pk).body == saved.body
+    with pytest.raises(AppendOnlyError):
+        saved.save()
 
 
 def test_snapshot_fields_on_the_redaction_list_never_reach_the_record() -> None:

@@ -196,6 +196,10 @@ def test_the_triggers_exist_after_migrating_a_fresh_file_database(
                 "AND tbl_name = 'audit_auditrecord'"
             )
         }
-        assert names == {"audit_auditrecord_no_update", "audit_auditrecord_no_delete"}
+        assert names == {
+            "audit_auditrecord_no_update",
+            "audit_auditrecord_no_delete",
+            "audit_auditrecord_advance_head",
+        }
         journal = db.execute("PRAGMA journal_mode").fetchone()[0]
     assert journal == "wal"
