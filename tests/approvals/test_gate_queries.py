@@ -141,7 +141,7 @@ OUTCOMES: dict[str, tuple[Callable[[SimpleNamespace], None], str, str | None, st
     "break_glass": (emergency, "prod", None, None),
     "not_requested": (nothing, "dev", None, "not_requested"),
     "previous_environment_missing": (nothing, "test", None, "previous_environment_missing"),
-    "pending_step": (pending, "prod", None, "pending_step:review"),
+    "pending_step": (pending, "prod", None, "pending_step:validation"),
     "rejected": (rejected, "prod", None, "rejected"),
     "revoked": (revoked, "dev", None, "revoked"),
     "expired": (expired, "dev", None, "expired"),
