@@ -9,6 +9,7 @@ listen (webhooks): dependencies keep pointing one way.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.dispatch import Signal
@@ -16,13 +17,29 @@ from django.dispatch import Signal
 from core.actors import Actor
 
 # Sent with ``action`` (the audit action, e.g. ``deployment_request.submitted``), ``subject``
-# (the changed row) and ``actor``.
+# (the changed row), ``actor``, and, when the service has them, ``record`` (the audit record it
+# has just appended) and ``facts`` (what it already read that receivers would ask again, such
+# as the gate's ``webhooks_active``).
 domain_event = Signal()
 
 
-def emit(action: str, subject: Any, actor: Actor) -> None:
+def emit(
+    action: str,
+    subject: Any,
+    actor: Actor,
+    *,
+    record: Any = None,
+    facts: Mapping[str, Any] | None = None,
+) -> None:
     """Announce that ``action`` (an audit action) happened to ``subject``, done by ``actor``.
 
     Call it inside the service's transaction after ``audit_append``; receivers run in that
     transaction and must defer anything external to ``transaction.on_commit``."""
-    domain_event.send(sender=type(subject), action=action, subject=subject, actor=actor)
+    domain_event.send(
+        sender=type(subject),
+        action=action,
+        subject=subject,
+        actor=actor,
+        record=record,
+        facts=facts or {},
+    )

@@ -639,35 +639,27 @@ class SigningGrantRevokeView(generics.GenericAPIView):
         return _signing_change(request, name, grant=False)
 
 
-def _gate_question(request: Request, serializer_class: type[BaseSerializer]) -> Any:
+def _gate_question(
+    request: Request, serializer_class: type[BaseSerializer]
+) -> tuple[dict[str, Any], selectors.GateDecision]:
     data = validated(serializer_class, request.query_params.dict())
-    version = registry_selectors.model_version_get(
+    decision = selectors.gate_question(
         user=request_user(request),
-        model_name=data["model"],
+        model=data["model"],
         version=data["version"],
-        lineage=False,
+        environment=data["environment"],
+        digest=data["digest"],
     )
-    env = (
-        selectors.environment_list(user=request_user(request))
-        .filter(name=data["environment"])
-        .first()
-    )
-    if env is None:
-        raise InvalidInput(
-            f"environment {data['environment']!r} does not exist",
-            fields={"environment": ["Unknown environment."]},
-        )
-    return data, version, env
+    return data, decision
 
 
-def _gate_body(*, allowed: bool, status: str, reasons: list[str], request: Any) -> dict[str, Any]:
-    signoffs = request.signoffs.all() if request else []
+def _gate_body(decision: selectors.GateDecision) -> dict[str, Any]:
     return {
-        "allowed": allowed,
-        "status": status,
-        "reasons": reasons,
-        "request": request.pk if request else None,
-        "signoffs": SignOffSerializer(signoffs, many=True).data,
+        "allowed": decision.allowed,
+        "status": decision.status,
+        "reasons": decision.reasons,
+        "request": decision.request_id,
+        "signoffs": SignOffSerializer(decision.signoffs, many=True).data,
     }
 
 
@@ -699,23 +691,16 @@ class GateView(generics.GenericAPIView):
     serializer_class = GateAnswerSerializer
 
     def get(self, request: Request) -> Response:
-        data, version, env = _gate_question(request, GateQuerySerializer)
-        answer = services.gate_check(
+        data, decision = _gate_question(request, GateQuerySerializer)
+        answer = services.gate_record(
             caller=Caller.from_request(request),
-            version=version,
-            environment=env,
-            digest=data["digest"],
+            decision=decision,
             pipeline_run=data.get("pipeline_run", ""),
             commit=data.get("commit", ""),
         )
         return Response(
             {
-                **_gate_body(
-                    allowed=answer.check.allowed,
-                    status=answer.check.status,
-                    reasons=answer.check.reasons,
-                    request=answer.request,
-                ),
+                **_gate_body(decision),
                 "check_id": str(answer.check.check_id),
                 "audit_seq": answer.audit_seq,
             }
@@ -747,13 +732,5 @@ class GateStatusView(generics.GenericAPIView):
     serializer_class = GateStatusSerializer
 
     def get(self, request: Request) -> Response:
-        data, version, env = _gate_question(request, GateStatusQuerySerializer)
-        decision = selectors.gate_decide(version=version, environment=env, digest=data["digest"])
-        return Response(
-            _gate_body(
-                allowed=decision.allowed,
-                status=decision.status,
-                reasons=decision.reasons,
-                request=decision.request,
-            )
-        )
+        _, decision = _gate_question(request, GateStatusQuerySerializer)
+        return Response(_gate_body(decision))

@@ -2,34 +2,27 @@
 version", without depending on the app that produces the evidence.
 
 A policy names requirements (``EvidenceRequirement``: a report kind, thresholds, a maximum
-age). The reports app implements one ``EvidenceProvider`` per kind and registers it, typically
-in its ``AppConfig.ready()``::
+age). The app that produces evidence (the reports app) writes one ``EvidenceEntry`` per
+finished report, with the facts it is judged by: whether it was computed on the version's
+registered data without threshold overrides (``eligible``, the producer's rules), the
+thresholds it used, and the sensitive attributes it covered. This module judges: the newest
+entry of the kind that counts (eligible, the same threshold values as the requirement names,
+covering every sensitive attribute the model declares) is the evidence; its verdict decides
+failed or passed, and its age against ``max_age_days`` at the moment asked decides stale.
 
-    from governance.approvals.evidence import register_provider
-    register_provider("fairness", fairness_evidence)
-
-A provider returns the newest ``Evidence`` of its kind computed for the version with the
-policy's thresholds, or None. It decides which reports count (computed on the version's
-registered validation or test dataset versions, over every sensitive attribute the model
-declares, with no threshold overrides) and sets ``passed`` from the report's verdict. This
-module judges freshness against the requirement's ``max_age_days`` at the moment it is asked.
-
-With no provider registered for a kind, evidence of that kind is missing: the gate denies
+With no entry of a kind that counts, evidence of that kind is missing: the gate denies
 (``evidence_missing:<kind>``) rather than assuming a pass.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from governance.approvals.workflow import EvidenceStatus
-
-if TYPE_CHECKING:
-    from registry.models import ModelVersion
 
 
 @dataclass(frozen=True)
@@ -62,36 +55,33 @@ class Evidence:
     passed: bool
 
 
-class EvidenceProvider(Protocol):
-    """Finds the newest evidence of one kind for ``version`` under ``requirement``."""
+@dataclass(frozen=True)
+class Candidate:
+    """A finished report of one kind offered for a version (an ``EvidenceEntry`` as data)."""
 
-    def __call__(
-        self, *, version: ModelVersion, requirement: EvidenceRequirement
-    ) -> Evidence | None: ...
-
-
-_providers: dict[str, EvidenceProvider] = {}
-
-
-def register_provider(kind: str, provider: EvidenceProvider) -> None:
-    """Make ``provider`` the source of evidence of ``kind`` (replacing any earlier one)."""
-    _providers[kind] = provider
+    evidence: Evidence
+    eligible: bool
+    thresholds: Mapping[str, Any]
+    covers: Sequence[str] | None
 
 
-def unregister_provider(kind: str) -> None:
-    _providers.pop(kind, None)
-
-
-@contextmanager
-def providers(mapping: Mapping[str, EvidenceProvider]) -> Iterator[None]:
-    """Use ``mapping`` as the providers inside the block, then restore the previous ones."""
-    saved = dict(_providers)
-    _providers.update(mapping)
+def _same(required: Any, used: Any) -> bool:
     try:
-        yield
-    finally:
-        _providers.clear()
-        _providers.update(saved)
+        return Decimal(str(required)) == Decimal(str(used))
+    except InvalidOperation:
+        return False
+
+
+def counts(candidate: Candidate, requirement: EvidenceRequirement, declared: Sequence[str]) -> bool:
+    """Whether ``candidate`` can stand as evidence for ``requirement`` on a model declaring
+    the sensitive attributes ``declared``: eligible, judged with the same value of every
+    threshold both name, and (for a kind that covers attributes) covering all of them."""
+    if not candidate.eligible or candidate.evidence.kind != requirement.kind:
+        return False
+    for key, value in requirement.thresholds.items():
+        if key in candidate.thresholds and not _same(value, candidate.thresholds[key]):
+            return False
+    return candidate.covers is None or set(declared) <= set(candidate.covers)
 
 
 @dataclass(frozen=True)
@@ -104,14 +94,18 @@ class EvidenceResult:
 
 
 def judge(
-    *, version: ModelVersion, requirement: EvidenceRequirement, now: dt.datetime
+    *,
+    requirement: EvidenceRequirement,
+    candidates: Sequence[Candidate],
+    declared: Sequence[str],
+    now: dt.datetime,
 ) -> EvidenceResult:
-    """Missing (no provider, or nothing found), failed (verdict), stale (older than the
-    requirement's maximum age at ``now``) or passed."""
-    provider = _providers.get(requirement.kind)
-    found = provider(version=version, requirement=requirement) if provider else None
-    if found is None:
+    """Missing (nothing counts), failed (the newest that counts failed its verdict), stale
+    (older than the requirement's maximum age at ``now``) or passed."""
+    counting = [c.evidence for c in candidates if counts(c, requirement, declared)]
+    if not counting:
         return EvidenceResult(requirement, EvidenceStatus.MISSING, None)
+    found = max(counting, key=lambda e: (e.computed_at, e.report_id))
     if not found.passed:
         return EvidenceResult(requirement, EvidenceStatus.FAILED, found)
     if requirement.max_age_days is not None and now - found.computed_at > dt.timedelta(
@@ -119,3 +113,22 @@ def judge(
     ):
         return EvidenceResult(requirement, EvidenceStatus.STALE, found)
     return EvidenceResult(requirement, EvidenceStatus.PASSED, found)
+
+
+def judge_all(
+    *,
+    requirements: Sequence[Mapping[str, Any]],
+    candidates: Sequence[Candidate],
+    declared: Sequence[str],
+    now: dt.datetime,
+) -> list[EvidenceResult]:
+    """Every requirement of a policy (its ``evidence`` list), judged on ``candidates``."""
+    return [
+        judge(
+            requirement=EvidenceRequirement.from_data(item),
+            candidates=candidates,
+            declared=declared,
+            now=now,
+        )
+        for item in requirements
+    ]

@@ -198,6 +198,37 @@ class GateCheck(ImmutableModel):
         return f"{self.check_id}: {'allowed' if self.allowed else 'denied'}"
 
 
+class EvidenceEntry(models.Model):
+    """One finished report offered as evidence, in the facts the gate judges it by: an index
+    the reports app writes when a report is done (in the same transaction), so that the gate
+    reads every candidate of a version in its one query instead of asking the reports app.
+
+    ``eligible``: computed on the version's registered data without threshold overrides
+    (the reports app's rules). ``covers``: the sensitive attributes a fairness report
+    covered (None for a kind that has none). ``thresholds``: the values it was judged with,
+    compared with the policy's at judgement. Derived from the reports; never edited.
+    """
+
+    report_id = models.CharField(max_length=36, unique=True)
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, related_name="evidence_entries"
+    )
+    kind = models.CharField(max_length=20)
+    sha256 = models.CharField(max_length=64)
+    computed_at = models.DateTimeField()
+    passed = models.BooleanField()
+    eligible = models.BooleanField()
+    thresholds = models.JSONField(default=dict)
+    covers = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["model_version", "kind"])]
+        verbose_name_plural = "evidence entries"
+
+    def __str__(self) -> str:
+        return f"{self.kind} report {self.report_id}"
+
+
 class DeploymentEvent(models.TextChoices):
     DEPLOYED = "deployed", "Deployed"
     ROLLED_BACK = "rolled_back", "Rolled back"

@@ -19,35 +19,37 @@ from audit.models import AuditRecord
 from core.accounts.models import User
 from core.errors import DomainError, NotFound
 from core.roles import Role
-from governance.approvals.evidence import EvidenceRequirement, EvidenceResult, judge
+from governance.approvals import decision
+from governance.approvals.evidence import Candidate, Evidence, EvidenceResult, judge_all
 from governance.approvals.models import (
-    BLOCKING_SEVERITIES,
     Deployment,
     DeploymentEvent,
     DeploymentRequest,
     Environment,
+    EvidenceEntry,
     Finding,
-    FindingStatus,
     SignOff,
     SignOffPolicy,
 )
 from governance.approvals.workflow import (
     Decision,
-    GateFacts,
     Parties,
-    RequestFacts,
     RequestState,
     Signature,
     Step,
     check_retrospective_signer,
     check_signer,
     current_step,
-    gate_reasons,
     live_versions,
     steps_from,
 )
 from registry import selectors as registry_selectors
-from registry.models import ModelStatus, ModelVersion, RegisteredModel, VersionStatus
+from registry.models import ModelVersion, RegisteredModel
+
+# The gate's decision, in one statement (``governance.approvals.decision``).
+GateDecision = decision.GateDecision
+gate_decide = decision.gate_decide
+gate_question = decision.gate_question
 
 # Who may sign the retrospective review of a break-glass request (besides separation of duties).
 RETROSPECTIVE_ROLES = (Role.VALIDATOR, Role.RISK_OFFICER, Role.COMPLIANCE_OFFICER)
@@ -327,38 +329,34 @@ def evidence_for(
     )
 
 
+def evidence_candidates(version: ModelVersion) -> list[Candidate]:
+    """Every report indexed as evidence for ``version`` (``EvidenceEntry``)."""
+    return [
+        Candidate(
+            evidence=Evidence(
+                kind=entry.kind,
+                report_id=entry.report_id,
+                sha256=entry.sha256,
+                computed_at=entry.computed_at,
+                passed=entry.passed,
+            ),
+            eligible=entry.eligible,
+            thresholds=entry.thresholds or {},
+            covers=entry.covers,
+        )
+        for entry in EvidenceEntry.objects.filter(model_version=version)
+    ]
+
+
 def evidence_judged(
     *, version: ModelVersion, policy: SignOffPolicy, now: dt.datetime
 ) -> list[EvidenceResult]:
     """The evidence ``policy`` requires of ``version``, judged at ``now``."""
-    return [
-        judge(version=version, requirement=EvidenceRequirement.from_data(item), now=now)
-        for item in policy.evidence
-    ]
-
-
-def deciding_request(
-    *, version: ModelVersion, environment: Environment
-) -> DeploymentRequest | None:
-    """The request whose state decides the gate for ``version`` in ``environment``: the
-    newest one that was not withdrawn."""
-    return (
-        DeploymentRequest.objects.filter(model_version=version, environment=environment)
-        .exclude(state=RequestState.WITHDRAWN)
-        .select_related("policy__environment", "requester")
-        .order_by("-created_at", "-id")
-        .first()
-    )
-
-
-def blocking_findings(version: ModelVersion) -> list[int]:
-    """The ids of the version's open high and critical findings, oldest first."""
-    return list(
-        Finding.objects.filter(
-            model_version=version, status=FindingStatus.OPEN, severity__in=BLOCKING_SEVERITIES
-        )
-        .order_by("id")
-        .values_list("pk", flat=True)
+    return judge_all(
+        requirements=policy.evidence or [],
+        candidates=evidence_candidates(version),
+        declared=version.model.sensitive_attributes or [],
+        now=now,
     )
 
 
@@ -384,82 +382,9 @@ def finding_get(*, user: User, finding_id: int) -> Finding:
     return found
 
 
-@dataclass(frozen=True)
-class GateDecision:
-    """What the gate answers now for an artifact of a version in an environment, and the
-    facts it was decided on. Not recorded: ``services.gate_check`` records a decision."""
-
-    allowed: bool
-    status: str
-    reasons: list[str]
-    request: DeploymentRequest | None
-    evidence: list[EvidenceResult]
-    decided_at: dt.datetime
-
-
-def gate_decide(
-    *,
-    version: ModelVersion,
-    environment: Environment,
-    digest: str,
-    now: dt.datetime | None = None,
-) -> GateDecision:
-    """May the artifact ``digest`` of ``version`` go to ``environment`` now? Loads the facts
-    (the deciding request, its current step, the evidence judged now, the promotion order,
-    retirement) and asks ``workflow.gate_reasons``; deny by default. Writes nothing: the
-    recorded gate check (``services.gate_check``), the unrecorded gate status and the review
-    page's preview all decide here, so they cannot disagree."""
-    when = now or timezone.now()
-    request = deciding_request(version=version, environment=environment)
-    policy = (
-        request.policy
-        if request is not None
-        else policy_current(environment=environment, risk_tier=version.model.risk_tier)
-    )
-    results = evidence_judged(version=version, policy=policy, now=when)
-    facts: RequestFacts | None = None
-    status = "not_requested"
-    if request is not None:
-        pending = None
-        if request.state == RequestState.PENDING:
-            step = current_step(steps_from(request.policy.steps), request_signatures(request))
-            pending = step.name if step else None
-        facts = RequestFacts(
-            state=request.state,
-            pending_step=pending,
-            expires_at=request.expires_at,
-            effective_at=request.effective_at,
-        )
-        status = request.state
-        if request.expires_at is not None and request.expires_at <= when:
-            status = RequestState.EXPIRED
-    previous = previous_environment(environment)
-    reasons = gate_reasons(
-        GateFacts(
-            now=when,
-            digest_matches=digest == version.artifact_digest,
-            retired=version.model.status == ModelStatus.RETIRED
-            or version.status == VersionStatus.RETIRED,
-            previous_environment_ok=previous is None
-            or deployed_in(version=version, environment=previous),
-            request=facts,
-            evidence=[(r.requirement.kind, r.status) for r in results],
-            open_findings=blocking_findings(version),
-        )
-    )
-    return GateDecision(
-        allowed=not reasons,
-        status=str(status),
-        reasons=reasons,
-        request=request,
-        evidence=results,
-        decided_at=when,
-    )
-
-
 def gate_preview(request: DeploymentRequest) -> GateDecision:
     """The gate's current answer for the request's registered artifact in its environment
-    (``gate_decide``), for the review page; not recorded."""
+    (``decision.gate_decide``), for the review page; not recorded."""
     return gate_decide(
         version=request.model_version,
         environment=request.environment,

@@ -1,78 +1,56 @@
-"""The reports' side of the evidence seam (``governance.approvals.evidence``): the newest
-done report of a kind that counts for a version, offered as ``Evidence``.
+"""The reports' side of the evidence seam (``governance.approvals.evidence``): each done
+fairness or drift report is written to the evidence index (``EvidenceEntry``) in the
+transaction that marks it done, with the facts approvals judges it by.
 
-A report counts (DESIGN.md section 3, Evidence) when it was computed with the policy's
-thresholds (no overrides, and the same values as the requirement names), on the version's
-registered dataset versions (fairness: its validation or test data; drift: a reference that
-is one of its registered dataset versions), and, for fairness, over every sensitive attribute
-the model declares. Its ``passed`` is the report's verdict; freshness is judged by approvals.
+A report is eligible (DESIGN.md section 3, Evidence) when its thresholds were not overridden
+and it was computed on the version's registered dataset versions (fairness: its validation or
+test data; drift: a reference that is one of its registered dataset versions). A fairness
+report covers the sensitive attributes it was computed over; approvals checks them against the
+ones the model declares when asked, as it checks the policy's threshold values and freshness.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
-from typing import Any
-
-from governance.approvals.evidence import Evidence, EvidenceRequirement
-from governance.reports.models import InputRole, Report, ReportKind, ReportStatus, Verdict
-from registry.models import LineageRole, ModelVersion
+from governance.approvals.models import EvidenceEntry
+from governance.reports.models import InputRole, Report, ReportKind, Verdict
+from registry.models import LineageRole
 
 EVALUATION_ROLES = (LineageRole.VALIDATION, LineageRole.TEST)
+EVIDENCE_KINDS = (ReportKind.FAIRNESS, ReportKind.DRIFT)
 
 
-def _same(required: Any, used: Any) -> bool:
-    try:
-        return Decimal(str(required)) == Decimal(str(used))
-    except InvalidOperation:
+def _on_registered_data(report: Report) -> bool:
+    version = report.model_version
+    if version is None:
         return False
-
-
-def _thresholds_match(report: Report, requirement: EvidenceRequirement) -> bool:
-    for key, value in requirement.thresholds.items():
-        if key in report.thresholds and not _same(value, report.thresholds[key]):
-            return False
-    return True
-
-
-def _counts(report: Report, version: ModelVersion, requirement: EvidenceRequirement) -> bool:
-    if report.thresholds_overridden or not _thresholds_match(report, requirement):
-        return False
-    inputs = {item.role: item for item in report.inputs.all()}
-    usages = version.dataset_usages.all()
+    inputs = {item.role: item.dataset_version_id for item in report.inputs.all()}
+    usages = list(version.dataset_usages.all())
     if report.kind == ReportKind.FAIRNESS:
-        evaluation = inputs.get(InputRole.EVALUATION)
         allowed = {u.dataset_version_id for u in usages if u.role in EVALUATION_ROLES}
-        if evaluation is None or evaluation.dataset_version_id not in allowed:
-            return False
-        declared = set(version.model.sensitive_attributes or [])
-        return declared <= set(report.parameters.get("sensitive") or [])
-    reference = inputs.get(InputRole.REFERENCE)
-    registered = {u.dataset_version_id for u in usages}
-    return reference is not None and reference.dataset_version_id in registered
+        return inputs.get(InputRole.EVALUATION) in allowed
+    return inputs.get(InputRole.REFERENCE) in {u.dataset_version_id for u in usages}
 
 
-def _provider(kind: str) -> Any:
-    def provide(*, version: ModelVersion, requirement: EvidenceRequirement) -> Evidence | None:
-        reports = (
-            Report.objects.filter(model_version=version, kind=kind, status=ReportStatus.DONE)
-            .prefetch_related("inputs")
-            .order_by("-finished_at")
-        )
-        for report in reports:
-            finished_at = report.finished_at  # set with the done status; never counts without
-            if finished_at is not None and _counts(report, version, requirement):
-                return Evidence(
-                    kind=kind,
-                    report_id=str(report.pk),
-                    sha256=report.pdf_sha256,
-                    computed_at=finished_at,
-                    passed=report.verdict == Verdict.PASS,
-                )
+def evidence_entry_write(report: Report) -> EvidenceEntry | None:
+    """Index a done fairness or drift report as evidence (inside the caller's transaction);
+    other kinds, and reports without a version or a finish time, are not evidence."""
+    if (
+        report.kind not in EVIDENCE_KINDS
+        or report.model_version_id is None
+        or report.finished_at is None
+    ):
         return None
-
-    provide.__doc__ = f"The newest counting {kind} report of a version (EvidenceProvider)."
-    return provide
-
-
-fairness_evidence = _provider(ReportKind.FAIRNESS)
-drift_evidence = _provider(ReportKind.DRIFT)
+    covers = None
+    if report.kind == ReportKind.FAIRNESS:
+        covers = [str(name) for name in report.parameters.get("sensitive") or []]
+    return EvidenceEntry.objects.create(
+        report_id=str(report.pk),
+        model_version_id=report.model_version_id,
+        kind=report.kind,
+        sha256=report.pdf_sha256,
+        computed_at=report.finished_at,
+        passed=report.verdict == Verdict.PASS,
+        eligible=not report.thresholds_overridden and _on_registered_data(report),
+        thresholds=dict(report.thresholds or {}),
+        covers=covers,
+    )

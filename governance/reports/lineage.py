@@ -5,7 +5,9 @@ validated and tested on, the code commit), who signed each of its deployment req
 where and when it was live. Every fact carries the seq of the audit record that wrote it, so a
 reader holding an export bundle can check each line of the report against the signed log.
 
-Findings raised against the version (open or resolved) are listed with it.
+Findings raised against the version (open or resolved) are listed with it, and the gate's
+answer now for its registered artifact in every environment (``gate_decide``, the decision the
+CI gate records), beside the record's completeness it judges.
 
 The document is the machine-readable result of a ``lineage`` report: the PDF is drawn from
 it, and it is embedded in the PDF as it is. :func:`graph_of` turns it into the drawing that
@@ -24,10 +26,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from audit import selectors as audit_selectors
+from core.errors import DomainError
+from governance.approvals import selectors as approval_selectors
 from governance.approvals.models import (
     Deployment,
     DeploymentEvent,
     DeploymentRequest,
+    Environment,
     Finding,
     SignOff,
 )
@@ -278,6 +283,7 @@ def lineage_result(version: ModelVersion, *, now: dt.datetime) -> dict[str, Any]
     ]
     checks = _checks(version, datasets, deployments, requests, now)
     failed = [check for check in checks if not check["passed"]]
+    gate = [_gate_now(version, environment, now) for environment in Environment.objects.all()]
     return {
         "kind": "lineage",
         "as_of": now.isoformat(),
@@ -289,9 +295,27 @@ def lineage_result(version: ModelVersion, *, now: dt.datetime) -> dict[str, Any]
         "findings": finding_rows,
         "live": live,
         "live_now": [row["environment"] for row in live if row["until"] is None],
+        "gate": gate,
         "checks": checks,
         "verdict": "fail" if failed else "pass",
         "verdict_reasons": [f"{check['name']}: {check['detail']}" for check in failed],
+    }
+
+
+def _gate_now(version: ModelVersion, environment: Environment, now: dt.datetime) -> dict[str, Any]:
+    """The gate's answer at ``now`` for the version's registered artifact in ``environment``."""
+    try:
+        decision = approval_selectors.gate_decide(
+            version=version, environment=environment, digest=version.artifact_digest, now=now
+        )
+    except DomainError as error:
+        return {"environment": environment.name, "allowed": False, "status": "none",
+                "reasons": [error.message]}  # fmt: skip
+    return {
+        "environment": environment.name,
+        "allowed": decision.allowed,
+        "status": decision.status,
+        "reasons": decision.reasons,
     }
 
 

@@ -51,6 +51,7 @@ from core.roles import Role, has_role
 from core.tasks import send_on_commit
 from governance.approvals.models import Environment, SignOffPolicy
 from governance.reports.engine import DriftOptions, FairnessOptions, InputError, MethodChoice
+from governance.reports.evidence import evidence_entry_write
 from governance.reports.models import (
     InputRole,
     Report,
@@ -570,6 +571,7 @@ def report_complete(
                 "audit_seq", "finished_at", "error", "error_code",
             ]
         )  # fmt: skip
+        evidence_entry_write(report)
         audit_record(
             action=AuditAction.REPORT_COMPLETED,
             actor=_worker_actor(worker),

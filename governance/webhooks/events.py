@@ -32,6 +32,8 @@ from core.actors import Actor
 from governance.webhooks.models import WebhookDelivery, WebhookEvent, WebhookSubscription
 
 PAYLOAD_VERSION = 1
+# The fact the gate's decision loads for this app (``governance.approvals.decision``).
+ACTIVE_FACT = "webhooks_active"
 
 
 def _subscribed(event_type: str) -> list[WebhookSubscription]:
@@ -91,6 +93,15 @@ def _audit_seq(object_type: str, object_id: str, action: str) -> int | None:
     return audit_selectors.latest_seq(object_type=object_type, object_id=object_id, action=action)
 
 
+def _asked(check: Any) -> dict[str, Any]:
+    version = check.model_version
+    return {
+        "model": version.model.name,
+        "version": version.version,
+        "environment": check.environment.name,
+    }
+
+
 def _request_data(request: Any) -> dict[str, Any]:
     version = request.model_version
     return {
@@ -105,7 +116,9 @@ def _request_data(request: Any) -> dict[str, Any]:
     }
 
 
-def _translate(action: str, subject: Any) -> tuple[list[str], str, str, dict[str, Any]]:
+def _translate(
+    action: str, subject: Any, record: AuditRecord | None = None
+) -> tuple[list[str], str, str, dict[str, Any]]:
     """(webhook event types, audit object type, audit object id, data) of a domain event."""
     from governance.approvals.models import Deployment, DeploymentRequest, GateCheck, SignOff
 
@@ -134,13 +147,17 @@ def _translate(action: str, subject: Any) -> tuple[list[str], str, str, dict[str
         }
         return types, "signoff", str(subject.pk), data
     if isinstance(subject, GateCheck):
-        version = subject.model_version
+        types = [] if subject.allowed else [WebhookEvent.GATE_DENIED.value]
+        if not types:
+            return types, "gate_check", str(subject.check_id), {}
+        # The check's record names what the gate was asked; the check row need not be read.
+        asked = json.loads(record.body)["data"] if record is not None else _asked(subject)
         data = {
             "check": {
                 "check_id": str(subject.check_id),
-                "model": version.model.name,
-                "version": version.version,
-                "environment": subject.environment.name,
+                "model": asked["model"],
+                "version": asked["version"],
+                "environment": asked["environment"],
                 "digest": subject.digest,
                 "allowed": subject.allowed,
                 "status": subject.status,
@@ -149,7 +166,6 @@ def _translate(action: str, subject: Any) -> tuple[list[str], str, str, dict[str
                 "pipeline_run": subject.pipeline_run,
             }
         }
-        types = [] if subject.allowed else [WebhookEvent.GATE_DENIED.value]
         return types, "gate_check", str(subject.check_id), data
     if isinstance(subject, Deployment):
         version = subject.model_version
@@ -175,16 +191,35 @@ def _translate(action: str, subject: Any) -> tuple[list[str], str, str, dict[str
     return [], "", "", {}
 
 
-def on_domain_event(sender: Any, *, action: str, subject: Any, actor: Actor, **_: Any) -> None:
-    """Receiver of ``domain_event``: publish the webhook events an audit action means."""
-    types, object_type, object_id, data = _translate(action, subject)
+def on_domain_event(
+    sender: Any,
+    *,
+    action: str,
+    subject: Any,
+    actor: Actor,
+    record: AuditRecord | None = None,
+    facts: Mapping[str, Any] | None = None,
+    **_: Any,
+) -> None:
+    """Receiver of ``domain_event``: publish the webhook events an audit action means. With
+    the service's ``record`` its seq is taken from it; with ``facts`` saying that no
+    subscription is active (``webhooks_active``, loaded with the gate's decision) nothing is
+    read."""
+    types, object_type, object_id, data = _translate(action, subject, record)
     types = [t for t in types if t in WebhookEvent.values]
-    if not types or not WebhookSubscription.objects.filter(active=True).exists():
+    if not types:
+        return
+    active = (facts or {}).get(ACTIVE_FACT)
+    if active is not None and not active:
+        return
+    if active is None and not WebhookSubscription.objects.filter(active=True).exists():
         return
     envelope = {
         "id": str(uuid.uuid4()),
         "occurred_at": format_timestamp(timezone.now()),
-        "audit_seq": _audit_seq(object_type, object_id, action),
+        "audit_seq": record.seq
+        if record is not None
+        else _audit_seq(object_type, object_id, action),
         "actor": {"type": actor.type, "name": actor.name},
         "data": data,
     }

@@ -1,12 +1,13 @@
 """Fixtures of the sign-off and deployment tests: a second validator, a high-risk model of
-alice's team, the seeded defaults (restored after a transactional test flushed them), an
-evidence provider standing in for the reports app, and CI reporting deployments."""
+alice's team, the seeded defaults (restored after a transactional test flushed them), evidence
+indexed as the reports app would, and CI reporting deployments."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
 
@@ -19,8 +20,8 @@ from core.accounts.callers import Caller
 from core.accounts.models import User
 from core.actors import SYSTEM_ACTOR
 from core.roles import Role
-from governance.approvals import defaults, evidence, services
-from governance.approvals.models import Deployment, Environment, SignOffPolicy
+from governance.approvals import defaults, services
+from governance.approvals.models import Deployment, Environment, EvidenceEntry, SignOffPolicy
 from registry.models import ModelVersion, RegisteredModel
 from tests import factories
 from tests.conftest import PASSWORD, client_for, make_person
@@ -100,28 +101,42 @@ def approve_through(
 
 
 class FixtureEvidence:
-    """An ``EvidenceProvider`` for the tests: evidence of one kind, passed or failed, made
-    ``age`` ago (the reports app will provide the real ones)."""
+    """Evidence of one kind, passed or failed, made ``age`` ago, as the reports app indexes
+    a finished report (the reports tests index real ones)."""
 
     def __init__(self, kind: str, *, passed: bool = True, age: dt.timedelta | None = None):
         self.kind, self.passed, self.age = kind, passed, age or dt.timedelta(days=1)
 
-    def __call__(
-        self, *, version: ModelVersion, requirement: evidence.EvidenceRequirement
-    ) -> evidence.Evidence:
+    def entry(self, version: ModelVersion) -> EvidenceEntry:
         report = f"{self.kind}-report-{version.pk}"
-        return evidence.Evidence(
-            kind=self.kind,
+        return EvidenceEntry(
             report_id=report,
+            model_version=version,
+            kind=self.kind,
             sha256=hashlib.sha256(report.encode()).hexdigest(),
             computed_at=timezone.now() - self.age,
             passed=self.passed,
+            eligible=True,
+            thresholds={},
+            covers=list(version.model.sensitive_attributes or []),
         )
+
+
+@contextmanager
+def provided_evidence(kinds: dict[str, FixtureEvidence]) -> Iterator[None]:
+    """Inside the block, every version registered so far has the evidence of ``kinds``."""
+    entries = EvidenceEntry.objects.bulk_create(
+        [made.entry(version) for made in kinds.values() for version in ModelVersion.objects.all()]
+    )
+    try:
+        yield
+    finally:
+        EvidenceEntry.objects.filter(pk__in=[entry.pk for entry in entries]).delete()
 
 
 @pytest.fixture
 def passing_evidence() -> Iterator[None]:
-    with evidence.providers(
+    with provided_evidence(
         {"fairness": FixtureEvidence("fairness"), "drift": FixtureEvidence("drift")}
     ):
         yield

@@ -14,12 +14,12 @@ from django.test import Client
 from audit.models import AuditRecord
 from core.accounts.callers import Caller
 from core.roles import Role
-from governance.approvals import evidence, services
+from governance.approvals import services
 from governance.approvals.models import DeploymentRequest, SignOff
 from registry.services import DatasetRef
 from tests import factories
 from tests.apitools import last_seq, records_since
-from tests.approvals.conftest import FixtureEvidence, deploy
+from tests.approvals.conftest import FixtureEvidence, deploy, provided_evidence
 from tests.conftest import PASSWORD, add_to_groups, client_with_key, make_person
 
 pytestmark = pytest.mark.django_db
@@ -152,7 +152,7 @@ def test_high_risk_model_through_the_forms_denied_at_every_step_then_allowed(
     # Every signature given, but the evidence does not exist yet: still denied.
     assert gate_on_review(carl, prod_id).reasons == missing
 
-    with evidence.providers(
+    with provided_evidence(
         {"fairness": FixtureEvidence("fairness"), "drift": FixtureEvidence("drift")}
     ):
         gate = gate_on_review(carl, prod_id)

@@ -9,10 +9,9 @@ import re
 import pytest
 
 from audit.models import AuditRecord
-from governance.approvals import evidence
 from governance.approvals.models import DeploymentRequest, GateCheck, SignOff
 from tests.apitools import assert_error, last_seq, records_since
-from tests.approvals.conftest import FixtureEvidence
+from tests.approvals.conftest import FixtureEvidence, provided_evidence
 from tests.approvals.test_forms import browser, request_for, shown_content, text
 from tests.conftest import PASSWORD, client_for, client_with_key
 
@@ -106,7 +105,7 @@ def test_api_signature_refused_when_the_evidence_changed_since_shown(people, ver
     shown = preview(people.victor, request.pk, decision="approve")  # no evidence yet
     seq = last_seq()
 
-    with evidence.providers({"fairness": FixtureEvidence("fairness")}):
+    with provided_evidence({"fairness": FixtureEvidence("fairness")}):
         response = client_for(people.victor).post(
             f"/api/v1/deployment-requests/{request.pk}/sign",
             {
@@ -147,7 +146,7 @@ def test_form_signature_refused_when_the_evidence_changed_since_the_page(people,
     }
     seq = last_seq()
 
-    with evidence.providers({"fairness": FixtureEvidence("fairness", passed=False)}):
+    with provided_evidence({"fairness": FixtureEvidence("fairness", passed=False)}):
         response = client.post(f"/approvals/{request.pk}/sign/", form)
         assert response.status_code == 409, text(response)
         assert "has changed since it was shown to you" in text(response)

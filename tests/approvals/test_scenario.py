@@ -17,7 +17,7 @@ from governance.approvals import services
 from governance.approvals.models import DeploymentRequest, SignOff
 from tests import factories
 from tests.apitools import assert_error, last_seq, only_record_since, records_since
-from tests.approvals.conftest import FixtureEvidence, approve_through, deploy
+from tests.approvals.conftest import FixtureEvidence, approve_through, deploy, provided_evidence
 from tests.conftest import PASSWORD, client_for, client_with_key
 
 pytestmark = pytest.mark.django_db
@@ -141,9 +141,7 @@ def test_high_risk_model_goes_dev_test_prod_denied_at_every_step(people, version
     ]
 
     # With the evidence provided through the evidence seam, the gate allows.
-    from governance.approvals import evidence
-
-    with evidence.providers(
+    with provided_evidence(
         {"fairness": FixtureEvidence("fairness"), "drift": FixtureEvidence("drift")}
     ):
         answer = gate(ci_key, version, "prod")
@@ -172,14 +170,12 @@ def test_high_risk_model_goes_dev_test_prod_denied_at_every_step(people, version
 )
 def test_failed_or_stale_evidence_denies(people, version, ci, ci_key, drift):
     kind_status, reason = drift
-    from governance.approvals import evidence
-
     deploy(ci, version, "dev")
     deploy(ci, version, "test")
     approve_through(
         version, "prod", people.alice, people.victor, people.vera, people.rita, people.carl
     )
-    with evidence.providers(
+    with provided_evidence(
         {
             "fairness": FixtureEvidence("fairness"),
             "drift": FixtureEvidence("drift", **kind_status),

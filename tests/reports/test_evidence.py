@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from governance.approvals import selectors as approval_selectors
 from governance.approvals import services as approvals
 from governance.reports.models import Report
 from registry.datafiles import file_digest
@@ -118,10 +119,11 @@ def test_real_passing_reports_let_the_prod_high_risk_gate_allow(people, credit, 
     assert answer["allowed"] is True, answer
     # The signers were shown the reports' PDF digests.
     evidence = approvals.evidence_module.judge(
-        version=version,
         requirement=approvals.evidence_module.EvidenceRequirement.from_data(
             {"kind": "fairness", "thresholds": {"min_impact_ratio": "0.8"}}
         ),
+        candidates=approval_selectors.evidence_candidates(version),
+        declared=version.model.sensitive_attributes,
         now=reports["fairness"].finished_at,
     )
     assert evidence.evidence is not None

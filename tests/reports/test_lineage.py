@@ -196,6 +196,15 @@ def test_lineage_report_of_a_deployed_version(people, credit, post):
     assert [d["request"] for d in result["deployments"] if d["environment"] == "prod"] == [
         prod["id"]
     ]
+    # Beside the record, the gate's answer for the registered artifact, as CI would hear it.
+    assert [row["environment"] for row in result["gate"]] == ["dev", "test", "prod"]
+    for row in result["gate"]:
+        asked = client_for(people.rita).get(
+            "/api/v1/gate/status",
+            {"model": v1.model.name, "version": 1, "environment": row["environment"],
+             "digest": v1.artifact_digest},
+        ).json()  # fmt: skip
+        assert (row["allowed"], row["reasons"]) == (asked["allowed"], asked["reasons"])
 
 
 def test_parent_versions_and_their_data_are_part_of_the_lineage(people, credit, post):

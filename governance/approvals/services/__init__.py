@@ -31,7 +31,7 @@ from governance.approvals.services.findings import (
     finding_resolve_authorize,
     finding_snapshot,
 )
-from governance.approvals.services.gate import GateAnswer, gate_check
+from governance.approvals.services.gate import GateAnswer, gate_check, gate_record
 from governance.approvals.services.grants import (
     GRANT_SIGNING,
     signing_change_authorize,
@@ -86,6 +86,7 @@ __all__ = [
     "finding_resolve_authorize",
     "finding_snapshot",
     "gate_check",
+    "gate_record",
     "request_snapshot",
     "retrospective_flag_overdue",
     "retrospectives_flag_overdue",

@@ -12,17 +12,16 @@ from audit.services import Subject, audit_record
 from core.accounts.callers import Caller
 from core.events import emit
 from governance.approvals import selectors
-from governance.approvals.models import DeploymentRequest, Environment, GateCheck
-from governance.approvals.services._common import scope_of
+from governance.approvals.models import Environment, GateCheck
 from registry.models import ModelVersion
 
 
 @dataclass(frozen=True)
 class GateAnswer:
-    """The gate's answer and where it was recorded."""
+    """The gate's answer, the decision it records and where it was recorded."""
 
     check: GateCheck
-    request: DeploymentRequest | None
+    decision: selectors.GateDecision
     audit_seq: int
 
 
@@ -35,21 +34,58 @@ def gate_check(
     pipeline_run: str = "",
     commit: str = "",
 ) -> GateAnswer:
-    """May the artifact ``digest`` of ``version`` go to ``environment`` now? The decision is
-    ``selectors.gate_decide`` (deny by default); this records it: every answer is kept as a
-    ``GateCheck`` and recorded in the audit log (``gate.checked``)."""
+    """May the artifact ``digest`` of ``version`` go to ``environment`` now? Decided by
+    ``selectors.gate_decide`` (deny by default) and recorded by :func:`gate_record`."""
     decision = selectors.gate_decide(version=version, environment=environment, digest=digest)
-    request, reasons = decision.request, decision.reasons
+    return gate_record(caller=caller, decision=decision, pipeline_run=pipeline_run, commit=commit)
+
+
+def gate_record(
+    *,
+    caller: Caller,
+    decision: selectors.GateDecision,
+    pipeline_run: str = "",
+    commit: str = "",
+) -> GateAnswer:
+    """Record a decision of the gate: a ``GateCheck`` and its audit record (``gate.checked``)
+    in one transaction, the record last, so the log's lock is held for the head read and
+    the one statement that appends (with nothing a listener needs read under it: the
+    decision loaded it)."""
+    check_id = uuid.uuid4()
+    scope = {
+        "model": decision.model_name,
+        "version": decision.version,
+        "environment": decision.environment,
+    }
+    data = {
+        "check_id": str(check_id),
+        **scope,
+        "digest": decision.digest,
+        "allowed": decision.allowed,
+        "status": decision.status,
+        "reasons": decision.reasons,
+        "request": decision.request_id,
+        "evidence": [
+            {
+                "kind": r.requirement.kind,
+                "status": r.status,
+                "sha256": r.evidence.sha256 if r.evidence else None,
+            }
+            for r in decision.evidence
+        ],
+        "pipeline_run": pipeline_run,
+        "commit": commit,
+    }
     with transaction.atomic(durable=True):
         check = GateCheck.objects.create(
-            check_id=uuid.uuid4(),
-            model_version=version,
-            environment=environment,
-            digest=digest,
+            check_id=check_id,
+            model_version_id=decision.version_id,
+            environment_id=decision.environment_id,
+            digest=decision.digest,
             allowed=decision.allowed,
             status=decision.status,
-            reasons=reasons,
-            request=request,
+            reasons=decision.reasons,
+            request_id=decision.request_id,
             asked_by=caller.user,
             asked_at=decision.decided_at,
             pipeline_run=pipeline_run,
@@ -58,29 +94,9 @@ def gate_check(
         record = audit_record(
             action=AuditAction.GATE_CHECKED,
             actor=caller.actor,
-            object=Subject(type="gate_check", id=str(check.check_id), label=str(version)),
-            scope=scope_of(version, environment),
-            data={
-                "check_id": str(check.check_id),
-                "model": version.model.name,
-                "version": version.version,
-                "environment": environment.name,
-                "digest": digest,
-                "allowed": check.allowed,
-                "status": check.status,
-                "reasons": reasons,
-                "request": request.pk if request else None,
-                "evidence": [
-                    {
-                        "kind": r.requirement.kind,
-                        "status": r.status,
-                        "sha256": r.evidence.sha256 if r.evidence else None,
-                    }
-                    for r in decision.evidence
-                ],
-                "pipeline_run": pipeline_run,
-                "commit": commit,
-            },
+            object=Subject(type="gate_check", id=str(check_id), label=decision.label),
+            scope=scope,
+            data=data,
         )
-        emit(AuditAction.GATE_CHECKED, check, caller.actor)
-    return GateAnswer(check=check, request=request, audit_seq=record.seq)
+        emit(AuditAction.GATE_CHECKED, check, caller.actor, record=record, facts=decision.facts)
+    return GateAnswer(check=check, decision=decision, audit_seq=record.seq)

@@ -701,6 +701,7 @@ def _lineage_view(result: Mapping[str, Any]) -> dict[str, Any]:
             for row in result["live"]
         ],
         "live_now": live_now,
+        "gate": [dict(row) for row in result.get("gate") or []],
         "findings": [
             {
                 **f,
