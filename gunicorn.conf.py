@@ -22,7 +22,8 @@ by default: ``gunicorn governance.wsgi:application``; command-line flags win ove
   request. **``graceful_timeout`` 25 s**: on SIGTERM (a deployment) requests in flight have
   this long to finish, each audit append committing or rolling back whole; below the 30 s
   ``stop_grace_period`` docker-compose.yml gives the web service.
-- **``max_requests`` 10000 with ``max_requests_jitter`` 1000**: each worker is replaced after
+- **``max_requests`` 10000 (``WEB_MAX_REQUESTS``; 0 turns recycling off) with
+  ``max_requests_jitter`` 1000**: each worker is replaced after
   10,000 to 11,000 requests, which bounds the memory a long-lived process could accumulate;
   the jitter keeps the workers from restarting together. Not lower: a new worker imports
   Django and Warden again (a second or more of CPU) and opens its database connections anew,
@@ -59,7 +60,7 @@ threads = _env_int("WEB_THREADS", 4)
 keepalive = 75
 timeout = 30
 graceful_timeout = 25
-max_requests = 10000
+max_requests = _env_int("WEB_MAX_REQUESTS", 10000)
 max_requests_jitter = 1000
 _addresses = os.environ.get("WARDEN_BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 bind = [address.strip() for address in _addresses.split(",") if address.strip()]
@@ -71,3 +72,9 @@ _SHARED_MEMORY = "/dev/shm"  # noqa: S108
 if os.path.isdir(_SHARED_MEMORY):
     worker_tmp_dir = _SHARED_MEMORY
 control_socket_disable = True
+
+
+def post_fork(server: object, worker: object) -> None:
+    import sys
+
+    sys.setswitchinterval(float(os.environ.get("WEB_SWITCH_INTERVAL", "0.0005")))

@@ -136,13 +136,28 @@ def _index_columns(fields: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _head_sql(using: str) -> str:
+    """Read the head, locking its row where the database locks rows (SQLite's BEGIN IMMEDIATE
+    already holds the write lock); written out once rather than built at every append."""
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    table = quote(LogHead._meta.db_table)
+    columns = ", ".join(f"{table}.{quote(name)}" for name in ("size", "tip", "last_ts"))
+    return f"SELECT {columns} FROM {table} WHERE {table}.{quote('log')} = %s{lock}"  # noqa: S608
+
+
 def _lock_head(origin: str, using: str) -> LogHead:
-    heads = LogHead.objects.using(using)
-    try:
-        return heads.select_for_update().get(log=origin)
-    except LogHead.DoesNotExist:
-        heads.bulk_create([LogHead(log=origin)], ignore_conflicts=True)
-        return heads.select_for_update().get(log=origin)
+    sql = _head_sql(using)
+    for _ in range(2):
+        with connections[using].cursor() as cursor:
+            cursor.execute(sql, [origin])
+            row = cursor.fetchone()
+        if row is not None:
+            size, tip, last_ts = row
+            return LogHead(log=origin, size=size, tip=tip, last_ts=last_ts)
+        LogHead.objects.using(using).bulk_create([LogHead(log=origin)], ignore_conflicts=True)
+    raise AuditError(f"the head of log {origin!r} cannot be created")
 
 
 # A record's row, in column order: the chain's fields, then the filter copies.

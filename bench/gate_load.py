@@ -35,6 +35,7 @@ import http.client
 import json
 import math
 import os
+import resource
 import secrets
 import shutil
 import signal
@@ -44,7 +45,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -61,7 +62,8 @@ WARMUP_SECONDS = 2.0
 # After the measured seconds: long enough for every request sent before to be answered
 # before wrk stops, the slowest included.
 TAIL_SECONDS = 4.0
-BENCHMARK_KEY_LIMIT = 10_000_000
+BENCHMARK_KEY_LIMIT = 1_000_000
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 GATE_OVER_MLFLOW = 1.2
 GATE_OVER_FLOOR = 0.6
 GATE_P99_MS = 100.0
@@ -209,6 +211,12 @@ class Load:
     p99_ms: float
     max_ms: float
     errors: str
+    # CPU seconds spent during the run (warm-up, measured and tail) by each part of the stack.
+    cpu: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def answers(self) -> int:
+        return sum(sum(counts.values()) for counts in self.statuses.values())
 
     @property
     def ok(self) -> int:
@@ -378,10 +386,57 @@ def wait_answering(
     raise SystemExit(f"the server did not answer {path} within {within:.0f} s")
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time of ``pids`` so far (processes gone are left out)."""
+    total = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / CLOCK_TICKS
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants."""
+    found, pending = [pid], [pid]
+    while pending:
+        children = children_of(pending.pop())
+        found += children
+        pending += children
+    return found
+
+
+def postgres_processes() -> list[int]:
+    """Every PostgreSQL server process on the machine (the backends serving the run)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def cpu_snapshot(watched: dict[str, Callable[[], list[int]]]) -> dict[str, float]:
+    return {name: cpu_seconds(pids()) for name, pids in watched.items()}
+
+
 def run_wrk(
-    endpoint: Endpoint, *, script: Path, connections: int, warmup: float, seconds: float
+    endpoint: Endpoint,
+    *,
+    script: Path,
+    connections: int,
+    warmup: float,
+    seconds: float,
+    watched: dict[str, Callable[[], list[int]]] | None = None,
 ) -> Load:
-    """One wrk run: ``warmup`` seconds, then ``seconds`` measured, then the tail."""
+    """One wrk run: ``warmup`` seconds, then ``seconds`` measured, then the tail; with
+    ``watched``, the CPU each watched part and wrk itself spent meanwhile."""
     total = math.ceil(warmup + seconds + TAIL_SECONDS)
     command = [
         shutil.which("wrk") or "/usr/bin/wrk",
@@ -398,7 +453,13 @@ def run_wrk(
         str(warmup),
         str(seconds),
     ]
+    before = cpu_snapshot(watched or {})
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(command, capture_output=True, text=True, timeout=total + 120, check=False)
+    after = cpu_snapshot(watched or {})
+    waited = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = {name: after[name] - before[name] for name in before}
+    cpu["wrk"] = (waited.ru_utime + waited.ru_stime) - (children.ru_utime + children.ru_stime)
     lines = [line.split() for line in done.stdout.splitlines() if line.startswith("warden-wrk ")]
     if done.returncode != 0 or not lines:
         raise SystemExit(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
@@ -421,17 +482,28 @@ def run_wrk(
             p50, p99, most = (float(v) for v in values[1:])
         elif kind == "errors":
             errors = values[0]
-    return Load(endpoint, seconds, statuses, unanswered, answered, p50, p99, most, errors)
+    return Load(endpoint, seconds, statuses, unanswered, answered, p50, p99, most, errors, cpu)
 
 
-def measure(endpoint: Endpoint, *, script: Path, args: argparse.Namespace) -> tuple[Load, Load]:
+def measure(
+    endpoint: Endpoint,
+    *,
+    script: Path,
+    args: argparse.Namespace,
+    watched: dict[str, Callable[[], list[int]]] | None = None,
+) -> tuple[Load, Load]:
     """A warm-up run, then the measured run on fresh connections (by then every worker is
     up, so the connections are spread over all of them)."""
     warm = run_wrk(
         endpoint, script=script, connections=args.connections, warmup=WARMUP_SECONDS, seconds=0
     )
     load = run_wrk(
-        endpoint, script=script, connections=args.connections, warmup=0, seconds=args.seconds
+        endpoint,
+        script=script,
+        connections=args.connections,
+        warmup=0,
+        seconds=args.seconds,
+        watched=watched,
     )
     return warm, load
 
@@ -490,7 +562,8 @@ def mlflow_load(args: argparse.Namespace, workdir: Path, script: Path) -> Load:
             lookup,
             lookup,
         )
-        return measure(endpoint, script=script, args=args)[1]
+        watched = {"server": lambda: process_tree(server.pid)}
+        return measure(endpoint, script=script, args=args, watched=watched)[1]
     finally:
         stop(server)
 
@@ -562,6 +635,9 @@ def warden_environment(
         "WARDEN_LOG_LEVEL": "WARNING",
         "WARDEN_BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": str(args.workers),
+        # No worker recycling during the runs: a restart's CPU would be charged to whichever
+        # endpoint happened to run (production recycles every 10,000 requests or so).
+        "WEB_MAX_REQUESTS": "0",
         **benchmark_key_limit()[0],
     }
     if args.threads:
@@ -620,6 +696,23 @@ def print_table(loads: list[Load]) -> None:
             f"{load.endpoint.label:<52} {load.endpoint.expected:>6} {load.rate:>10.1f} "
             f"{load.p50_ms:>8.2f} {load.p99_ms:>8.2f} {load.max_ms:>8.2f}  {others}"
         )
+
+
+def print_cpu(loads: list[Load]) -> None:
+    """Where each answer's CPU went: the server (gunicorn or MLflow's uvicorn workers),
+    PostgreSQL's processes, Redis, and the load generator; against the machine's cores."""
+    parts = ("server", "postgres", "redis", "wrk")
+    header = f"{'CPU ms per answer (whole run)':<52} " + " ".join(f"{p:>9}" for p in parts)
+    print(header + f" {'total':>9}")
+    print("-" * (len(header) + 10))
+    for load in loads:
+        if not load.answers:
+            continue
+        each = {p: load.cpu.get(p, math.nan) * 1000 / load.answers for p in parts}
+        known = sum(v for v in each.values() if not math.isnan(v))
+        cells = " ".join(f"{'-' if math.isnan(v) else f'{v:.2f}':>9}" for v in each.values())
+        print(f"{load.endpoint.label:<52} {cells} {known:>9.2f}")
+    print(f"(this machine has {os.cpu_count()} CPUs: {os.cpu_count() or 1}000 CPU ms a second)")
 
 
 def print_targets(loads: dict[str, Load]) -> bool:
@@ -743,6 +836,7 @@ def warden_run(
     env: dict[str, str],
     keys: dict[str, str],
     query: str,
+    redis_pid: int,
 ) -> WardenRun:
     """gunicorn with gunicorn.conf.py and the production settings; the recorded gate first,
     counted in the audit log around its runs, then the other endpoints."""
@@ -775,7 +869,12 @@ def warden_run(
         connection.close()
         gate = Endpoint(LABELS["gate"], base, paths["gate"], paths["status"], headers["gate"])
         loads: dict[str, Load] = {}
-        gate_warmup, loads["gate"] = measure(gate, script=script, args=args)
+        watched = {
+            "server": lambda: process_tree(server.pid),
+            "postgres": postgres_processes,
+            "redis": lambda: [redis_pid],
+        }
+        gate_warmup, loads["gate"] = measure(gate, script=script, args=args, watched=watched)
         checked_after_gate = gate_checked_count()
         held = server_connections()
         connection.close()
@@ -784,7 +883,7 @@ def warden_run(
             endpoint = Endpoint(
                 LABELS[name], base, paths[name], paths[name], headers[name], expected
             )
-            loads[name] = measure(endpoint, script=script, args=args)[1]
+            loads[name] = measure(endpoint, script=script, args=args, watched=watched)[1]
         checked_at_end = gate_checked_count()
         connection.close()
     finally:
@@ -849,7 +948,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"Warden: gunicorn.conf.py with {gunicorn_shown(env)}; DJANGO_ENV=prod")
         print(f"benchmark key limit: {benchmark_key_limit()[1]}")
-        run = warden_run(args, workdir=workdir, script=script, env=env, keys=keys, query=query)
+        run = warden_run(
+            args, workdir=workdir, script=script, env=env, keys=keys, query=query,
+            redis_pid=redis.pid,
+        )  # fmt: skip
     finally:
         stop(redis)
     load_after = ", ".join(f"{value:.2f}" for value in os.getloadavg())
@@ -860,6 +962,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     loads = {**({"mlflow": mlflow} if mlflow else {}), **run.loads}
     print_table(list(loads.values()))
+    print()
+    print_cpu(list(loads.values()))
+    print()
     print(f"PostgreSQL connections held by the web workers after the gate: {run.connections_held}")
     targets_met = print_targets(loads)
     failed = not check_records(run)

@@ -14,6 +14,7 @@ from rest_framework.request import Request
 
 from core.accounts.addresses import client_address
 from core.accounts.keys import hash_key
+from core.accounts.lookup import api_key_with_user
 from core.accounts.models import ApiKey, User
 from governance.accounts.throttling import api_key_throttle
 
@@ -46,9 +47,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     def _check(self, parts: list[str]) -> tuple[User, ApiKey]:
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed("malformed Authorization header")
-        api_key = (
-            ApiKey.objects.select_related("user").filter(hashed_key=hash_key(parts[1])).first()
-        )
+        api_key = api_key_with_user(hash_key(parts[1]))
         if api_key is None:
             raise exceptions.AuthenticationFailed("invalid API key")
         now = timezone.now()

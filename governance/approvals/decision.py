@@ -341,10 +341,49 @@ def _load(*, user: User | None, model: str, version: int, environment: str) -> S
     sql, fact_params = _statement(connection.vendor, visibility)
     params: list[Any] = [user.pk] * 4 if visibility and user is not None else []
     params += [*fact_params, environment, model, version]
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(sql, params)
         row: Sequence[Any] | None = cursor.fetchone()
     return row
+
+
+def _cursor() -> Any:
+    """A cursor for the decision's statement. On PostgreSQL a prepared one: planning this
+    statement costs ten times its execution (about 7 ms against 0.7), so each connection
+    plans it once (connections are kept between requests in production); still logged like
+    every query. Django leaves psycopg's preparation off (``prepare_threshold`` None); turning
+    it on with a threshold never reached lets this cursor alone prepare, as Django's own
+    client-side-binding cursors never prepare."""
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    connection.ensure_connection()
+    raw = connection.connection
+    if raw.prepare_threshold is None:
+        raw.prepare_threshold = NEVER_AUTOMATICALLY
+    prepared = _prepared_cursor_class()(raw)
+    if connection.queries_logged:
+        return connection.make_debug_cursor(prepared)
+    return connection.make_cursor(prepared)
+
+
+# psycopg prepares a server-binding cursor's query after this many executions; only the
+# decision's cursor binds server-side, and it asks to prepare at once.
+NEVER_AUTOMATICALLY = 2**31 - 1
+
+
+@cache
+def _prepared_cursor_class() -> type:
+    from django.db.backends.postgresql.base import (  # type: ignore[attr-defined]
+        ServerBindingCursor,
+    )
+
+    class PreparedCursor(ServerBindingCursor):
+        """Server-side binding, prepared on first execution on its connection."""
+
+        def execute(self, query: Any, params: Any = None, **options: Any) -> Any:
+            return super().execute(query, params, **{**options, "prepare": True})
+
+    return PreparedCursor
 
 
 def gate_question(

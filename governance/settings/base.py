@@ -287,7 +287,7 @@ def cache_from_url(url: str) -> dict[str, Any]:
 
         raise ImproperlyConfigured(f"CACHE_URL must be a redis:// URL, not {url!r}")
     return {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "core.cache.RedisCache",
         "LOCATION": url,
         "KEY_PREFIX": "warden",
         "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
