@@ -66,6 +66,7 @@ from governance.approvals.serializers import (
     SignOffSerializer,
     SignSerializer,
     VersionFindingSerializer,
+    canonical_gate_question,
 )
 from governance.approvals.workflow import Decision
 from registry import selectors as registry_selectors
@@ -642,7 +643,10 @@ class SigningGrantRevokeView(generics.GenericAPIView):
 def _gate_question(
     request: Request, serializer_class: type[BaseSerializer]
 ) -> tuple[dict[str, Any], selectors.GateDecision]:
-    data = validated(serializer_class, request.query_params.dict())
+    asked = request.query_params.dict()
+    data = canonical_gate_question(
+        asked, recorded=serializer_class is GateQuerySerializer
+    ) or validated(serializer_class, asked)
     decision = selectors.gate_question(
         user=request_user(request),
         model=data["model"],

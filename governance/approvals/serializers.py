@@ -7,6 +7,7 @@ and versions by name and number; requests by their id.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.utils import timezone
@@ -151,6 +152,56 @@ class GateStatusQuerySerializer(StrictInputSerializer):
         trim_whitespace=False,
         error_messages={"invalid": DIGEST_MESSAGE},
     )
+
+
+# The gate's question as CI sends it (already canonical) needs none of the serializers' work:
+# a value with anything they would normalise or refuse goes to them, which word the errors.
+_REQUIRED = ("model", "version", "environment", "digest")
+_CANONICAL_VERSION = re.compile(r"[1-9][0-9]{0,18}\Z")
+_SLUG = re.compile(SLUG_PATTERN)
+_DIGEST = re.compile(DIGEST_PATTERN)
+
+
+def _plain(value: str, longest: int, *, blank: bool) -> bool:
+    """What a DRF ``CharField`` would keep exactly as it is: no surrounding whitespace, no
+    NUL or surrogate, within its length (and not empty unless ``blank``)."""
+    return (
+        (blank or value != "")
+        and len(value) <= longest
+        and value == value.strip()
+        and "\x00" not in value
+        and not any("\ud800" <= c <= "\udfff" for c in value)
+    )
+
+
+def canonical_gate_question(data: dict[str, str], *, recorded: bool) -> dict[str, Any] | None:
+    """The gate's question (``GateQuerySerializer`` when ``recorded``, else
+    ``GateStatusQuerySerializer``) when every value is one those serializers would accept as
+    it is; None for anything else, which the serializer then judges."""
+    optional = {"pipeline_run": 1000, "commit": 100} if recorded else {}
+    if not set(_REQUIRED) <= data.keys() or not data.keys() <= {*_REQUIRED, *optional}:
+        return None
+    model, version, environment, digest = (data[name] for name in _REQUIRED)
+    if not (
+        len(model) <= 100
+        and _SLUG.match(model)
+        and _CANONICAL_VERSION.match(version)
+        and int(version) <= MAX_BIGINT
+        and _plain(environment, 50, blank=False)
+        and len(digest) <= 71
+        and _DIGEST.match(digest)
+        and all(
+            _plain(data[name], longest, blank=True)
+            for name, longest in optional.items()
+            if name in data
+        )
+    ):
+        return None
+    question: dict[str, Any] = {
+        "model": model, "version": int(version), "environment": environment, "digest": digest,
+    }  # fmt: skip
+    question.update({name: data[name] for name in optional if name in data})
+    return question
 
 
 class PolicyStepSerializer(StrictInputSerializer):
