@@ -9,6 +9,11 @@ but are unsafe in production fail with an error.
   tables could alter or drop the audit log's append-only triggers).
 - ``warden.E004``: the application connects as a PostgreSQL superuser (which bypasses every
   grant and can switch the triggers off). ``E005`` when the server cannot be asked.
+- ``warden.W001``, ``warden.W002``: Django's ``security.W003`` and ``security.W016`` for the
+  CSRF middleware Warden installs. Django's check looks for its own class by name and would
+  skip the cookie rule for a subclass; Warden's ``BrowserCsrfViewMiddleware`` is that class
+  for every request but a bearer-key API call (no cookie, nothing to forge), so W003 is
+  silenced in the settings and these two ask the same of any ``CsrfViewMiddleware``.
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.db import connections
 from django.db.utils import DatabaseError
+from django.middleware.csrf import CsrfViewMiddleware
+from django.utils.module_loading import import_string
 
 
 @register(Tags.security, deploy=True)
@@ -124,3 +131,31 @@ def check_database_role_not_superuser(
                 )
             )
     return errors
+
+
+@register(Tags.security, deploy=True)
+def check_csrf_protection(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """A ``CsrfViewMiddleware`` (Django's or a subclass) is installed, with a secure cookie."""
+    installed = False
+    for path in settings.MIDDLEWARE:
+        try:
+            found = import_string(path)
+        except ImportError:
+            continue
+        installed = installed or (isinstance(found, type) and issubclass(found, CsrfViewMiddleware))
+    if not installed:
+        return [
+            Warning(
+                "no CSRF middleware (django.middleware.csrf.CsrfViewMiddleware or a subclass)",
+                hint="keep core.middleware.BrowserCsrfViewMiddleware in MIDDLEWARE",
+                id="warden.W001",
+            )
+        ]
+    if not settings.CSRF_COOKIE_SECURE:
+        return [
+            Warning(
+                "CSRF_COOKIE_SECURE is not True: the CSRF cookie can travel over plain HTTP",
+                id="warden.W002",
+            )
+        ]
+    return []

@@ -100,3 +100,15 @@ def test_the_application_as_a_superuser_fails_the_deploy_check() -> None:
                 assert warden_errors() == set()
             finally:
                 cursor.execute("RESET ROLE")
+
+
+@pytest.mark.database_free
+def test_csrf_protection_is_required_of_any_csrf_middleware(settings):
+    from governance.checks import check_csrf_protection
+
+    settings.CSRF_COOKIE_SECURE = True
+    assert check_csrf_protection() == []
+    settings.CSRF_COOKIE_SECURE = False
+    assert [m.id for m in check_csrf_protection()] == ["warden.W002"]
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if "Csrf" not in m]
+    assert [m.id for m in check_csrf_protection()] == ["warden.W001"]

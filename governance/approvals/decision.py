@@ -25,6 +25,7 @@ from typing import Any
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
+from django.db.backends.utils import CursorDebugWrapper
 from django.db.models import QuerySet
 from django.utils import timezone
 from guardian.models import GroupObjectPermission, UserObjectPermission
@@ -362,8 +363,22 @@ def _cursor() -> Any:
         raw.prepare_threshold = NEVER_AUTOMATICALLY
     prepared = _prepared_cursor_class()(raw)
     if connection.queries_logged:
-        return connection.make_debug_cursor(prepared)
+        return _LoggedPrepared(prepared, connection)
     return connection.make_cursor(prepared)
+
+
+class _LoggedPrepared(CursorDebugWrapper):
+    """Logs the statement as written, with its parameters: Django would log the SQL psycopg
+    last sent, which a prepared statement's execution does not keep."""
+
+    def debug_sql(
+        self,
+        sql: Any = None,
+        params: Any = None,
+        use_last_executed_query: bool = False,
+        many: bool = False,
+    ) -> Any:
+        return super().debug_sql(sql, params, use_last_executed_query=False, many=many)
 
 
 # psycopg prepares a server-binding cursor's query after this many executions; only the
