@@ -33,7 +33,7 @@ from guardian.models import GroupObjectPermission, UserObjectPermission
 from core.accounts.models import User
 from core.errors import InvalidInput, NotFound
 from core.roles import SIGNING_ROLES, signing_codename
-from governance.approvals.evidence import Candidate, Evidence, EvidenceResult, judge_all
+from governance.approvals.evidence import Candidate, EvidenceResult, judge_all
 from governance.approvals.models import (
     BLOCKING_SEVERITIES,
     Deployment,
@@ -249,17 +249,13 @@ def _signoffs(rows: Sequence[Mapping[str, Any]], request_id: int) -> list[SignOf
 
 def _candidates(rows: Sequence[Mapping[str, Any]]) -> list[Candidate]:
     return [
-        Candidate(
-            evidence=Evidence(
-                kind=row["kind"],
-                report_id=row["report_id"],
-                sha256=row["sha256"],
-                computed_at=_when(row["computed_at"]) or timezone.now(),
-                passed=bool(row["passed"]),
-            ),
-            eligible=bool(row["eligible"]),
-            thresholds=_json(row["thresholds"]) or {},
-            covers=_json(row["covers"]),
+        Candidate.of(
+            {
+                **row,
+                "computed_at": _when(row["computed_at"]) or timezone.now(),
+                "thresholds": _json(row["thresholds"]),
+                "covers": _json(row["covers"]),
+            }
         )
         for row in rows
     ]

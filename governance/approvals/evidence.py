@@ -64,6 +64,34 @@ class Candidate:
     thresholds: Mapping[str, Any]
     covers: Sequence[str] | None
 
+    # An ``EvidenceEntry``'s fields, as ``of`` reads them.
+    FIELDS = (
+        "kind",
+        "report_id",
+        "sha256",
+        "computed_at",
+        "passed",
+        "eligible",
+        "thresholds",
+        "covers",
+    )
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> Candidate:
+        """A candidate from an ``EvidenceEntry``'s fields (``FIELDS``) as values."""
+        return cls(
+            evidence=Evidence(
+                kind=row["kind"],
+                report_id=row["report_id"],
+                sha256=row["sha256"],
+                computed_at=row["computed_at"],
+                passed=bool(row["passed"]),
+            ),
+            eligible=bool(row["eligible"]),
+            thresholds=row["thresholds"] or {},
+            covers=row["covers"],
+        )
+
 
 def _same(required: Any, used: Any) -> bool:
     try:

@@ -20,7 +20,7 @@ from core.accounts.models import User
 from core.errors import DomainError, NotFound
 from core.roles import Role
 from governance.approvals import decision
-from governance.approvals.evidence import Candidate, Evidence, EvidenceResult, judge_all
+from governance.approvals.evidence import Candidate, EvidenceResult, judge_all
 from governance.approvals.models import (
     Deployment,
     DeploymentEvent,
@@ -331,21 +331,8 @@ def evidence_for(
 
 def evidence_candidates(version: ModelVersion) -> list[Candidate]:
     """Every report indexed as evidence for ``version`` (``EvidenceEntry``)."""
-    return [
-        Candidate(
-            evidence=Evidence(
-                kind=entry.kind,
-                report_id=entry.report_id,
-                sha256=entry.sha256,
-                computed_at=entry.computed_at,
-                passed=entry.passed,
-            ),
-            eligible=entry.eligible,
-            thresholds=entry.thresholds or {},
-            covers=entry.covers,
-        )
-        for entry in EvidenceEntry.objects.filter(model_version=version)
-    ]
+    rows = EvidenceEntry.objects.filter(model_version=version).values(*Candidate.FIELDS)
+    return [Candidate.of(row) for row in rows]
 
 
 def evidence_judged(
