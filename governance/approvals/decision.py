@@ -55,6 +55,7 @@ from governance.approvals.workflow import (
     gate_reasons,
     steps_from,
 )
+from registry import selectors as registry_selectors
 from registry.models import ModelStatus, ModelVersion, RegisteredModel, VersionStatus
 
 # Listener facts: name -> a queryset whose having a row is the fact, registered by the apps
@@ -415,6 +416,7 @@ def gate_question(
         else None
     )
     if row is None or not row[11]:
+        registry_selectors.model_get(user=user, name=model)  # says which of the two is missing
         raise NotFound(f"version {version} of model {model!r} not found")
     return _decide(row, digest=digest, environment=environment, when=now or timezone.now())
 

@@ -243,3 +243,16 @@ def test_the_one_statement_sees_what_the_registry_lets_the_caller_see(
     assert with_key.get("/api/v1/gate/status", question).status_code == 200
     assert with_key.get("/api/v1/gate", {**question, "environment": "staging"}).status_code == 400
     assert with_key.get("/api/v1/gate", {**question, "version": 9}).status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_missing_model_and_a_missing_version_are_told_apart(version, ci_key):
+    question = {"model": "no-such-model", "version": 1, "environment": "dev",
+                "digest": version.artifact_digest}  # fmt: skip
+    client = client_with_key(ci_key)
+    missing_model = client.get("/api/v1/gate", question).json()["error"]
+    assert missing_model == {"code": "not_found", "message": "model 'no-such-model' not found"}
+    missing_version = client.get(
+        "/api/v1/gate/status", {**question, "model": version.model.name, "version": 9}
+    ).json()["error"]
+    assert missing_version["message"] == "version 9 of model 'credit-score' not found"
