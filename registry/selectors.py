@@ -131,15 +131,15 @@ def model_version_list(*, user: User, model_name: str) -> QuerySet[ModelVersion]
     )
 
 
-def model_version_get(
-    *, user: User, model_name: str, version: int, lineage: bool = True
-) -> ModelVersion:
-    """One version of a visible model, else ``NotFound``, in one query with its model (and
-    one more for its datasets unless ``lineage=False``, as the gate asks)."""
-    found = _versions(user).filter(model__name=model_name, version=version)
-    if lineage:
-        found = found.prefetch_related("dataset_usages__dataset_version__dataset")
-    row = found.first()
+def model_version_get(*, user: User, model_name: str, version: int) -> ModelVersion:
+    """One version of a visible model with its datasets, else ``NotFound``: one query with
+    its model, one for its datasets."""
+    row = (
+        _versions(user)
+        .filter(model__name=model_name, version=version)
+        .prefetch_related("dataset_usages__dataset_version__dataset")
+        .first()
+    )
     if row is None:
         model_get(user=user, name=model_name)  # says which of the two is missing
         raise NotFound(f"version {version} of model {model_name!r} not found")

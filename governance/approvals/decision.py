@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -248,6 +248,15 @@ def _signoffs(rows: Sequence[Mapping[str, Any]], request_id: int) -> list[SignOf
     return sorted(out, key=lambda s: (s.signed_at, s.pk))
 
 
+def step_signatures(signoffs: Iterable[SignOff]) -> list[Signature]:
+    """The signatures given on a request's steps (its retrospective review aside)."""
+    return [
+        Signature(step=s.step, signer_id=s.signer_id, decision=s.decision)
+        for s in signoffs
+        if s.step != SignOff.RETROSPECTIVE
+    ]
+
+
 def _candidates(rows: Sequence[Mapping[str, Any]]) -> list[Candidate]:
     return [
         Candidate.of(
@@ -291,12 +300,7 @@ def _decide(row: Sequence[Any], *, digest: str, environment: str, when: dt.datet
     if request_id is not None:
         pending = None
         if state == RequestState.PENDING:
-            signatures = [
-                Signature(step=s.step, signer_id=s.signer_id, decision=s.decision)
-                for s in signoffs
-                if s.step != SignOff.RETROSPECTIVE
-            ]
-            step = current_step(steps_from(_json(steps) or []), signatures)
+            step = current_step(steps_from(_json(steps) or []), step_signatures(signoffs))
             pending = step.name if step else None
         facts = RequestFacts(
             state=state, pending_step=pending, expires_at=expires, effective_at=effective

@@ -211,11 +211,7 @@ def deployment_history(
 
 def request_signatures(request: DeploymentRequest) -> list[Signature]:
     """The step signatures already given on ``request`` (the retrospective review aside)."""
-    return [
-        Signature(step=s.step, signer_id=s.signer_id, decision=s.decision)
-        for s in request.signoffs.all()
-        if s.step != SignOff.RETROSPECTIVE
-    ]
+    return decision.step_signatures(request.signoffs.all())
 
 
 def user_roles(user: User, model: RegisteredModel | None = None) -> frozenset[str]:
