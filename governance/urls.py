@@ -25,6 +25,8 @@ urlpatterns = [
     path("api/v1/", include("governance.reports.urls")),
     path("api/v1/audit/", include("audit.urls")),
     path("approvals/", include("governance.approvals.page_urls")),
+    path("reports/", include("governance.reports.page_urls")),
     path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("governance.workspace.urls")),
 ]

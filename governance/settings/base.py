@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "governance.approvals",
     "governance.reports",
     "governance.webhooks",
+    "governance.workspace",
     "governance",
 ]
 
@@ -202,7 +203,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 # The approval pages' own login (the admin keeps its login page).
 LOGIN_URL = "/accounts/login/"
-LOGIN_REDIRECT_URL = "/approvals/"
+LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 # The longest life of a person's API token, in days (service accounts' keys may have none).
 API_TOKEN_MAX_AGE_DAYS = envint("API_TOKEN_MAX_AGE_DAYS", 90)
