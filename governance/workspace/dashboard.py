@@ -510,6 +510,10 @@ def home_for(user: User, *, now: dt.datetime | None = None) -> Home:
         )
         home.model_count = len(models)
         home.inventory = _inventory(models, model_live)
+    waiting = _waiting(user, roles, requests, now)
+    # Builders' own homes list only what they may sign; oversight lists every request.
+    home.waiting = waiting if oversight else [w for w in waiting if w.on_you]
+    home.waiting_on_you = sum(1 for w in waiting if w.on_you)
     if builder:
         home.own_models = _own_models(user, models, requests, live_names)
     if home.audit:
@@ -591,48 +595,6 @@ def _fill_oversight(
         rows.sort(key=lambda r: r.model)
         home.live.append(EnvironmentLive(name=env.name, rows=rows))
 
-    grants = signing_grants(user) if user.is_active else {}
-    for request in requests:
-        if request.state != RequestState.PENDING:
-            continue
-        signatures = step_signatures(request.signoffs.all())
-        step = current_step(steps_from(request.policy.steps), signatures)
-        if step is None:
-            continue
-        version = request.model_version
-        on_you = True
-        try:
-            check_signer(
-                steps=steps_from(request.policy.steps),
-                signatures=signatures,
-                parties=Parties(
-                    requester_id=request.requester_id,
-                    author_id=version.author_id,
-                    owner_id=version.model.owner_id,
-                ),
-                signer_id=user.pk,
-                signer_roles=roles | grants.get(version.model_id, frozenset()),
-                signer_is_person=not user.is_service_account,
-            )
-        except DomainError:
-            on_you = False
-        signed = [s.signed_at for s in request.signoffs.all()]
-        home.waiting.append(
-            WaitingRow(
-                request_id=request.pk,
-                model=version.model.name,
-                version=version.version,
-                environment=request.environment.name,
-                step=step.name.replace("_", " "),
-                roles=[_role_label(r) for r in step.roles],
-                on_you=on_you,
-                waiting_since=Moment.of(max(signed, default=request.created_at), now),
-                signatures=len(signatures),
-            )
-        )
-    home.waiting.sort(key=lambda w: (not w.on_you, w.waiting_since.at))
-    home.waiting_on_you = sum(1 for w in home.waiting if w.on_you)
-
     for request in requests:
         if (
             request.state == RequestState.APPROVED
@@ -692,6 +654,56 @@ def _fill_oversight(
     home.verdicts = _verdicts(user, models, now)
     home.findings = _open_findings(user, now)
     home.metrics = _metrics(user, models, environments, deployments, requests_by_key)
+
+
+def _waiting(
+    user: User, roles: frozenset[str], requests: Sequence[DeploymentRequest], now: dt.datetime
+) -> list[WaitingRow]:
+    """Pending requests with their current step, on whom (its roles) and since when (the
+    last signature, else the request); those ``user`` may sign now first. Whether they may
+    is ``workflow.check_signer`` on their roles and per-model grants, read once for all."""
+    grants = signing_grants(user) if user.is_active else {}
+    rows: list[WaitingRow] = []
+    for request in requests:
+        if request.state != RequestState.PENDING:
+            continue
+        signatures = step_signatures(request.signoffs.all())
+        step = current_step(steps_from(request.policy.steps), signatures)
+        if step is None:
+            continue
+        version = request.model_version
+        on_you = True
+        try:
+            check_signer(
+                steps=steps_from(request.policy.steps),
+                signatures=signatures,
+                parties=Parties(
+                    requester_id=request.requester_id,
+                    author_id=version.author_id,
+                    owner_id=version.model.owner_id,
+                ),
+                signer_id=user.pk,
+                signer_roles=roles | grants.get(version.model_id, frozenset()),
+                signer_is_person=not user.is_service_account,
+            )
+        except DomainError:
+            on_you = False
+        signed = [s.signed_at for s in request.signoffs.all()]
+        rows.append(
+            WaitingRow(
+                request_id=request.pk,
+                model=version.model.name,
+                version=version.version,
+                environment=request.environment.name,
+                step=step.name.replace("_", " "),
+                roles=[_role_label(r) for r in step.roles],
+                on_you=on_you,
+                waiting_since=Moment.of(max(signed, default=request.created_at), now),
+                signatures=len(signatures),
+            )
+        )
+    rows.sort(key=lambda w: (not w.on_you, w.waiting_since.at))
+    return rows
 
 
 def _verdicts(user: User, models: Sequence[RegisteredModel], now: dt.datetime) -> list[VerdictRow]:

@@ -151,14 +151,14 @@ def test_risk_officer_sees_inventory_live_environments_and_waiting_sign_offs(
     assert live.count("credit-score</a> v1") == 2  # dev and test
     assert "Vera Valdez" in live  # signed the test request
     assert "Break-glass</span> by Rita Rossi" in live
-    assert "retrospective review not signed" in live
+    assert "retrospective review not signed yet" in live
     assert "(just now)" in live
 
     waiting = section(html, "waiting")
     assert reverse("approval_pages:review", args=[world.to_prod.pk]) in waiting
     assert "credit-score v1 to prod" in waiting
     assert "validation" in waiting and "Validator" in waiting
-    assert "0 signatures so far" in waiting
+    assert "no signature yet" in waiting
     assert "none can be signed by you now" in waiting  # the validators sign first
 
     findings = section(html, "findings")
@@ -223,15 +223,39 @@ def test_data_scientist_sees_their_models_versions_and_requests(
     assert reverse("approval_pages:review", args=[world.to_prod.pk]) in own
     assert "Pending sign-off" in own and "Emergency (break-glass)" in own
     assert 'id="inventory"' not in html  # the oversight sections are not theirs
+    assert "No sign-off is waiting on you." in section(html, "waiting")
+
+
+def test_data_scientist_is_shown_a_review_they_may_sign(
+    world: SimpleNamespace, alice: User, bob: User, ci: Caller
+) -> None:
+    v2 = factories.model_version(alice, world.credit)
+    approve_through(v2, "dev", alice)
+    deploy(ci, v2, "dev")
+    deploy_request = services.deployment_request_submit(
+        caller=Caller(user=alice), version=v2, environment="test", reason="v2 to test"
+    )
+    waiting = section(main_of(page(bob)), "waiting")
+    assert "Sign-offs waiting on you" in waiting
+    assert reverse("approval_pages:review", args=[deploy_request.pk]) in waiting
+    assert reverse("approval_pages:review", args=[world.to_prod.pk]) not in waiting
 
 
 def test_data_scientist_of_another_team_sees_none_of_the_model(
-    world: SimpleNamespace, charlie: User
+    world: SimpleNamespace, alice: User, charlie: User, ci: Caller
 ) -> None:
+    # A test review any data scientist could sign, were the model theirs to see.
+    v2 = factories.model_version(alice, world.credit)
+    approve_through(v2, "dev", alice)
+    deploy(ci, v2, "dev")
+    services.deployment_request_submit(
+        caller=Caller(user=alice), version=v2, environment="test", reason="v2 to test"
+    )
     html = page(charlie)
     assert "credit-score" not in html
     assert "churn" not in html
     assert "You own no model yet" in html
+    assert "No sign-off is waiting on you." in html
 
 
 def test_auditor_reads_everything_and_is_offered_no_action(
