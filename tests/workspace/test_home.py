@@ -23,7 +23,7 @@ from core.accounts.models import User
 from core.actors import SYSTEM_ACTOR
 from core.roles import Role
 from governance.approvals import services
-from governance.approvals.models import DeploymentRequest
+from governance.approvals.models import DeploymentRequest, Environment
 from governance.reports.models import Report
 from governance.workspace.dashboard import (
     date_phrase,
@@ -325,7 +325,13 @@ def test_metrics_on_a_small_fixture(alice: User, rita: User, team: Group, ci: Ca
         reason="fix",
         password=PASSWORD,
     )
+    # CI asks the gate first: the deployment is backed by the break-glass request's check.
+    prod = Environment.objects.get(name="prod")
+    services.gate_check(
+        caller=ci, version=v_second, environment=prod, digest=v_second.artifact_digest
+    )
     prod_deployment = deploy(ci, v_second, "prod")
+    assert prod_deployment.gate_check is not None and not prod_deployment.unchecked
     finished_report(v_first, "drift", "fail", alice)
     for _ in range(3):
         finished_report(v_first, "drift", "pass", alice)
