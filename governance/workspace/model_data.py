@@ -628,6 +628,20 @@ def _trail(
     return page, rows, verification
 
 
+def _finding_row(finding: Finding, now: dt.datetime) -> FindingRow:
+    today = timezone.localdate(now)
+    due = finding.due_date
+    overdue = finding.status == FindingStatus.OPEN and due is not None and due < today
+    phrase = (
+        f"overdue by {_plural((today - due).days, 'day')}"
+        if overdue and due is not None
+        else relative(due, now)
+    )
+    return FindingRow(
+        finding=finding, raised_ago=relative(finding.raised_at, now), due=phrase, overdue=overdue
+    )
+
+
 # The lineage drawing --------------------------------------------------------------------------
 
 
@@ -862,17 +876,7 @@ def model_page_data(
             )
             for r in reports
         ],
-        findings=[
-            FindingRow(
-                finding=f,
-                raised_ago=relative(f.raised_at, now),
-                due=relative(f.due_date, now),
-                overdue=f.status == FindingStatus.OPEN
-                and f.due_date is not None
-                and f.due_date < timezone.localdate(now),
-            )
-            for f in findings
-        ],
+        findings=[_finding_row(finding, now) for finding in findings],
         open_findings=sum(1 for f in findings if f.status == FindingStatus.OPEN),
         grants=[
             (grant, Role(grant.role).label)

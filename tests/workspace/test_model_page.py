@@ -245,6 +245,10 @@ def test_reports_are_listed_with_kind_verdict_date_and_links(cast, story, settin
 
 
 def test_findings_show_severity_status_due_date_and_who_raised_them(cast, story):
+    approval_services.finding_open(
+        caller=Caller(user=cast.rita), version=story.v2, title="Calibration by age missing",
+        severity="medium", owner=cast.alice, due_date=timezone.localdate() - dt.timedelta(days=2),
+    )  # fmt: skip
     findings = section(page_of(cast.rita), "findings")
     words = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", findings))
     assert "Disparate impact on age" in words
@@ -253,7 +257,8 @@ def test_findings_show_severity_status_due_date_and_who_raised_them(cast, story)
     assert "in 7 days" in words
     assert "Victor Vance" in words  # raised by
     assert "Alice Archer" in words  # owner
-    assert "1 open of 1" in words
+    assert "overdue by 2 days" in words
+    assert "2 open of 2" in words
 
 
 def test_signing_grants_name_the_person_and_the_role(cast, story):
