@@ -238,7 +238,8 @@ def test_reports_are_listed_with_kind_verdict_date_and_links(cast, story, settin
     assert reverse("report_pages:pdf", args=[queued.pk]) not in reports  # no PDF yet
     words = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", reports))
     assert "Lineage" in words
-    assert ("Pass" in words) or ("Fail" in words)
+    # A lineage report judges whether the record is complete, and says so.
+    assert ("Record complete" in words) or ("Record incomplete" in words)
     assert "Queued" in words
     assert "Alice Archer" in words
     assert f"{done.finished_at:%Y-%m-%d}" in words
