@@ -66,6 +66,7 @@ CI_ACCOUNTS = {
     BIKE_TEAM: "ci-mobility",
 }
 CI_SCOPES = ["registry:write", "gate:read", "deployments:write"]
+DANA_KEY_LABEL = "dana's reports token"
 FINDING_TITLE = "Impact ratio below four-fifths by race"
 POLICY_NOTE = "Medium-risk models need a passing drift report under 30 days old for prod."
 
@@ -119,6 +120,15 @@ def derived_dir() -> Path:
     return Path(settings.MEDIA_ROOT) / "demo-datasets"
 
 
+def reports_can_read() -> bool:
+    """Whether reports may read the demo's datasets (``REPORTS_DATASET_ROOTS`` covers the
+    directory of its splits, as the dev settings do)."""
+    target = derived_dir().resolve()
+    return any(
+        target.is_relative_to(Path(root).resolve()) for root in settings.REPORTS_DATASET_ROOTS
+    )
+
+
 def digest(label: str) -> str:
     return "sha256:" + hashlib.sha256(label.encode()).hexdigest()
 
@@ -150,6 +160,7 @@ class Demo:
     def run(self) -> Outcome:
         self._people()
         self._ci_accounts()
+        self._personal_token()
         self._recidivism_registry()
         self._bike_registry()
         self._recidivism_story()
@@ -224,6 +235,21 @@ class Demo:
                     "A new key: manage.py seed_demo --new-ci-key (older keys stay valid "
                     "until revoked in the admin)."
                 )
+
+    def _personal_token(self) -> None:
+        """dana's own token for the README's report requests (a service account asks the gate
+        and registers; requesting a report is a person's act), made once."""
+        dana = self.people["dana"]
+        if ApiKey.objects.filter(user=dana, name=DANA_KEY_LABEL).exists():
+            return
+        key, _ = api_key_create(
+            caller=self.caller("dana"),
+            user=dana,
+            name=DANA_KEY_LABEL,
+            scopes=["registry:read", "reports:write"],
+        )
+        self.changed(f"dana's token {DANA_KEY_LABEL!r}")
+        self.out.keys.append(f"dana's token for reports, 90 days (shown once): {key}")
 
     def ci(self, team: str) -> Caller:
         key = (
@@ -414,6 +440,15 @@ class Demo:
         if Report.objects.filter(
             model_version=version, kind=kind, status=ReportStatus.DONE
         ).exists():
+            return
+        if not reports_can_read():
+            note = (
+                f"Reports skipped: the demo's datasets in {derived_dir()} are outside "
+                "REPORTS_DATASET_ROOTS (the dev settings include them); run seed_demo again "
+                "once they are readable."
+            )
+            if note not in self.out.notes:
+                self.out.notes.append(note)
             return
         inputs = {
             role: DatasetVersion.objects.get(dataset__name=name, version=1)
