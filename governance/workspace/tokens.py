@@ -82,7 +82,9 @@ def relative(when: dt.datetime, now: dt.datetime) -> str:
         return "just now" if not future else "in under a minute"
     for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
         if seconds >= size:
-            count = int(seconds // size)
+            # Whole days to the nearest (a token made for 30 days expires "in 30 days"),
+            # hours and minutes as far as they are complete.
+            count = round(seconds / size) if unit == "day" else int(seconds // size)
             words = f"{count} {unit}{'' if count == 1 else 's'}"
             return f"in {words}" if future else f"{words} ago"
     return ""  # unreachable: seconds >= 60 here

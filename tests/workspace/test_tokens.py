@@ -62,7 +62,7 @@ def test_a_new_token_is_shown_once_and_listed(alice):
     again = client.get(URL).content.decode()
     assert secret not in again and "token-secret-value" not in again
     assert "notebook" in again and key.prefix in again and "reports:write" in again
-    assert "1 token<" in again and "just now" in again and "in 29 days" in again
+    assert "1 token<" in again and "just now" in again and "in 30 days" in again
     record = AuditRecord.objects.get(action="api_key.created")
     body = json.loads(record.body)
     assert body["actor"]["id"] == str(alice.pk) and body["data"]["scopes"] == key.scopes
