@@ -79,7 +79,8 @@ def test_recidivism_risk_fails_fairness_and_is_live_only_by_break_glass(seeded):
     fairness = Report.objects.get(model_version=v1, kind="fairness")
     assert fairness.status == "done" and fairness.verdict == "fail"
     assert fairness.pdf_sha256 and Path(fairness.pdf_path).name
-    assert fairness.inputs.get().dataset_version.dataset.name == "compas-validation"
+    evaluated = fairness.inputs.get().dataset_version
+    assert evaluated is not None and evaluated.dataset.name == "compas-validation"
     finding = Finding.objects.get(model_version=v1)
     assert (finding.severity, finding.status, finding.owner.username) == ("high", "open", "dana")
     emergency = DeploymentRequest.objects.get(model_version=v1, environment__name="prod")
@@ -123,8 +124,8 @@ def test_bike_demand_v2_waits_for_the_risk_officer_with_drift_evidence_that_coun
     assert [(s.step, s.signer.username) for s in request.signoffs.all()] == [("validation", "vera")]
     drift = Report.objects.get(model_version=v2, kind="drift")
     assert drift.status == "done" and drift.verdict == "pass" and drift.pdf_sha256
-    inputs = {i.role: i.dataset_version.dataset.name for i in drift.inputs.all()}
-    assert inputs == {"reference": "bike-hourly-2012-07", "current": "bike-hourly-2012-08"}
+    inputs = {i.role: str(i.dataset_version) for i in drift.inputs.all()}
+    assert inputs == {"reference": "bike-hourly-2012-07 v1", "current": "bike-hourly-2012-08 v1"}
     decision = selectors.gate_decide(
         version=v2, environment=environment("prod"), digest=v2.artifact_digest
     )
@@ -151,7 +152,7 @@ def test_new_ci_key_makes_a_key_that_asks_the_gate(seeded):
     v1 = version(demo.BIKE, 1)
     response = client_with_key(keys["ci-mobility"]).get(
         "/api/v1/gate",
-        {"model": demo.BIKE, "version": 1, "environment": "prod", "digest": v1.artifact_digest},
+        {"model": demo.BIKE, "version": "1", "environment": "prod", "digest": v1.artifact_digest},
     )
     assert response.status_code == 200 and response.json()["allowed"] is True
     assert ApiKey.objects.filter(user__username="ci-mobility").count() == 2

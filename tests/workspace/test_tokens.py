@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -36,7 +37,7 @@ def secret_of(html: str) -> str:
     return secret
 
 
-def make(client: Client, **fields: object) -> object:
+def make(client: Client, **fields: object) -> Any:
     data = {"name": "notebook", "scopes": ["registry:read"], "expires_in_days": "30", **fields}
     return client.post(URL, data)
 
@@ -58,6 +59,7 @@ def test_a_new_token_is_shown_once_and_listed(alice):
     key = ApiKey.objects.get(user=alice)
     assert key.name == "notebook" and key.scopes == ["registry:read", "reports:write"]
     expected = timezone.now() + dt.timedelta(days=30)
+    assert key.expires_at is not None
     assert abs((key.expires_at - expected).total_seconds()) < 60
     again = client.get(URL).content.decode()
     assert secret not in again and "token-secret-value" not in again
