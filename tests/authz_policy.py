@@ -371,6 +371,16 @@ PAGES: dict[tuple[str, str], Rule] = {
         body={"decision": "approve", "password": "{password}"},
     ),
     ("GET", "/accounts/login/"): R(EVERYONE, PERSON_ONLY, public=True),
+    # The workspace: a person's home, a model's page (404 outside the caller's scope), and
+    # their own API tokens.
+    ("GET", "/"): R(PEOPLE, PERSON_ONLY),
+    ("GET", "/models/<str:name>/"): R(PEOPLE, PERSON_ONLY, kind="model"),
+    ("GET", "/tokens/"): R(PEOPLE, PERSON_ONLY),
+    ("POST", "/tokens/"): R(
+        PEOPLE,
+        PERSON_ONLY,
+        body={"name": "matrix", "scopes": ["registry:read"], "expires_in_days": 30},
+    ),
 }
 # The admin: staff only (the cast's administrator); anyone else, signed in or not, is sent to
 # the admin's login (302), as Django's admin does.

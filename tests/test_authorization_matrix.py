@@ -59,6 +59,9 @@ PENDING: frozenset[tuple[str, str, str, str | None]] = frozenset()
 # URL patterns outside /api/ that are not pages to walk, and why.
 NOT_PAGES = {
     "accounts/logout/": "POST only: it ends the caller's session",
+    "tokens/<int:token_id>/revoke/": (
+        "POST on one's own token only; tests/workspace/test_tokens.py shows another's is a 404"
+    ),
 }
 
 ROLES = {
@@ -337,7 +340,11 @@ def _url(template: str, rule: Rule, values: dict[str, Any]) -> str:
         values["name"] = values["dataset"]
     if rule.kind in _OBJECT_ID:
         values["request_id"] = values[_OBJECT_ID[rule.kind]]
-    path = template.replace("<int:request_id>", "{request_id}")
+    path = (
+        template.replace("<int:request_id>", "{request_id}")
+        .replace("<str:name>", "{model}" if rule.kind == "model" else "{name}")
+        .replace("<uuid:report_id>", "{report_id}")
+    )
     return path.format(**values)
 
 
