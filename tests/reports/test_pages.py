@@ -480,3 +480,14 @@ def test_evidence_table_links_each_report_and_says_why():
     assert reverse("report_pages:detail", args=[drift_id]) in html
     assert "(1 day ago)" in html
     assert "style=" not in html and "<script" not in html
+
+
+def test_evidence_table_shows_an_id_that_names_no_report_page_without_a_link():
+    results = judge_all(
+        requirements=[{"kind": "fairness"}],
+        candidates=[candidate("not-a-report-id")],
+        declared=["race"],
+        now=NOW,
+    )
+    html = render_to_string("approvals/_evidence.html", {"evidence": results})
+    assert "<code>not-a-report-id</code>" in html and "/reports/" not in html
