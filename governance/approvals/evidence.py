@@ -146,6 +146,11 @@ class EvidenceResult:
         return explain(self)
 
     @property
+    def required(self) -> str:
+        """What the requirement asks, in words."""
+        return required(self.requirement)
+
+    @property
     def computed_ago(self) -> str:
         """How long before the judgement the evidence was computed ("just now", "3 days ago")."""
         if self.evidence is None or self.now is None:
@@ -179,7 +184,17 @@ def ago(delta: dt.timedelta) -> str:
 
 
 def _threshold(name: str, value: Any) -> str:
+    if name == "dataset_drift" and isinstance(value, bool):
+        return "dataset drift" if value else "no dataset drift"
     return f"{THRESHOLD_NAMES.get(name, name.replace('_', ' '))} {value}"
+
+
+def required(requirement: EvidenceRequirement) -> str:
+    """What ``requirement`` asks, in words: "computed within 30 days; no dataset drift"."""
+    limit = requirement.max_age_days
+    age = "any age" if limit is None else f"computed within {_plural(limit, 'day')}"
+    values = [_threshold(k, v) for k, v in sorted(requirement.thresholds.items())]
+    return "; ".join([age, ", ".join(values)] if values else [age])
 
 
 def reasons_not_counting(
@@ -254,11 +269,10 @@ def explain(result: EvidenceResult) -> str:
         )
     age = f"computed {result.computed_ago}" if result.now else "computed"
     if result.status == EvidenceStatus.FAILED:
-        judged = ", ".join(_threshold(k, v) for k, v in sorted(requirement.thresholds.items()))
+        verdict = "found dataset drift" if kind == "drift" else "failed its verdict"
         return (
-            f"Failed: the newest {kind} report that counts did not pass"
-            + (f" the policy's thresholds ({judged})" if judged else " its verdict")
-            + "; its page lists the metrics that failed."
+            f"Failed: the newest {kind} report that counts {verdict}, {age}; "
+            "its report page lists the metrics that failed."
         )
     if result.status == EvidenceStatus.STALE:
         return f"Stale: {age}; {allows}. Compute a new {kind} report."

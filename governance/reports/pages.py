@@ -7,7 +7,9 @@ may not see is a 404); a request goes through the API's serializer and the one s
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any, cast
@@ -28,12 +30,13 @@ from governance.approvals.evidence import ago
 from governance.approvals.forms import add_domain_error
 from governance.reports import selectors, services
 from governance.reports.forms import DATASET_FIELDS, PAGE_KINDS, ReportRequestForm
-from governance.reports.models import InputRole, Report, ReportKind, ReportStatus, Verdict
+from governance.reports.models import InputRole, Report, ReportKind, ReportStatus
 from governance.reports.serializers import ReportRequestSerializer
 from governance.reports.summary import result_summary
 from registry import selectors as registry_selectors
 from registry.models import DatasetVersion, LineageRole, ModelVersion
 
+INPUT_ORDER = [InputRole.EVALUATION, InputRole.REFERENCE, InputRole.CURRENT]
 STAGES = {
     "": "Waiting for a worker",
     "claimed": "A worker has taken the job",
@@ -208,9 +211,10 @@ def _get(request: HttpRequest, report_id: uuid.UUID) -> Report:
 
 @dataclass(frozen=True)
 class Standing:
-    """Whether a done report can stand as sign-off evidence, and why not."""
+    """Whether a report is eligible as sign-off evidence (the reports app's rules), and why
+    not; a report that is eligible stands as evidence whatever its verdict."""
 
-    counts: bool
+    eligible: bool
     reasons: list[str]
 
 
@@ -245,15 +249,58 @@ def _standing(report: Report) -> Standing | None:
             )
     elif inputs.get(InputRole.REFERENCE) not in {u.dataset_version_id for u in usages}:
         reasons.append("its reference data is not one of the version's registered datasets")
-    if report.status == ReportStatus.DONE and report.verdict != Verdict.PASS:
-        reasons.append("its verdict is fail")
-    return Standing(counts=not reasons, reasons=reasons)
+    return Standing(eligible=not reasons, reasons=reasons)
 
 
 def _when(moment: Any) -> dict[str, Any] | None:
     if moment is None:
         return None
     return {"at": moment, "ago": ago(timezone.now() - moment)}
+
+
+GROUP = re.compile(r"\{[^{}]*\}")
+
+
+def readable_reason(reason: str) -> str:
+    """A verdict reason with the groups it names written as words: ``for {'race': 'Asian'}``
+    reads ``for race Asian``. Text that is not such a mapping is left as it is."""
+
+    def words(match: re.Match[str]) -> str:
+        try:
+            group = ast.literal_eval(match.group(0))
+        except (ValueError, SyntaxError):
+            return match.group(0)
+        if not isinstance(group, dict):
+            return match.group(0)
+        return ", ".join(f"{key} {value}" for key, value in group.items())
+
+    return GROUP.sub(words, reason)
+
+
+def column_list(items: list[Any]) -> str:
+    """Columns as text; those given with a reason (``{"name", "reason"}``) grouped by it:
+    ``"identifier: id, c_case_number; date: c_jail_in"``."""
+    names = [str(item) for item in items if not isinstance(item, dict)]
+    grouped: dict[str, list[str]] = {}
+    for item in items:
+        if isinstance(item, dict):
+            grouped.setdefault(str(item.get("reason") or "other"), []).append(
+                str(item.get("name") or item.get("column") or "")
+            )
+    parts = [", ".join(names)] if names else []
+    parts += [f"{reason}: {', '.join(columns)}" for reason, columns in grouped.items()]
+    return "; ".join(parts)
+
+
+def _drift_figures(figures: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **figures,
+        "share_percent": round(float(figures.get("share") or 0) * 100),
+        "drift_share_percent": round(float(figures.get("drift_share") or 0) * 100),
+        "drifted_text": column_list(figures.get("drifted_columns") or []),
+        "not_evaluable_text": column_list(figures.get("not_evaluable") or []),
+        "excluded_text": column_list(figures.get("excluded") or []),
+    }
 
 
 PARAMETER_NAMES = {
@@ -296,6 +343,8 @@ def report_detail(request: HttpRequest, report_id: uuid.UUID) -> HttpResponse:
     report = _get(request, report_id)
     summary = json.loads(report.result_json) if report.result_json else None
     figures = result_summary(summary) if summary else None
+    if figures is not None and report.kind == ReportKind.DRIFT:
+        figures = _drift_figures(figures)
     job = getattr(report, "job", None)
     active = report.status in (ReportStatus.QUEUED, ReportStatus.RUNNING)
     version = report.model_version
@@ -306,14 +355,16 @@ def report_detail(request: HttpRequest, report_id: uuid.UUID) -> HttpResponse:
             "report": report,
             "version": version,
             "model": version.model if version else None,
-            "inputs": list(report.inputs.all()),
+            "inputs": sorted(report.inputs.all(), key=lambda item: INPUT_ORDER.index(item.role)),
             "active": active,
             "progress": int(job.progress) if job else 0,
             "stage": (STAGES.get(job.stage, job.stage.replace("_", " ")) if job else "")
             if active
             else "",
             "summary": figures,
-            "reasons": [str(item) for item in (figures or {}).get("verdict_reasons") or []],
+            "reasons": [
+                readable_reason(str(item)) for item in (figures or {}).get("verdict_reasons") or []
+            ],
             "parameters": _parameters(report),
             "standing": _standing(report),
             "requested": _when(report.created_at),

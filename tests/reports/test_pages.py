@@ -396,13 +396,21 @@ def test_missing_because_attributes_are_not_covered():
     assert [r.evidence.report_id for r in result.rejected] == ["r1", "r2"]  # newest first
 
 
-def test_failed_names_the_thresholds_it_failed():
+def test_failed_says_so_and_where_the_failing_metrics_are():
     result = explained(candidate(passed=False))
     assert result.status == "failed"
     assert result.explanation == (
-        "Failed: the newest fairness report that counts did not pass the policy's thresholds "
-        "(minimum four-fifths impact ratio 0.8); its page lists the metrics that failed."
+        "Failed: the newest fairness report that counts failed its verdict, computed 1 day "
+        "ago; its report page lists the metrics that failed."
     )
+    drift = EvidenceRequirement(kind="drift", thresholds={"dataset_drift": False})
+    result = explained(candidate(kind="drift", passed=False), requirement=drift)
+    assert result.explanation.startswith("Failed: the newest drift report that counts found")
+    assert result.required == "any age; no dataset drift"
+
+
+def test_required_says_what_the_policy_asks():
+    assert explained().required == "computed within 30 days; minimum four-fifths impact ratio 0.8"
 
 
 def test_stale_says_its_age_and_the_policys_limit():
@@ -474,7 +482,7 @@ def test_evidence_table_links_each_report_and_says_why():
     )
     assert reverse("report_pages:detail", args=[fairness_id]) in html
     assert reverse("report_pages:pdf", args=[fairness_id]) in html
-    assert "Failed: the newest fairness report that counts did not pass" in html
+    assert "Failed: the newest fairness report that counts failed its verdict" in html
     assert "No report that counts" in html
     assert "1 drift report that does not count" in html
     assert reverse("report_pages:detail", args=[drift_id]) in html
@@ -491,3 +499,28 @@ def test_evidence_table_shows_an_id_that_names_no_report_page_without_a_link():
     )
     html = render_to_string("approvals/_evidence.html", {"evidence": results})
     assert "<code>not-a-report-id</code>" in html and "/reports/" not in html
+
+
+def test_verdict_reasons_name_groups_in_words():
+    from governance.reports.pages import readable_reason
+
+    assert readable_reason("impact ratio 0.52 < 0.8 for {'race': 'Asian', 'sex': 'Male'}") == (
+        "impact ratio 0.52 < 0.8 for race Asian, sex Male"
+    )
+    assert readable_reason("equalized odds difference 1.0 > 0.1") == (
+        "equalized odds difference 1.0 > 0.1"
+    )
+    assert readable_reason("odd {not python}") == "odd {not python}"
+
+
+def test_columns_left_out_are_grouped_by_reason():
+    from governance.reports.pages import column_list
+
+    items = [
+        {"name": "id", "reason": "identifier"},
+        {"name": "c_jail_in", "reason": "date"},
+        {"name": "case", "reason": "identifier"},
+    ]
+    assert column_list(items) == "identifier: id, case; date: c_jail_in"
+    assert column_list(["hum", "temp"]) == "hum, temp"
+    assert column_list([]) == ""
