@@ -302,6 +302,7 @@ def test_pdf_is_streamed_with_a_readable_name(alice, version, django_capture_on_
     response = pdf(alice, report)
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
+    assert report.finished_at is not None
     day = report.finished_at.strftime("%Y-%m-%d")
     assert f'filename="recidivism-v1-lineage-report-{day}.pdf"' in response["Content-Disposition"]
     assert b"".join(response.streaming_content).startswith(b"%PDF-")
