@@ -223,6 +223,17 @@ def test_overrides_are_recorded_and_the_report_says_it_does_not_count(
     assert "It was computed with threshold overrides." in page.content.decode()
 
 
+def test_a_report_missing_a_declared_attribute_says_it_does_not_count(
+    alice, version, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        client_for(alice).post(new_url(version), fairness_form(version, sensitive="sex"))
+    report = Report.objects.get()
+    text = detail(alice, report).content.decode()
+    assert "Not eligible" in text
+    assert "It does not cover the sensitive attribute the model declares: race." in text
+
+
 def test_post_requests_a_lineage_report(alice, version, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         response = client_for(alice).post(new_url(version, "lineage"), {})
@@ -489,6 +500,14 @@ def test_evidence_table_links_each_report_and_says_why():
     assert reverse("report_pages:detail", args=[drift_id]) in html
     assert "(1 day ago)" in html
     assert "style=" not in html and "<script" not in html
+
+
+def test_evidence_table_offers_a_request_only_when_told_the_person_may(version):
+    results = judge_all(requirements=[{"kind": "drift"}], candidates=[], declared=[], now=NOW)
+    context = {"evidence": results, "model": version.model, "version": version}
+    offered = render_to_string("approvals/_evidence.html", {**context, "may_request_reports": True})
+    assert f"{NEW}?model=recidivism&amp;version=1&amp;kind=drift" in offered
+    assert NEW not in render_to_string("approvals/_evidence.html", context)
 
 
 def test_evidence_table_shows_an_id_that_names_no_report_page_without_a_link():
