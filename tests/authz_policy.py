@@ -376,6 +376,16 @@ PAGES: dict[tuple[str, str], Rule] = {
     ("GET", "/"): R(PEOPLE, PERSON_ONLY),
     ("GET", "/models/<str:name>/"): R(PEOPLE, PERSON_ONLY, kind="model"),
     ("GET", "/tokens/"): R(PEOPLE, PERSON_ONLY),
+    # Report pages: the request form for the roles that may request reports, a report and its
+    # PDF for everyone who sees its model.
+    ("GET", "/reports/new/"): R(
+        REPORT_REQUESTERS,
+        PERSON_ONLY,
+        kind="model",
+        query={"model": "{model}", "version": 1},
+    ),
+    ("GET", "/reports/<uuid:report_id>/"): R(PEOPLE, PERSON_ONLY, kind="report"),
+    ("GET", "/reports/<uuid:report_id>/pdf/"): R(PEOPLE, PERSON_ONLY, kind="report"),
     ("POST", "/tokens/"): R(
         PEOPLE,
         PERSON_ONLY,
