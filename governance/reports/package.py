@@ -408,6 +408,10 @@ def _findings(scope: PackageScope, using: str) -> tuple[list[dict[str, Any]], in
     ], more
 
 
+def _breakable(action: str) -> str:
+    return action.replace(".", ".\u200b").replace("_", "_\u200b")
+
+
 def _fingerprints() -> list[dict[str, str]]:
     """Each trusted verification key: name, key id, SHA-256 of the raw public key (the
     fingerprint to compare with the one published), and the key string to give
@@ -520,7 +524,11 @@ def _document(
         "findings": findings,
         "findings_more": findings_more,
         "open_findings": sum(1 for f in findings if f["open"]),
-        "trail": [{**row, "ts": _when(row["ts"])} for row in reversed(listed)],
+        "trail": [
+            # Long dotted actions break at their dots and underscores, not mid-word.
+            {**row, "ts": _when(row["ts"]), "action_shown": _breakable(str(row["action"]))}
+            for row in reversed(listed)
+        ],
         "trail_total": records,
         "trail_listed": len(listed),
         "bundle": exported["bundle"],

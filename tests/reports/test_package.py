@@ -22,13 +22,16 @@ from audit.actions import AuditAction
 from audit.keys import verification_key_lines
 from audit.models import AuditRecord
 from audit.services import Subject, audit_record
+from core.accounts.callers import Caller
 from core.actors import Actor
+from governance.approvals import services as approvals
 from core.roles import Role
 from governance.reports.models import PackageStatus, RegulatorPackage
 from tests.apitools import last_seq
 from tests.audit.conftest import only_signing_key
 from tests.conftest import make_person
-from tests.reports.test_lineage import deployed_credit_model
+from tests.reports.test_acceptance import output_dir
+from tests.reports.test_lineage import deployed_credit_model, lineage_report
 from tests.reports.test_pdf import run, text_of
 from tests.support import need
 
@@ -76,9 +79,15 @@ def verify_offline(bundle: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.django_db
 def test_a_models_package_shows_every_signature_and_carries_a_bundle_that_verifies(
-    credit, people, tmp_path
+    credit, people, post, tmp_path
 ):
-    out = tmp_path / "credit-limit.pdf"
+    v1, _ = credit
+    approvals.finding_open(
+        caller=Caller(user=people.victor), version=v1, title="Thin data for applicants over 70",
+        severity="high", owner=people.alice,
+    )  # fmt: skip
+    lineage_report(post, people.rita, v1)
+    out = output_dir() / "package-credit-limit.pdf"
     printed = package("--model", "credit-limit", "--out", str(out))
     assert "verified" in printed
     text = flat(text_of(out))
@@ -93,6 +102,8 @@ def test_a_models_package_shows_every_signature_and_carries_a_bundle_that_verifi
         assert signoff.signed_at.strftime("%Y-%m-%d %H:%M:%S") in text
     assert "Alice Archer" in text and "credit-risk" in text and "Medium" in text  # the card
     assert "applications v1" in text and "holdout v1" in text  # datasets per version
+    assert "Thin data for applicants over 70" in text and "High" in text  # the finding
+    assert "Lineage" in text and "3 requests, 3 signatures" in text  # the report's figures
     # The partial export says so, in plain words, on its first page.
     first_page = flat(run("pdftotext", "-l", "1", str(out), "-"))
     assert PARTIAL in first_page and COMPLETE not in first_page
@@ -118,7 +129,7 @@ def test_a_models_package_shows_every_signature_and_carries_a_bundle_that_verifi
 
 @pytest.mark.django_db
 def test_the_full_log_package_says_it_is_complete(credit, people, tmp_path):
-    out = tmp_path / "full.pdf"
+    out = output_dir() / "package-full-log.pdf"
     package("--all", "--out", str(out), "--as", "rita")
     first_page = flat(run("pdftotext", "-l", "1", str(out), "-"))
     assert COMPLETE in first_page and PARTIAL not in first_page
