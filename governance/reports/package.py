@@ -589,10 +589,11 @@ def package_write(
 
     Raises the export's errors (``ExportFailed``, ``Conflict`` on an empty log, ``NotFound``)
     and ``OSError``; nothing is left at ``out`` on failure."""
+    step = progress or (lambda _stage: None)
+    step("loading the PDF renderer")
     from governance.reports.pdf import EmbeddedFile
     from governance.reports.pdf.render import html_to_pdf
 
-    step = progress or (lambda _stage: None)
     package_id = package_id or str(uuid.uuid4())
     generated_at = timezone.now()
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".package-") as directory:
@@ -692,7 +693,12 @@ def package_record(
 
 
 def package_export(
-    *, out: Path, scope: PackageScope, actor: Actor, using: str = DEFAULT_DB_ALIAS
+    *,
+    out: Path,
+    scope: PackageScope,
+    actor: Actor,
+    progress: Progress | None = None,
+    using: str = DEFAULT_DB_ALIAS,
 ) -> tuple[PackageBuilt, AuditRecord]:
     """Write the package at ``out`` and record it: the command line's package. ``InvalidInput``
     when ``out``'s directory does not exist; the file is removed again if the record cannot
@@ -700,7 +706,9 @@ def package_export(
     if not out.parent.is_dir():
         raise InvalidInput(f"directory {out.parent} does not exist")
     package_id = str(uuid.uuid4())
-    built = package_write(out=out, scope=scope, actor=actor, package_id=package_id, using=using)
+    built = package_write(
+        out=out, scope=scope, actor=actor, package_id=package_id, progress=progress, using=using
+    )
     try:
         with transaction.atomic(using=using, durable=True):
             record = package_record(
