@@ -50,7 +50,6 @@ class PackageForm(forms.Form):
         label="From (UTC date, inclusive)",
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="Leave both dates empty for everything recorded so far.",
     )
     until = forms.DateField(
         label="To (UTC date, inclusive)",
@@ -69,11 +68,16 @@ class PackageForm(forms.Form):
             del self.fields["model"]
         if not full:
             del self.fields["scope"]
+            field.required = True  # without the whole log, a model is the only choice
+            field.error_messages["required"] = "Choose the model to package."
+        else:
+            field.help_text = "Needed for a model's package; leave it for the whole log."
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         scope = data.get("scope", "model")
-        if scope == "model" and not (self.fixed_model or data.get("model")):
+        missing = not (self.fixed_model or data.get("model")) and "model" not in self.errors
+        if scope == "model" and missing:
             self.add_error("model", "Choose the model to package, or the whole log.")
         since, until = data.get("since"), data.get("until")
         if since and until and until < since:

@@ -24,15 +24,16 @@ from audit.models import AuditRecord
 from audit.services import Subject, audit_record
 from core.accounts.callers import Caller
 from core.actors import Actor
-from governance.approvals import services as approvals
 from core.roles import Role
+from governance.approvals import services as approvals
 from governance.reports.models import PackageStatus, RegulatorPackage
+from registry.models import RegisteredModel
 from tests.apitools import last_seq
 from tests.audit.conftest import only_signing_key
 from tests.conftest import make_person
 from tests.reports.test_acceptance import output_dir
 from tests.reports.test_lineage import deployed_credit_model, lineage_report
-from tests.reports.test_pdf import run, text_of
+from tests.reports.test_pdf import pdf_structure, run, text_of
 from tests.support import need
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -243,9 +244,7 @@ def test_a_risk_officer_makes_the_package_from_the_pages_and_downloads_it(
 def test_a_queued_package_shows_its_progress_and_refreshes(pages, people):
     client = pages(people.victor)
     made = RegulatorPackage.objects.create(
-        model=RegulatorPackage._meta.get_field("model").related_model.objects.get(
-            name="credit-limit"
-        ),
+        model=RegisteredModel.objects.get(name="credit-limit"),
         requested_by=people.victor,
         progress="queued",
     )
@@ -259,11 +258,8 @@ def test_a_queued_package_shows_its_progress_and_refreshes(pages, people):
 @pytest.mark.django_db
 def test_a_model_the_person_may_not_see_is_404_everywhere(pages, people, roles):
     charlie = make_person("charlie", Role.DATA_SCIENTIST, full_name="Charlie Chen")
-    rita = pages(people.rita)
     with_package = RegulatorPackage.objects.create(
-        model=RegulatorPackage._meta.get_field("model").related_model.objects.get(
-            name="credit-limit"
-        ),
+        model=RegisteredModel.objects.get(name="credit-limit"),
         requested_by=people.rita,
     )
     client = pages(charlie)
@@ -272,7 +268,6 @@ def test_a_model_the_person_may_not_see_is_404_everywhere(pages, people, roles):
     for name in ("report_pages:package_detail", "report_pages:package_pdf"):
         assert client.get(reverse(name, args=[with_package.pk])).status_code == 404
     assert RegulatorPackage.objects.count() == 1
-    assert rita is not None
 
 
 @pytest.mark.django_db
@@ -317,3 +312,40 @@ def test_an_unknown_model_on_the_page_is_404(pages, people):
     # Without a model the form asks for one (or the whole log).
     page = pages(people.rita).get(new_url())
     assert page.status_code == 200 and 'name="model"' in page.content.decode()
+    refused = pages(people.victor).post(new_url(), {"model": ""})
+    assert refused.status_code == 400
+    assert "Choose the model to package." in refused.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_package_is_pdf_a_3b_with_the_bundle_as_its_source(credit, tmp_path):
+    out = tmp_path / "credit-limit.pdf"
+    package("--model", "credit-limit", "--out", str(out))
+    xmp = run("pdfinfo", "-meta", str(out))
+    assert re.search(r"pdfaid:part(=\"|>)3", xmp) and re.search(r"pdfaid:conformance(=\"|>)B", xmp)
+    structure = pdf_structure(out.read_bytes())
+    assert b"/OutputIntents" in structure
+    for line in run("pdffonts", str(out)).splitlines()[2:]:
+        assert line.split()[-5] == "yes", f"font not embedded: {line}"
+    assert re.search(rb"/AFRelationship\s*/Source", structure)
+    assert re.search(rb"/Subtype\s*/application#2fzip", structure)
+    assert re.search(rb"/AFRelationship\s*/Data", structure)  # the package's content, JSON
+
+
+@pytest.mark.django_db
+def test_a_package_that_cannot_be_written_fails_with_its_reason_and_leaves_nothing(
+    pages, people, settings, django_capture_on_commit_callbacks
+):
+    settings.AUDIT_SIGNING_KEY_FILE = []
+    settings.AUDIT_SIGNING_KEY_AUTOGENERATE = False
+    client = pages(people.rita)
+    before = last_seq()
+    with django_capture_on_commit_callbacks(execute=True):
+        started = client.post(new_url(model="credit-limit"), {"scope": "model"})
+    made = RegulatorPackage.objects.get()
+    assert made.status == PackageStatus.FAILED and made.file == "" and made.sha256 == ""
+    assert "cannot export without signing a checkpoint first" in made.error
+    page = client.get(started["Location"]).content.decode()
+    assert "It failed:" in page and "cannot export without signing a checkpoint" in page
+    assert 'http-equiv="refresh"' not in page
+    assert last_seq() == before  # nothing was exported, so nothing is recorded
