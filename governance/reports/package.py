@@ -36,7 +36,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -789,29 +789,38 @@ def package_file(package: RegulatorPackage) -> Path:
     return path
 
 
-def _set(package_id: Any, **fields: Any) -> int:
-    return RegulatorPackage.objects.filter(pk=package_id).update(**fields)
-
-
 def package_run(package_id: str) -> str:
-    """Run a queued package once: ``done`` (written, stored as ``<id>.pdf``, recorded in the
-    same transaction as the row becomes done), ``failed`` (the reason in ``error``), or
-    ``skipped`` when another run claimed it (the claim is one conditional UPDATE)."""
-    claimed = RegulatorPackage.objects.filter(pk=package_id, status=PackageStatus.QUEUED).update(
-        status=PackageStatus.RUNNING, started_at=timezone.now(), progress="starting"
+    """Run a package's job once: ``done`` (written as ``<id>-<attempt>.pdf``, recorded in the
+    transaction that makes the row done), ``failed`` (the reason in ``error``), ``skipped``
+    when there is nothing to do (done, failed, or running under another live attempt), or
+    ``lost`` when another attempt finished first.
+
+    The claim is one conditional UPDATE: a queued package, or a running one whose attempt
+    started longer than ``REPORTS_LEASE_SECONDS`` ago (its worker was lost and the message
+    redelivered). Each attempt writes its own file and finishes only if it is still the
+    package's attempt, so two runs never both record."""
+    now = timezone.now()
+    stale = now - dt.timedelta(seconds=settings.REPORTS_LEASE_SECONDS)
+    claimable = Q(status=PackageStatus.QUEUED) | Q(
+        status=PackageStatus.RUNNING, started_at__lt=stale
+    )
+    claimed = RegulatorPackage.objects.filter(claimable, pk=package_id).update(
+        status=PackageStatus.RUNNING, started_at=now, progress="starting"
     )
     if not claimed:
         return "skipped"
     package = RegulatorPackage.objects.select_related("model", "requested_by").get(pk=package_id)
-    user = package.requested_by
-    actor = actor_for(user, "session")  # the person who asked on the pages
+    mine = RegulatorPackage.objects.filter(
+        pk=package.pk, status=PackageStatus.RUNNING, started_at=now
+    )
+    actor = actor_for(package.requested_by, "session")  # the person who asked on the pages
     scope = PackageScope(
         model=package.model.name if package.model else None,
         since=package.since,
         until=package.until,
     )
     directory = package_directory()
-    target = directory / f"{package.pk}.pdf"
+    target = directory / f"{package.pk}-{now.strftime('%Y%m%dT%H%M%S%f')}.pdf"
     try:
         directory.mkdir(parents=True, exist_ok=True)
         built = package_write(
@@ -819,12 +828,10 @@ def package_run(package_id: str) -> str:
             scope=scope,
             actor=actor,
             package_id=str(package.pk),
-            progress=lambda stage: _progress(package.pk, stage),
+            progress=lambda stage: _progress(mine, stage),
         )
         with transaction.atomic():
-            package_record(built=built, scope=scope, actor=actor, package_id=str(package.pk))
-            _set(
-                package.pk,
+            finished = mine.update(
                 status=PackageStatus.DONE,
                 progress="done",
                 file=target.name,
@@ -834,29 +841,33 @@ def package_run(package_id: str) -> str:
                 bundle_sha256=built.bundle_sha256,
                 finished_at=timezone.now(),
             )
+            if finished:
+                package_record(built=built, scope=scope, actor=actor, package_id=str(package.pk))
+        if not finished:
+            target.unlink(missing_ok=True)
+            return "lost"
     except (ExportFailed, DomainError) as exc:
-        return _fail(package, target, exc.message)
+        return _fail(mine, target, exc.message)
     except OSError as exc:
-        return _fail(package, target, f"cannot write the package: {exc}")
+        return _fail(mine, target, f"cannot write the package: {exc}")
     except Exception as exc:
         logger.exception("regulator's package %s failed", package.pk)
-        return _fail(package, target, f"internal error ({type(exc).__name__}): {exc}")
+        return _fail(mine, target, f"internal error ({type(exc).__name__}): {exc}")
     return "done"
 
 
-def _progress(package_id: Any, stage: str) -> None:
-    _set(package_id, progress=stage)
+def _progress(mine: QuerySet[RegulatorPackage], stage: str) -> None:
+    mine.update(progress=stage)
 
 
-def _fail(package: RegulatorPackage, target: Path, message: str) -> str:
+def _fail(mine: QuerySet[RegulatorPackage], target: Path, message: str) -> str:
     with contextlib.suppress(FileNotFoundError):
         target.unlink()
-    _set(
-        package.pk,
+    mine.update(
         status=PackageStatus.FAILED,
         progress="failed",
         error=message[:2000],
         finished_at=timezone.now(),
     )
-    logger.warning("regulator's package %s failed: %s", package.pk, message)
+    logger.warning("regulator's package failed (%s): %s", target.name, message)
     return "failed"

@@ -4,6 +4,7 @@ bundle embedded so that it can be detached and verified offline; its SHA-256 in 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import json
@@ -349,3 +350,27 @@ def test_a_package_that_cannot_be_written_fails_with_its_reason_and_leaves_nothi
     assert "It failed:" in page and "cannot export without signing a checkpoint" in page
     assert 'http-equiv="refresh"' not in page
     assert last_seq() == before  # nothing was exported, so nothing is recorded
+
+
+@pytest.mark.django_db
+def test_a_package_runs_once_and_a_lost_workers_package_is_taken_over(credit, people, settings):
+    from django.utils import timezone
+
+    from governance.reports.package import package_run
+
+    model = RegisteredModel.objects.get(name="credit-limit")
+    made = RegulatorPackage.objects.create(
+        model=model,
+        requested_by=people.rita,
+        status=PackageStatus.RUNNING,
+        started_at=timezone.now(),
+    )
+    assert package_run(str(made.pk)) == "skipped"  # another attempt holds it
+    RegulatorPackage.objects.filter(pk=made.pk).update(
+        started_at=timezone.now() - dt.timedelta(seconds=settings.REPORTS_LEASE_SECONDS + 1)
+    )
+    assert package_run(str(made.pk)) == "done"
+    assert package_run(str(made.pk)) == "skipped"  # a redelivered message does nothing
+    made.refresh_from_db()
+    assert made.status == PackageStatus.DONE and made.file.startswith(str(made.pk))
+    assert AuditRecord.objects.filter(action=AuditAction.REGULATOR_PACKAGE_EXPORTED).count() == 1
