@@ -105,6 +105,10 @@ class AuditAction(models.TextChoices):
     REPORT_STARTED = "report.started", "A report job started"
     REPORT_COMPLETED = "report.completed", "A report was completed and stored"
     REPORT_FAILED = "report.failed", "A report job failed"
+    REGULATOR_PACKAGE_EXPORTED = (
+        "regulator_package.exported",
+        "A regulator's package (PDF/A-3b with its export bundle embedded) was written",
+    )
 
     WEBHOOK_SUBSCRIPTION_CREATED = (
         "webhook_subscription.created",

@@ -15,7 +15,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from registry.models import DatasetVersion, GovernedModel, ModelVersion
+from registry.models import DatasetVersion, GovernedModel, ModelVersion, RegisteredModel
 
 
 class ReportKind(models.TextChoices):
@@ -162,3 +162,62 @@ class ReportJob(models.Model):
 
     def __str__(self) -> str:
         return f"job of {self.report_id} ({self.progress}%)"
+
+
+class PackageStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class RegulatorPackage(models.Model):
+    """A regulator's package requested from the pages: the job that writes it
+    (``governance.reports.package.package_run``) and where its PDF is.
+
+    ``status`` runs ``queued -> running -> done | failed``; ``progress`` says what the job is
+    doing. ``model`` is None for a package of the whole log (``full``). The row is the job's
+    bookkeeping; what is governed is the export, recorded as ``regulator_package.exported``
+    (with ``sha256``, the PDF's) in the transaction that makes the row ``done``."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    model = models.ForeignKey(
+        RegisteredModel,
+        on_delete=models.PROTECT,
+        related_name="regulator_packages",
+        null=True,
+        blank=True,
+    )
+    full = models.BooleanField(default=False)
+    since = models.DateTimeField(null=True, blank=True)
+    until = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        max_length=10, choices=PackageStatus.choices, default=PackageStatus.QUEUED
+    )
+    progress = models.CharField(max_length=200, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="regulator_packages"
+    )
+    file = models.CharField(max_length=200, blank=True, help_text="under REPORTS_DIR/packages")
+    sha256 = models.CharField(max_length=64, blank=True)
+    size_bytes = models.BigIntegerField(null=True, blank=True)
+    record_count = models.PositiveIntegerField(null=True, blank=True)
+    bundle_sha256 = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(full=True, model__isnull=True)
+                | models.Q(full=False, model__isnull=False),
+                name="regulator_package_model_or_full",
+            )
+        ]
+
+    def __str__(self) -> str:
+        subject = self.model.name if self.model else "the whole log"
+        return f"regulator's package of {subject} ({self.status})"

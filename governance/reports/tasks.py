@@ -36,3 +36,19 @@ def requeue_expired() -> dict[str, Any]:
     for report_id in pending:
         run_report.delay(report_id)
     return {"requeued": pending}
+
+
+@shared_task(
+    name="governance.reports.tasks.run_package",
+    ignore_result=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
+def run_package(package_id: str) -> dict[str, Any]:
+    """Write one regulator's package (``package.package_run``): export, verify, render,
+    store, record. Idempotent by id: only a queued package is claimed (one conditional
+    UPDATE), so a redelivered message does nothing. Runs in-process where no broker is
+    configured, like the report jobs."""
+    from governance.reports import package
+
+    return {"package": package_id, "outcome": package.package_run(package_id)}
