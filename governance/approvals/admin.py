@@ -32,7 +32,7 @@ from governance.approvals.models import (
     SignOff,
     SignOffPolicy,
 )
-from governance.approvals.workflow import Decision, Meaning
+from governance.approvals.workflow import Decision
 from registry.admin import reason_action
 
 SIGN_TEMPLATE = "admin/approvals/sign.html"
@@ -68,23 +68,45 @@ class SignOffPolicyAdmin(ReadOnlyAdmin):
 
 
 class SignForm(forms.Form):
+    """The admin's signature: its meaning is each request's current step's."""
+
     decision = forms.ChoiceField(choices=Decision.choices)
-    meaning = forms.ChoiceField(
-        choices=[("", "the step's meaning"), *Meaning.choices], required=False
-    )
     comment = forms.CharField(
-        required=False, max_length=MAX_REASON, widget=forms.Textarea(attrs={"rows": 3})
+        required=False,
+        max_length=MAX_REASON,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Required to reject.",
+    )
+    acknowledge_evidence = forms.BooleanField(
+        required=False,
+        label="I acknowledge the evidence that is missing or not passing",
+        help_text="Required to approve a request whose required evidence is missing, failed "
+        "or stale; what was not passing is kept with the signature.",
     )
     password = forms.CharField(
         widget=forms.PasswordInput, help_text="Your password, to sign (re-authentication)."
     )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("decision") == Decision.REJECT and not cleaned.get("comment", "").strip():
+            self.add_error("comment", "Say why you reject the request.")
+        return cleaned
 
 
 class SignOffInline(admin.TabularInline):
     model = SignOff
     extra = 0
     can_delete = False
-    fields = ("step", "printed_name", "decision", "meaning", "signed_at", "signed_sha256")
+    fields = (
+        "step",
+        "printed_name",
+        "decision",
+        "meaning",
+        "signed_at",
+        "evidence_acknowledged",
+        "signed_sha256",
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -127,9 +149,9 @@ class DeploymentRequestAdmin(ReadOnlyAdmin):
                         caller=caller,
                         request=obj,
                         decision=form.cleaned_data["decision"],
-                        meaning=form.cleaned_data["meaning"] or None,
                         comment=form.cleaned_data["comment"],
                         password=form.cleaned_data["password"],
+                        acknowledge_evidence=form.cleaned_data["acknowledge_evidence"],
                     )
                 except DomainError as error:
                     self.message_user(
