@@ -120,13 +120,17 @@ class SignOffInline(admin.TabularInline):
 class DeploymentRequestAdmin(ReadOnlyAdmin):
     """Requests of the models the user may see; signed through the "Sign" action."""
 
-    list_display = ("id", "model_version", "environment", "state", "requester", "created_at")
+    list_display = ("id", "model_version", "environment", "state", "requester_name", "created_at")
     list_filter = ("state", "environment")
     inlines = [SignOffInline]
     actions = ["sign_requests", "withdraw_requests", "revoke_requests"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[DeploymentRequest]:
         return selectors.deployment_request_list(user=cast(User, request.user))
+
+    @admin.display(description="requester", ordering="requester__last_name")
+    def requester_name(self, obj: DeploymentRequest) -> str:
+        return obj.requester.printed_name
 
     # Staff see the requests of the models they may see (the selector scopes the list), so a
     # team's data scientists can review and sign here without a global view permission.
@@ -218,6 +222,17 @@ class FindingAdmin(ReadOnlyAdmin):
     """Findings, read-only here: they are raised and resolved through the API (validators
     and officers), where separation of duties and the audit record apply."""
 
-    list_display = ("id", "model_version", "title", "severity", "status", "owner", "due_date")
+    list_display = ("id", "model_version", "title", "severity", "status", "owner_name", "due_date")
     list_filter = ("status", "severity")
-    search_fields = ("title", "model_version__model__name")
+    search_fields = (
+        "title",
+        "model_version__model__name",
+        "owner__username",
+        "owner__first_name",
+        "owner__last_name",
+    )
+    list_select_related = ("model_version__model", "owner")
+
+    @admin.display(description="owner", ordering="owner__last_name")
+    def owner_name(self, obj: Finding) -> str:
+        return obj.owner.printed_name
