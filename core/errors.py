@@ -36,6 +36,13 @@ class InvalidInput(DomainError):
     code = "invalid"
 
 
+class EvidenceNotAcknowledged(InvalidInput):
+    """An approval while evidence the policy requires is missing or not passing, without the
+    signer's explicit acknowledgement of it."""
+
+    code = "evidence_not_acknowledged"
+
+
 class NotFound(DomainError):
     """The object does not exist, or is outside the user's scope (never 403 for that)."""
 

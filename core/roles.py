@@ -46,6 +46,16 @@ def signing_permissions() -> list[tuple[str, str]]:
     ]
 
 
+# Roles that may request a fairness, drift or lineage report on a version they can see.
+REPORT_REQUESTING_ROLES = (
+    Role.DATA_SCIENTIST,
+    Role.ML_ENGINEER,
+    Role.VALIDATOR,
+    Role.RISK_OFFICER,
+    Role.COMPLIANCE_OFFICER,
+    Role.ADMIN,
+)
+
 _VIEW_ALL = [
     "registry.view_registeredmodel",
     "registry.view_modelversion",
@@ -58,6 +68,7 @@ _VIEW_ALL = [
     "approvals.view_signoff",
     "approvals.view_deployment",
     "approvals.view_gatecheck",
+    "approvals.view_finding",
 ]
 # Everyone who builds models reads the environments and the policies that will apply.
 _DEPLOY_READ = ["approvals.view_environment", "approvals.view_signoffpolicy"]
@@ -112,3 +123,11 @@ def has_role(user: object, role: str) -> bool:
     if groups is None or not getattr(user, "is_active", False):
         return False
     return bool(groups.filter(name=role).exists())
+
+
+def may_request_reports(user: object) -> bool:
+    """Whether ``user`` holds one of ``REPORT_REQUESTING_ROLES`` (in one query)."""
+    groups = getattr(user, "groups", None)
+    if groups is None or not getattr(user, "is_active", False):
+        return False
+    return bool(groups.filter(name__in=REPORT_REQUESTING_ROLES).exists())

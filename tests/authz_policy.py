@@ -235,10 +235,13 @@ API: dict[tuple[str, str], Rule] = {
         {"validator"},
         PERSON_ONLY,
         kind="request",
-        body={"decision": "approve", "password": "{password}"},
+        body={"decision": "approve", "password": "{password}", "acknowledge_evidence": True},
     ),
     ("POST", "/api/v1/deployment-requests/{request_id}/reject"): R(
-        {"validator"}, PERSON_ONLY, kind="request", body={"password": "{password}"}
+        {"validator"},
+        PERSON_ONLY,
+        kind="request",
+        body={"password": "{password}", "comment": "not ready"},
     ),
     ("POST", "/api/v1/deployment-requests/{request_id}/withdraw"): R(
         {"owner"}, DEPLOYMENTS, kind="request", body=REASON

@@ -32,7 +32,7 @@ from governance.approvals.models import (
     SignOff,
     SignOffPolicy,
 )
-from governance.approvals.workflow import Decision, Meaning
+from governance.approvals.workflow import Decision
 from registry.admin import reason_action
 
 SIGN_TEMPLATE = "admin/approvals/sign.html"
@@ -68,23 +68,45 @@ class SignOffPolicyAdmin(ReadOnlyAdmin):
 
 
 class SignForm(forms.Form):
+    """The admin's signature: its meaning is each request's current step's."""
+
     decision = forms.ChoiceField(choices=Decision.choices)
-    meaning = forms.ChoiceField(
-        choices=[("", "the step's meaning"), *Meaning.choices], required=False
-    )
     comment = forms.CharField(
-        required=False, max_length=MAX_REASON, widget=forms.Textarea(attrs={"rows": 3})
+        required=False,
+        max_length=MAX_REASON,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Required to reject.",
+    )
+    acknowledge_evidence = forms.BooleanField(
+        required=False,
+        label="I acknowledge the evidence that is missing or not passing",
+        help_text="Required to approve a request whose required evidence is missing, failed "
+        "or stale; what was not passing is kept with the signature.",
     )
     password = forms.CharField(
         widget=forms.PasswordInput, help_text="Your password, to sign (re-authentication)."
     )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("decision") == Decision.REJECT and not cleaned.get("comment", "").strip():
+            self.add_error("comment", "Say why you reject the request.")
+        return cleaned
 
 
 class SignOffInline(admin.TabularInline):
     model = SignOff
     extra = 0
     can_delete = False
-    fields = ("step", "printed_name", "decision", "meaning", "signed_at", "signed_sha256")
+    fields = (
+        "step",
+        "printed_name",
+        "decision",
+        "meaning",
+        "signed_at",
+        "evidence_acknowledged",
+        "signed_sha256",
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -98,13 +120,17 @@ class SignOffInline(admin.TabularInline):
 class DeploymentRequestAdmin(ReadOnlyAdmin):
     """Requests of the models the user may see; signed through the "Sign" action."""
 
-    list_display = ("id", "model_version", "environment", "state", "requester", "created_at")
+    list_display = ("id", "model_version", "environment", "state", "requester_name", "created_at")
     list_filter = ("state", "environment")
     inlines = [SignOffInline]
     actions = ["sign_requests", "withdraw_requests", "revoke_requests"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[DeploymentRequest]:
         return selectors.deployment_request_list(user=cast(User, request.user))
+
+    @admin.display(description="requester", ordering="requester__last_name")
+    def requester_name(self, obj: DeploymentRequest) -> str:
+        return obj.requester.printed_name
 
     # Staff see the requests of the models they may see (the selector scopes the list), so a
     # team's data scientists can review and sign here without a global view permission.
@@ -127,9 +153,9 @@ class DeploymentRequestAdmin(ReadOnlyAdmin):
                         caller=caller,
                         request=obj,
                         decision=form.cleaned_data["decision"],
-                        meaning=form.cleaned_data["meaning"] or None,
                         comment=form.cleaned_data["comment"],
                         password=form.cleaned_data["password"],
+                        acknowledge_evidence=form.cleaned_data["acknowledge_evidence"],
                     )
                 except DomainError as error:
                     self.message_user(
@@ -196,6 +222,17 @@ class FindingAdmin(ReadOnlyAdmin):
     """Findings, read-only here: they are raised and resolved through the API (validators
     and officers), where separation of duties and the audit record apply."""
 
-    list_display = ("id", "model_version", "title", "severity", "status", "owner", "due_date")
+    list_display = ("id", "model_version", "title", "severity", "status", "owner_name", "due_date")
     list_filter = ("status", "severity")
-    search_fields = ("title", "model_version__model__name")
+    search_fields = (
+        "title",
+        "model_version__model__name",
+        "owner__username",
+        "owner__first_name",
+        "owner__last_name",
+    )
+    list_select_related = ("model_version__model", "owner")
+
+    @admin.display(description="owner", ordering="owner__last_name")
+    def owner_name(self, obj: Finding) -> str:
+        return obj.owner.printed_name

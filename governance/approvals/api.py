@@ -235,7 +235,10 @@ class SigningContentView(generics.GenericAPIView):
         "required. Refusals are 403 with the rule as `error.code` and are recorded. With "
         "`expected_content_sha256` (from `GET .../signing-content`), a signature whose content "
         "changed since (the evidence, for example) is refused with 409 `content_changed`, "
-        "recorded as a security event."
+        "recorded as a security event. The meaning is the step's (another is 400); a "
+        "rejection needs a `comment` (400); approving while evidence the policy requires is "
+        "missing, failed or stale needs `acknowledge_evidence: true` (else 400 "
+        "`evidence_not_acknowledged`), and the acknowledgement is signed and kept."
     ),
     request=SignSerializer,
     responses={201: SignOffSerializer, **WRITE_ERRORS},
@@ -258,6 +261,7 @@ class RequestSignView(generics.GenericAPIView):
             comment=data.get("comment", ""),
             password=data.get("password"),
             expected_content_sha256=data.get("expected_content_sha256"),
+            acknowledge_evidence=data.get("acknowledge_evidence", False),
         )
         return Response(SignOffSerializer(signoff).data, status=status.HTTP_201_CREATED)
 

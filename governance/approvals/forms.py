@@ -5,6 +5,7 @@ workflow, so the forms, the API and the admin refuse exactly the same things."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from django import forms
@@ -13,7 +14,8 @@ from core.accounts.models import User
 from core.errors import DomainError
 from core.reasons import MAX_REASON
 from governance.approvals import selectors
-from governance.approvals.workflow import Decision, Meaning, RequestState
+from governance.approvals.readable import meaning_text
+from governance.approvals.workflow import Decision, RequestState
 from registry import selectors as registry_selectors
 from registry.models import ModelVersion
 
@@ -83,20 +85,25 @@ class ShownContentField(forms.Field):
 
 
 class SignForm(forms.Form):
-    """A signature on the current step: decision, meaning, comment and the signer's password
-    (re-authentication at the moment of signing, 21 CFR 11.200)."""
+    """A signature on the current step: decision, comment and the signer's password
+    (re-authentication at the moment of signing, 21 CFR 11.200). The meaning is the step's:
+    the page shows it and offers no choice (a posted meaning other than the step's is
+    refused). A rejection needs a comment; approving while evidence the policy requires is
+    missing, failed or stale needs the explicit ``acknowledge_evidence`` (the service's
+    refusals land on those fields)."""
 
     decision = forms.ChoiceField(
         choices=Decision.choices, widget=forms.RadioSelect, label="Decision"
     )
-    meaning = forms.ChoiceField(choices=Meaning.choices, widget=forms.RadioSelect, label="Meaning")
+    meaning = forms.CharField(required=False, widget=forms.HiddenInput)
     comment = forms.CharField(
         required=False,
         max_length=MAX_REASON,
         widget=forms.Textarea(attrs={"rows": 3}),
         label="Comment",
-        help_text="Optional; recorded with your signature.",
+        help_text="Required to reject: say why. Optional to approve. Recorded with your signature.",
     )
+    acknowledge_evidence = forms.BooleanField(required=False, label="I acknowledge")
     password = forms.CharField(
         label="Password",
         strip=False,
@@ -111,9 +118,36 @@ class SignForm(forms.Form):
         }
     )
 
+    def __init__(
+        self,
+        *args: Any,
+        step_meaning: str | None = None,
+        shortfalls: Sequence[str] = (),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.step_meaning = step_meaning
+        self.shortfalls = list(shortfalls)
+        if self.shortfalls:
+            self.fields["acknowledge_evidence"].label = (
+                "I have seen that this evidence is not passing and approve regardless: "
+                + "; ".join(self.shortfalls)
+            )
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        decision, meaning = cleaned.get("decision"), cleaned.get("meaning")
+        decision = cleaned.get("decision")
+        meaning = cleaned.get("meaning") or self.step_meaning or ""
+        if self.step_meaning and meaning != self.step_meaning:
+            self.add_error(
+                None,
+                f"A signature on this step means “{meaning_text(self.step_meaning)}”; it "
+                f"cannot mean “{meaning_text(meaning)}”.",
+            )
+            return cleaned
+        cleaned["meaning"] = meaning
+        # A rejection without a comment and an approval without the acknowledgement are
+        # refused by the service, after it has checked who may sign (as the API is).
         if decision and meaning and "shown_content" in cleaned:
             prefix = f"{decision}:{meaning}:"
             chosen = [v[len(prefix) :] for v in cleaned["shown_content"] if v.startswith(prefix)]
@@ -167,7 +201,8 @@ class EmergencyForm(forms.Form):
 
 
 class RetrospectiveForm(forms.Form):
-    """The retrospective review of a break-glass deployment: decision, comment, password."""
+    """The retrospective review of a break-glass deployment: decision, comment (required to
+    reject), password."""
 
     decision = forms.ChoiceField(
         choices=Decision.choices,
@@ -182,6 +217,7 @@ class RetrospectiveForm(forms.Form):
         max_length=MAX_REASON,
         widget=forms.Textarea(attrs={"rows": 3}),
         label="Comment",
+        help_text="Required to reject: say why the emergency deployment was not justified.",
     )
     password = forms.CharField(
         label="Password",
@@ -189,6 +225,12 @@ class RetrospectiveForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
         help_text="Enter your password again to sign.",
     )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("decision") == Decision.REJECT and not cleaned.get("comment", "").strip():
+            self.add_error("comment", "Say why you reject it: a rejection needs a comment.")
+        return cleaned
 
 
 class ReasonForm(forms.Form):

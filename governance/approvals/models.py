@@ -161,6 +161,9 @@ class SignOff(ImmutableModel):
     signed_at = models.DateTimeField()
     signed_content = models.JSONField()
     signed_sha256 = models.CharField(max_length=64)
+    # What the signer acknowledged approving without: each required evidence kind that was
+    # missing, failed or stale at signing (``{"kind", "status"}``), as signed in the content.
+    evidence_acknowledged = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["signed_at", "id"]

@@ -13,12 +13,13 @@ from typing import Any
 from django.contrib.auth.models import Permission
 from django.db.models import QuerySet
 from django.utils import timezone
+from guardian.shortcuts import get_objects_for_user
 
 from audit import selectors as audit_selectors
 from audit.models import AuditRecord
 from core.accounts.models import User
 from core.errors import DomainError, NotFound
-from core.roles import Role
+from core.roles import SIGNING_ROLES, Role, has_role
 from governance.approvals import decision
 from governance.approvals.evidence import Candidate, EvidenceResult, judge_all
 from governance.approvals.models import (
@@ -28,6 +29,7 @@ from governance.approvals.models import (
     Environment,
     EvidenceEntry,
     Finding,
+    FindingStatus,
     SignOff,
     SignOffPolicy,
 )
@@ -69,6 +71,38 @@ def break_glass_allowed(user: User) -> bool:
     """Whether ``user`` may open a break-glass request (``approvals.break_glass`` through a
     role; the risk officers by default). For display: the service decides."""
     return role_grants(user, "approvals.break_glass")
+
+
+# The per-model permission that lets a team request (and report) deployments of its models.
+REQUEST_PERMISSION = "registry.register_version_registeredmodel"
+
+
+def deployment_request_allowed(user: User) -> bool:
+    """Whether ``user`` may request a deployment of some model: a person holding the
+    request permission on a model they may see, or an administrator. For display (the
+    navigation's "Request a deployment"): ``services.deployment_request_submit`` decides."""
+    if not user.is_active or user.is_service_account:
+        return False
+    if has_role(user, Role.ADMIN):
+        return True
+    models = get_objects_for_user(
+        user,
+        REQUEST_PERMISSION,
+        klass=registry_selectors.model_list(user=user),
+        accept_global_perms=False,
+    )
+    return bool(models.exists())
+
+
+def revoke_allowed(user: User) -> bool:
+    """Whether ``user`` may revoke approvals (``approvals.revoke_deploymentrequest`` through a
+    role: risk and compliance officers). For display: the service decides."""
+    return role_grants(user, "approvals.revoke_deploymentrequest")
+
+
+def holds_signing_role(user: User, model: RegisteredModel) -> bool:
+    """Whether ``user`` holds a role sign-off steps are made of, globally or for ``model``."""
+    return bool(user_roles(user, model) & set(SIGNING_ROLES))
 
 
 def environment_list(*, user: User) -> QuerySet[Environment]:
@@ -349,6 +383,18 @@ def finding_list(*, user: User, model_name: str, version: int) -> QuerySet[Findi
     return Finding.objects.filter(model_version=found).select_related(
         "model_version__model", "owner", "raised_by", "resolved_by"
     )
+
+
+def open_findings(version: ModelVersion) -> list[Finding]:
+    """The open findings of ``version`` (already visible to the reader), most severe first,
+    then oldest due date first."""
+    order = {severity: rank for rank, severity in enumerate(("critical", "high", "medium", "low"))}
+    found = list(
+        Finding.objects.filter(model_version=version, status=FindingStatus.OPEN).select_related(
+            "owner", "raised_by"
+        )
+    )
+    return sorted(found, key=lambda f: (order.get(f.severity, 9), f.due_date or dt.date.max, f.pk))
 
 
 def finding_get(*, user: User, finding_id: int) -> Finding:

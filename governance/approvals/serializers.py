@@ -81,14 +81,34 @@ def _expected_content_field() -> serializers.RegexField:
 
 class SignSerializer(StrictInputSerializer):
     decision = serializers.ChoiceField(choices=Decision.choices)
-    meaning = serializers.ChoiceField(choices=Meaning.choices, required=False)
-    comment = TextField(max_length=MAX_REASON, required=False, allow_blank=True)
+    meaning = serializers.ChoiceField(
+        choices=Meaning.choices,
+        required=False,
+        help_text="The step's meaning (the default); any other is refused.",
+    )
+    comment = TextField(
+        max_length=MAX_REASON,
+        required=False,
+        allow_blank=True,
+        help_text="Required with decision reject.",
+    )
     password = TextField(max_length=1000, required=False, allow_blank=True, trim_whitespace=False)
     expected_content_sha256 = _expected_content_field()
+    acknowledge_evidence = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Required (true) to approve while evidence the policy requires is missing, "
+        "failed or stale; the acknowledgement is signed and kept with the signature.",
+    )
 
 
 class RejectSerializer(StrictInputSerializer):
-    comment = TextField(max_length=MAX_REASON, required=False, allow_blank=True)
+    comment = TextField(
+        max_length=MAX_REASON,
+        required=False,
+        allow_blank=True,
+        help_text="Required: why the request is rejected (refused with 400 without it).",
+    )
     password = TextField(max_length=1000, required=False, allow_blank=True, trim_whitespace=False)
     expected_content_sha256 = _expected_content_field()
 
@@ -294,6 +314,7 @@ class SignOffSerializer(serializers.ModelSerializer):
             "signed_at",
             "signed_sha256",
             "signed_content",
+            "evidence_acknowledged",
         ]
 
 

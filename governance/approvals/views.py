@@ -25,8 +25,8 @@ from django.views.decorators.http import require_http_methods
 from core.accounts.callers import Caller
 from core.accounts.models import User
 from core.errors import DomainError, NotFound
-from core.roles import Role, has_role
-from governance.approvals import selectors, services
+from core.roles import may_request_reports
+from governance.approvals import readable, selectors, services
 from governance.approvals.forms import (
     DeploymentRequestForm,
     EmergencyForm,
@@ -40,6 +40,7 @@ from governance.approvals.forms import (
 from governance.approvals.models import DeploymentRequest
 from governance.approvals.workflow import (
     Decision,
+    EvidenceStatus,
     Meaning,
     RequestState,
     current_step,
@@ -96,6 +97,8 @@ def request_list(request: HttpRequest) -> HttpResponse:
             user=user, state=state or None, environment=environment or None
         )
     page = Paginator(found, PAGE_SIZE).get_page(request.GET.get("page"))
+    for row in page.object_list:
+        row.blocked_by = _blocked_by(row)
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -107,6 +110,7 @@ def request_list(request: HttpRequest) -> HttpResponse:
             "query": query.urlencode(),
             "awaiting_count": len(selectors.deployment_requests_awaiting(user=user)),
             "filtered": bool(state or environment or awaiting),
+            "may_request": selectors.deployment_request_allowed(user),
             "nav": "list",
         },
     )
@@ -211,8 +215,24 @@ def _trail(found: DeploymentRequest) -> list[dict[str, Any]]:
     return rows
 
 
-def _may_revoke(user: User) -> bool:
-    return has_role(user, Role.RISK_OFFICER) or has_role(user, Role.COMPLIANCE_OFFICER)
+def _blocked_by(found: DeploymentRequest, gate: selectors.GateDecision | None = None) -> str:
+    """For an approved request the gate denies on its own account, why in words; else ""."""
+    if found.state != RequestState.APPROVED:
+        return ""
+    gate = gate or selectors.gate_preview(found)
+    if gate.allowed or gate.request_id != found.pk:
+        return ""
+    return readable.reasons_text(gate.reasons)
+
+
+def _finding_ids(reasons: list[str]) -> set[int]:
+    """The findings the gate names as blocking (``open_finding:<id>``)."""
+    prefix = "open_finding:"
+    return {
+        int(r[len(prefix) :])
+        for r in reasons
+        if r.startswith(prefix) and r[len(prefix) :].isdigit()
+    }
 
 
 @login_required
@@ -226,6 +246,17 @@ def request_review(request: HttpRequest, request_id: int) -> HttpResponse:
     version = found.model_version
     live = selectors.live_version(found)
     refusal = selectors.signing_refusal(user=user, request=found)
+    gate = selectors.gate_preview(found)
+    pending = found.state == RequestState.PENDING
+    emergency = found.state == RequestState.EMERGENCY
+    blocking = _finding_ids(gate.reasons)
+    findings = [
+        {"finding": f, "blocks": f.pk in blocking} for f in selectors.open_findings(version)
+    ]
+    signoffs = list(found.signoffs.all())
+    retrospective_refusal = (
+        selectors.retrospective_refusal(user=user, request=found) if emergency else None
+    )
     return render(
         request,
         "approvals/request_review.html",
@@ -243,14 +274,24 @@ def request_review(request: HttpRequest, request_id: int) -> HttpResponse:
             if live
             else [],
             "steps": selectors.step_progress(found),
-            "signoffs": list(found.signoffs.all()),
-            "gate": selectors.gate_preview(found),
+            "signoffs": signoffs,
+            "gate": gate,
+            "blocked_by": _blocked_by(found, gate),
+            "findings": findings,
+            "blocking_findings": [row for row in findings if row["blocks"]],
             "trail": _trail(found),
             "signing_refusal": refusal,
-            "can_sign": found.state == RequestState.PENDING,
-            "can_withdraw": found.state == RequestState.PENDING and found.requester_id == user.pk,
-            "can_revoke": found.state == RequestState.APPROVED and _may_revoke(user),
-            "can_review_retrospective": found.state == RequestState.EMERGENCY,
+            "show_signing_refusal": pending
+            and refusal is not None
+            and selectors.holds_signing_role(user, version.model),
+            "can_sign": pending and refusal is None,
+            "can_withdraw": pending and found.requester_id == user.pk,
+            "can_revoke": found.state in (RequestState.APPROVED, RequestState.EMERGENCY)
+            and selectors.revoke_allowed(user),
+            "can_review_retrospective": emergency and retrospective_refusal is None,
+            "retrospective": selectors.retrospective_of(found) if emergency else None,
+            "retrospective_refusal": retrospective_refusal,
+            "may_request_report": may_request_reports(user),
         },
     )
 
@@ -258,20 +299,17 @@ def request_review(request: HttpRequest, request_id: int) -> HttpResponse:
 def _previews(
     found: DeploymentRequest, user: User
 ) -> dict[tuple[str, str], services.SignOffPreview]:
-    """What a signature would sign now for every decision and meaning the form offers
-    (``services.signoff_preview``); empty when there is nothing to sign."""
+    """What a signature would sign now for each decision the form offers, with the step's
+    meaning (``services.signoff_preview``); empty when there is nothing to sign."""
     if found.state != RequestState.PENDING:
         return {}
     try:
-        return {
-            (decision, meaning): services.signoff_preview(
-                user=user, request=found, decision=decision, meaning=meaning
-            )
-            for decision in Decision.values
-            for meaning in Meaning.values
-        }
+        shown = [
+            services.signoff_preview(user=user, request=found, decision=d) for d in Decision.values
+        ]
     except DomainError:
         return {}
+    return {(preview.decision, preview.meaning): preview for preview in shown}
 
 
 def _shown(preview: services.SignOffPreview | None) -> dict[str, Any] | None:
@@ -288,29 +326,35 @@ def _shown(preview: services.SignOffPreview | None) -> dict[str, Any] | None:
 @login_required
 @require_http_methods(["GET", "POST"])
 def request_sign(request: HttpRequest, request_id: int) -> HttpResponse:
-    """Sign the current step with decision, meaning, comment and password. A refusal keeps
-    the form and says why (the service has recorded it as a security event)."""
+    """Sign the current step with decision, comment and password; the meaning is the step's.
+    Approving while required evidence is not passing needs the acknowledgement box. A refusal
+    keeps the form and says why (the service has recorded it as a security event)."""
     user = _user(request)
     found = _get_request(request, request_id)
     step = current_step(steps_from(found.policy.steps), selectors.request_signatures(found))
+    evidence = selectors.evidence_for(found)
+    shortfalls = _shortfalls(evidence)
+    step_meaning = step.meaning if step else None
     status = 200
     if request.method == "POST":
-        form = SignForm(request.POST)
+        form = SignForm(request.POST, step_meaning=step_meaning, shortfalls=shortfalls)
         if form.is_valid():
             try:
                 signoff = services.signoff_sign(
                     caller=_caller(request),
                     request=found,
                     decision=form.cleaned_data["decision"],
-                    meaning=form.cleaned_data["meaning"],
+                    meaning=form.cleaned_data["meaning"] or None,
                     comment=form.cleaned_data["comment"],
                     password=form.cleaned_data["password"],
                     expected_content_sha256=form.cleaned_data["expected_content_sha256"],
+                    acknowledge_evidence=form.cleaned_data["acknowledge_evidence"],
                 )
             except DomainError as error:
                 add_domain_error(form, error)
                 status = error.http_status
                 found = _get_request(request, request_id)
+                evidence = selectors.evidence_for(found)
             else:
                 found.refresh_from_db()
                 messages.success(
@@ -324,14 +368,14 @@ def request_sign(request: HttpRequest, request_id: int) -> HttpResponse:
             status = 400
     else:
         form = SignForm(
-            initial={"decision": Decision.APPROVE, "meaning": step.meaning if step else ""}
+            initial={"decision": Decision.APPROVE, "meaning": step_meaning or ""},
+            step_meaning=step_meaning,
+            shortfalls=shortfalls,
         )
     decision = form.data.get("decision") or Decision.APPROVE
-    meaning = form.data.get("meaning") or (step.meaning if step else Meaning.APPROVAL)
     if decision not in Decision.values:
         decision = Decision.APPROVE
-    if meaning not in Meaning.values:
-        meaning = step.meaning if step else Meaning.APPROVAL
+    meaning = step_meaning or Meaning.APPROVAL
     previews = _previews(found, user)
     return render(
         request,
@@ -345,11 +389,21 @@ def request_sign(request: HttpRequest, request_id: int) -> HttpResponse:
             "shown_content": shown_content_values(
                 {choice: preview.sha256 for choice, preview in previews.items()}
             ),
-            "evidence": selectors.evidence_for(found),
+            "evidence": evidence,
+            "shortfalls": shortfalls,
             "signing_refusal": selectors.signing_refusal(user=user, request=found),
         },
         status=status,
     )
+
+
+def _shortfalls(evidence: list[Any]) -> list[str]:
+    """The required evidence not passing, in words (``fairness: missing``)."""
+    return [
+        f"{result.requirement.kind}: {readable.evidence_status_text(result.status)}"
+        for result in evidence
+        if result.status != EvidenceStatus.PASSED
+    ]
 
 
 def _close_view(

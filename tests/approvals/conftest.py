@@ -94,7 +94,11 @@ def approve_through(
     )
     for signer in signers:
         services.signoff_sign(
-            caller=Caller(user=signer), request=request, decision="approve", password=PASSWORD
+            caller=Caller(user=signer),
+            request=request,
+            decision="approve",
+            password=PASSWORD,
+            acknowledge_evidence=True,
         )
     request.refresh_from_db()
     return request

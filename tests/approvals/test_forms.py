@@ -54,21 +54,32 @@ def shown_content(page) -> list[str]:
     return re.findall(r'<input type="hidden" name="shown_content" value="([^"]+)"', text(page))
 
 
-def sign(user, request_id, *, decision="approve", password=PASSWORD, meaning=None, comment=""):
+def sign(
+    user,
+    request_id,
+    *,
+    decision="approve",
+    password=PASSWORD,
+    meaning=None,
+    comment="",
+    acknowledge=False,
+):
+    """Sign through the form; ``acknowledge`` ticks the box that approving while required
+    evidence is not passing needs."""
     client = browser(user)
     page = client.get(f"/approvals/{request_id}/sign/")
     assert page.status_code == 200
     step = page.context["step"]
-    return client.post(
-        f"/approvals/{request_id}/sign/",
-        {
-            "decision": decision,
-            "meaning": meaning or (step.meaning if step else "approval"),
-            "comment": comment,
-            "password": password,
-            "shown_content": shown_content(page),
-        },
-    )
+    form = {
+        "decision": decision,
+        "meaning": meaning or (step.meaning if step else "approval"),
+        "comment": comment,
+        "password": password,
+        "shown_content": shown_content(page),
+    }
+    if acknowledge:
+        form["acknowledge_evidence"] = "on"
+    return client.post(f"/approvals/{request_id}/sign/", form)
 
 
 def gate_on_review(user, request_id):
@@ -141,12 +152,12 @@ def test_high_risk_model_through_the_forms_denied_at_every_step_then_allowed(
         (vera, "pending_step:risk_approval"),
         (rita, "pending_step:compliance_approval"),
     ]:
-        response = sign(signer, prod_id)
+        response = sign(signer, prod_id, acknowledge=True)
         assert response.status_code == 302, text(response)
         assert gate_on_review(signer, prod_id).reasons == [next_reason, *missing]
         assert gate_api(ci_key, version, "prod")["reasons"] == [next_reason, *missing]
 
-    response = sign(carl, prod_id)
+    response = sign(carl, prod_id, acknowledge=True)
     assert response.status_code == 302
     assert DeploymentRequest.objects.get(pk=prod_id).state == "approved"
     # Every signature given, but the evidence does not exist yet: still denied.
@@ -288,7 +299,7 @@ def test_one_person_signs_one_step_through_the_form(alice, roles, team, ci):
 
 def test_second_signature_on_the_same_step_is_refused(people, version, ci):
     request = request_for(version, "prod", people.bob, ci)
-    assert sign(people.victor, request.pk).status_code == 302
+    assert sign(people.victor, request.pk, acknowledge=True).status_code == 302
     assert_refused_on_form(people.victor, request, "already_signed_this_step")
 
 
@@ -330,7 +341,12 @@ def test_csrf_is_enforced_on_the_sign_form(people, version, ci):
     request = request_for(version, "prod", people.bob, ci)
     client = Client(enforce_csrf_checks=True)
     client.force_login(people.victor)
-    form = {"decision": "approve", "meaning": "review", "password": PASSWORD}
+    form = {
+        "decision": "approve",
+        "meaning": "review",
+        "password": PASSWORD,
+        "acknowledge_evidence": "on",
+    }
     seq = last_seq()
     response = client.post(f"/approvals/{request.pk}/sign/", form)
     assert response.status_code == 403
@@ -436,7 +452,7 @@ def test_list_filters_and_awaiting_my_signature(people, version, ci):
     assert listed(people.victor, "?awaiting=on") == [prod.pk]
     assert listed(people.rita, "?awaiting=on") == []  # validation comes first
     assert listed(people.bob, "?awaiting=on") == []  # the requester never signs
-    sign(people.victor, prod.pk)
+    sign(people.victor, prod.pk, acknowledge=True)
     assert listed(people.victor, "?awaiting=on") == []
     assert listed(people.vera, "?awaiting=on&environment=prod") == [prod.pk]
 

@@ -90,7 +90,12 @@ def test_api_signature_with_the_shown_digest_signs_it(people, version, ci):
 
     response = client_for(people.victor).post(
         f"/api/v1/deployment-requests/{request.pk}/sign",
-        {"decision": "approve", "password": PASSWORD, "expected_content_sha256": shown["sha256"]},
+        {
+            "decision": "approve",
+            "password": PASSWORD,
+            "expected_content_sha256": shown["sha256"],
+            "acknowledge_evidence": True,
+        },
         format="json",
     )
 
@@ -142,6 +147,7 @@ def test_form_signature_refused_when_the_evidence_changed_since_the_page(people,
         "decision": "approve",
         "meaning": "review",
         "password": PASSWORD,
+        "acknowledge_evidence": "on",
         "shown_content": shown_content(page),
     }
     seq = last_seq()
@@ -169,7 +175,7 @@ def test_form_choosing_reject_is_bound_to_the_reject_content(people, version, ci
         f"/approvals/{request.pk}/sign/",
         {
             "decision": "reject",
-            "meaning": "responsibility",
+            "meaning": "review",
             "password": PASSWORD,
             "comment": "no",
             "shown_content": shown_content(page),

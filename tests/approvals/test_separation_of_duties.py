@@ -87,7 +87,11 @@ def test_one_person_signs_one_step(alice, roles, ci, team):
 def test_the_same_validator_cannot_count_twice_for_two_signers(alice, victor, version, ci):
     request = request_for(version, "prod", alice, ci)
     services.signoff_sign(
-        caller=Caller(user=victor), request=request, decision="approve", password=PASSWORD
+        caller=Caller(user=victor),
+        request=request,
+        decision="approve",
+        password=PASSWORD,
+        acknowledge_evidence=True,
     )
     assert_refused(victor, request, "already_signed_this_step")
 

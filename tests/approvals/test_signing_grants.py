@@ -36,7 +36,11 @@ def revoke(by, *, role="validator", reason="cover ended", **who):
 
 def sign(user, request):
     return services.signoff_sign(
-        caller=Caller(user=user), request=request, decision="approve", password=PASSWORD
+        caller=Caller(user=user),
+        request=request,
+        decision="approve",
+        password=PASSWORD,
+        acknowledge_evidence=True,
     )
 
 

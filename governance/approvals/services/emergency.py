@@ -30,6 +30,7 @@ from governance.approvals.services._common import (
     scope_of,
 )
 from governance.approvals.services.signoffs import (
+    check_comment,
     content_signed_at,
     content_to_sign,
     record_signoff,
@@ -104,7 +105,7 @@ def signoff_retrospective(
     """The retrospective review of a break-glass deployment, signed (with re-authentication)
     by a validator or officer other than the one who broke the glass and the version's author.
     A ``reject`` decision revokes the break-glass request: what is live stays live, and the
-    gate allows no further deployment under it (``revoked``)."""
+    gate allows no further deployment under it (``revoked``); it needs a comment saying why."""
     subject = request_subject(request)
     scope = scope_of(request.model_version, request.environment)
     with recording_refusals(
@@ -124,6 +125,7 @@ def signoff_retrospective(
                 signer_roles=selectors.user_roles(signer, request.model_version.model),
                 roles=RETROSPECTIVE_ROLES,
             )
+            check_comment(decision, comment)
             now = timezone.now()
             content = content_signed_at(
                 content_to_sign(
@@ -133,6 +135,7 @@ def signoff_retrospective(
                     meaning=Meaning.REVIEW,
                     signer=signer,
                     now=now,
+                    acknowledging=False,
                 ),
                 now,
             )

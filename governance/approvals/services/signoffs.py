@@ -16,7 +16,7 @@ from audit.canonical import dumps, format_timestamp, to_profile
 from audit.services import Subject, audit_record
 from core.accounts.callers import Caller
 from core.accounts.models import User
-from core.errors import ContentChanged, InvalidInput, TransitionNotAllowed
+from core.errors import ContentChanged, EvidenceNotAcknowledged, InvalidInput, TransitionNotAllowed
 from core.events import emit
 from core.reasons import MAX_REASON
 from governance.approvals import selectors
@@ -33,6 +33,8 @@ from governance.approvals.services._common import (
     signatures_of,
 )
 from governance.approvals.workflow import (
+    Decision,
+    EvidenceStatus,
     Meaning,
     RequestAction,
     Signature,
@@ -53,10 +55,15 @@ def content_to_sign(
     meaning: str,
     signer: User,
     now: dt.datetime,
+    acknowledging: bool = True,
 ) -> dict[str, Any]:
     """What a signature signs but the moment of signing: everything that identifies the
     request, the step and the evidence shown (judged at ``now``), so the signature cannot be
-    moved to another request or step. Signing adds ``signed_at``."""
+    moved to another request or step. Signing adds ``signed_at``.
+
+    An approval of a step (``acknowledging``) while required evidence is not passing
+    (missing, failed or stale) also signs ``evidence_acknowledged``: each such kind and its
+    status, which the signer acknowledges."""
     version = request.model_version
     shown = [
         {
@@ -96,8 +103,20 @@ def content_to_sign(
         "printed_name": signer.printed_name,
         "evidence": {"reports": shown, "datasets": datasets},
     }
+    shortfalls = evidence_shortfalls(shown)
+    if acknowledging and decision == Decision.APPROVE and shortfalls:
+        content["evidence_acknowledged"] = shortfalls
     profiled: dict[str, Any] = to_profile(content)
     return profiled
+
+
+def evidence_shortfalls(shown: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The required evidence shown that does not pass, as ``{"kind", "status"}`` in order."""
+    return [
+        {"kind": str(item["kind"]), "status": str(item["status"])}
+        for item in shown
+        if item["status"] != EvidenceStatus.PASSED
+    ]
 
 
 def signed_sha256(content: Mapping[str, Any]) -> str:
@@ -151,13 +170,44 @@ def signoff_preview(
 
 
 def _meaning(meaning: str | None, step: Step) -> str:
+    """The meaning of a signature on ``step``: the step's own (21 CFR 11.50: the policy says
+    what a signature on it means; the signer does not choose)."""
     chosen = meaning or step.meaning
     if chosen not in Meaning.values:
         raise InvalidInput(
             f"meaning {chosen!r} is not one of {', '.join(Meaning.values)}",
             fields={"meaning": [f'"{chosen}" is not a valid choice.']},
         )
+    if chosen != step.meaning:
+        raise InvalidInput(
+            f"a signature on step {step.name!r} means {step.meaning!r}, not {chosen!r}",
+            fields={"meaning": [f"This step's signatures mean “{step.meaning}”."]},
+        )
     return chosen
+
+
+def check_comment(decision: str, comment: str) -> None:
+    """``InvalidInput`` for a comment that is too long, or a rejection without one."""
+    if len(comment or "") > MAX_REASON:
+        raise InvalidInput("comment too long", fields={"comment": ["Too long."]})
+    if decision == Decision.REJECT and not (comment or "").strip():
+        raise InvalidInput(
+            "a rejection needs a comment saying why",
+            fields={"comment": ["Say why you reject the request."]},
+        )
+
+
+def check_acknowledged(content: Mapping[str, Any], acknowledged: bool) -> None:
+    """``EvidenceNotAcknowledged`` when ``content`` approves while required evidence is not
+    passing and the signer did not acknowledge it."""
+    shortfalls = content.get("evidence_acknowledged") or []
+    if shortfalls and not acknowledged:
+        listed = ", ".join(f"{item['kind']} ({item['status']})" for item in shortfalls)
+        raise EvidenceNotAcknowledged(
+            f"the evidence the policy requires is not passing: {listed}; approve only if you "
+            "acknowledge it explicitly",
+            fields={"acknowledge_evidence": [f"Acknowledge the evidence not passing: {listed}."]},
+        )
 
 
 def store_signoff(
@@ -184,6 +234,7 @@ def store_signoff(
         signed_at=signed_at,
         signed_content=content,
         signed_sha256=signed_sha256(content),
+        evidence_acknowledged=list(content.get("evidence_acknowledged") or []),
     )
 
 
@@ -201,6 +252,7 @@ def record_signoff(
             "signed_content": signoff.signed_content,
             "signed_sha256": signoff.signed_sha256,
             "comment": signoff.comment,
+            "evidence_acknowledged": signoff.evidence_acknowledged,
             "request_state": request_state,
         },
     )
@@ -216,6 +268,7 @@ def signoff_sign(
     meaning: str | None = None,
     comment: str = "",
     expected_content_sha256: str | None = None,
+    acknowledge_evidence: bool = False,
 ) -> SignOff:
     """Sign the current step of a pending request (approve or reject), re-authenticating
     with the password. Separation of duties decides who may sign (``workflow.check_signer``);
@@ -225,7 +278,12 @@ def signoff_sign(
     With ``expected_content_sha256`` (the ``sha256`` of ``signoff_preview`` the signer was
     shown) the signature is refused with ``ContentChanged`` (``content_changed``, recorded
     as a security event) unless the content to sign, but the moment of signing, is still
-    exactly that."""
+    exactly that.
+
+    The meaning is the step's (another is ``InvalidInput``); a rejection needs a comment; an
+    approval while required evidence is missing, failed or stale needs
+    ``acknowledge_evidence`` (else ``EvidenceNotAcknowledged``), and the acknowledgement
+    (which kinds, in which status) is signed and kept with the signature."""
     check_decision(decision)
     if len(comment or "") > MAX_REASON:
         raise InvalidInput("comment too long", fields={"comment": ["Too long."]})
@@ -249,6 +307,8 @@ def signoff_sign(
                 signer_roles=selectors.user_roles(signer, request.model_version.model),
                 signer_is_person=not signer.is_service_account,
             )
+            # Who may sign is answered first (403); what they sent is judged after (400).
+            check_comment(decision, comment)
             chosen = _meaning(meaning, step)
             now = timezone.now()
             unsigned = content_to_sign(
@@ -267,6 +327,7 @@ def signoff_sign(
                     "the content to sign has changed since it was shown to you (the evidence, "
                     "the request or the step): review it again before signing"
                 )
+            check_acknowledged(unsigned, acknowledge_evidence)
             content = content_signed_at(unsigned, now)
             signoff = store_signoff(
                 request=request,
