@@ -389,6 +389,10 @@ PAGES: dict[tuple[str, str], Rule] = {
     ),
     ("GET", "/reports/<uuid:report_id>/"): R(PEOPLE, PERSON_ONLY, kind="report"),
     ("GET", "/reports/<uuid:report_id>/pdf/"): R(PEOPLE, PERSON_ONLY, kind="report"),
+    # The regulator's package of a model: for those who see it and may read the log.
+    ("GET", "/reports/package/new/"): R(
+        AUDIT_READERS, PERSON_ONLY, kind="model", query={"model": "{model}"}
+    ),
     ("POST", "/tokens/"): R(
         PEOPLE,
         PERSON_ONLY,

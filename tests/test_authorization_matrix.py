@@ -59,6 +59,12 @@ PENDING: frozenset[tuple[str, str, str, str | None]] = frozenset()
 # URL patterns outside /api/ that are not pages to walk, and why.
 NOT_PAGES = {
     "accounts/logout/": "POST only: it ends the caller's session",
+    "reports/package/<uuid:package_id>/": (
+        "a package the caller started; tests/reports/test_package.py walks its visibility"
+    ),
+    "reports/package/<uuid:package_id>/pdf/": (
+        "a package the caller started; tests/reports/test_package.py walks its visibility"
+    ),
     "tokens/<int:token_id>/revoke/": (
         "POST on one's own token only; tests/workspace/test_tokens.py shows another's is a 404"
     ),

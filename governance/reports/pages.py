@@ -388,13 +388,14 @@ def pdf_filename(report: Report) -> str:
 
 @login_required
 @require_http_methods(["GET"])
-def report_pdf(request: HttpRequest, report_id: uuid.UUID) -> FileResponse:
-    """The stored PDF of a done report on a visible version; 404 otherwise."""
+def report_pdf(request: HttpRequest, report_id: uuid.UUID) -> HttpResponse:
+    """The stored PDF of a done report on a visible version; 409 (as the API) while the report
+    is not done, 404 for a report the person may not see or whose file is missing."""
     report = _get(request, report_id)
     try:
         path = selectors.report_pdf(report=report)
     except Conflict as error:
-        raise Http404(error.message) from error
+        return _problem(request, "The PDF is not ready", error.message, 409)
     if not path.is_file():
         raise Http404(f"the PDF of report {report.pk} is missing")
     response = FileResponse(

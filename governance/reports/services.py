@@ -47,7 +47,7 @@ from core.errors import (
     insufficient_storage,
     is_out_of_space,
 )
-from core.roles import Role, has_role
+from core.roles import REPORT_REQUESTING_ROLES, has_role
 from core.tasks import send_on_commit
 from governance.approvals.models import Environment, SignOffPolicy
 from governance.reports.engine import DriftOptions, FairnessOptions, InputError, MethodChoice
@@ -67,14 +67,7 @@ from registry.models import DatasetVersion, ModelVersion
 RUN_REPORT = "governance.reports.tasks.run_report"
 
 # Holders of these roles may request reports on the versions they can see; auditors only read.
-REQUESTING_ROLES = (
-    Role.DATA_SCIENTIST,
-    Role.ML_ENGINEER,
-    Role.VALIDATOR,
-    Role.RISK_OFFICER,
-    Role.COMPLIANCE_OFFICER,
-    Role.ADMIN,
-)
+REQUESTING_ROLES = REPORT_REQUESTING_ROLES
 ROLES_BY_KIND = {
     ReportKind.FAIRNESS: (InputRole.EVALUATION,),
     ReportKind.DRIFT: (InputRole.REFERENCE, InputRole.CURRENT),

@@ -365,6 +365,8 @@ CELERY_TASK_ROUTES = {
     "audit.tasks.requeue_exports": {"queue": "checkpoints"},
     "governance.reports.tasks.run_report": {"queue": "reports"},
     "governance.reports.tasks.requeue_expired": {"queue": "reports"},
+    # A package signs a checkpoint first: it runs where the signing key is.
+    "governance.reports.tasks.run_package": {"queue": "checkpoints"},
 }
 CELERY_BEAT_SCHEDULE = {
     "audit-checkpoint-if-due": {"task": "audit.tasks.checkpoint_if_due", "schedule": 10.0},

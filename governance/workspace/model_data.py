@@ -57,6 +57,7 @@ from governance.approvals.workflow import (
 )
 from governance.reports import lineage as lineage_report
 from governance.reports.models import Report
+from governance.reports.package import package_permitted
 from governance.reports.selectors import report_list
 from governance.reports.services import REQUESTING_ROLES
 from registry import selectors as registry_selectors
@@ -472,14 +473,11 @@ def _may_review_retrospective(
     return True
 
 
-# Who prepares what goes to a regulator. An auditor reads (and may export the log through
-# the API) but is offered no action on a model's page.
-PACKAGE_ROLES = frozenset({Role.RISK_OFFICER, Role.COMPLIANCE_OFFICER, Role.ADMIN})
-
-
-def may_export_package(roles: frozenset[str]) -> bool:
-    """Whether the page offers the regulator's package of the model (by role)."""
-    return bool(roles & PACKAGE_ROLES)
+def may_export_package(user: User, model: RegisteredModel, roles: frozenset[str]) -> bool:
+    """Whether the page offers the regulator's package of the model: to those the package
+    pages accept (``reports.package.package_permitted``), except a person who is only an
+    auditor, who reads everything and is offered no action on a model's page."""
+    return bool(roles - {Role.AUDITOR}) and package_permitted(user, model)
 
 
 def _actions(
@@ -516,7 +514,6 @@ def _actions(
         actions.finding_versions = versions
     if global_roles & set(REQUESTING_ROLES):
         actions.report_versions = versions
-    actions.export = may_export_package(global_roles)
     return actions
 
 
@@ -844,6 +841,7 @@ def model_page_data(
     global_roles = _global_roles(user)
     roles = global_roles | registry_selectors.signing_roles_granted(user, model)
     actions = _actions(user, rows=rows, requests=requests, global_roles=global_roles, roles=roles)
+    actions.export = not user.is_service_account and may_export_package(user, model, global_roles)
     reports = list(report_list(user=user, model=model.name))
     for report in reports:
         if report.model_version_id in by_pk:

@@ -319,11 +319,13 @@ def test_pdf_is_streamed_with_a_readable_name(alice, version, django_capture_on_
     assert b"".join(response.streaming_content).startswith(b"%PDF-")
 
 
-def test_pdf_is_404_before_done_and_for_invisible_models(
+def test_pdf_is_409_before_done_and_404_for_invisible_models(
     alice, charlie, version, django_capture_on_commit_callbacks
 ):
     queued = lineage_report(alice, version)
-    assert pdf(alice, queued).status_code == 404
+    waiting = pdf(alice, queued)
+    assert waiting.status_code == 409
+    assert "The PDF is not ready" in waiting.content.decode()
     with django_capture_on_commit_callbacks(execute=True):
         done = lineage_report(alice, version)
     assert pdf(charlie, done).status_code == 404
