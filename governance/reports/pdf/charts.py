@@ -95,7 +95,7 @@ def drift_column_chart(name: str, distribution: ColumnDistribution, *, drifted: 
         rotate = max((len(label) for label in labels), default=0) * 4.2 > slot * 0.9
     with _figure(3.45, 1.6) as figure:
         bottom = 0.34 if rotate else 0.15
-        axes = figure.add_axes((0.13, bottom, 0.84, 0.85 - bottom))
+        axes = figure.add_axes((0.13, bottom, 0.84, 0.81 - bottom))
         if distribution.edges is not None:
             edges = np.asarray(distribution.edges, dtype=float)
             axes.stairs(ref, edges, fill=True, color=REFERENCE_FILL)
@@ -175,6 +175,23 @@ def _percent_axis(axes: Any, top: float) -> None:
     axes.yaxis.set_major_formatter(mpl.ticker.PercentFormatter(1.0, decimals=decimals))
 
 
+# Group charts: at most this many rows at full height, then rows shrink to fit a page.
+_FULL_ROWS = 20
+_GROUP_LABEL_WIDTH = 160.0  # points
+
+
+def _group_rows(labels: Sequence[str], row: float) -> tuple[float, float, list[str], float]:
+    """Row height (in), label size (pt), labels and left margin (share of the width) of a
+    chart with one row per group: many groups get lower rows and smaller labels, and the
+    margin is as wide as the widest label (shortened in the middle beyond 160 pt)."""
+    many = len(labels) > _FULL_ROWS
+    size = 6.5 if many else 7.5
+    height = max(row * 0.6, row * _FULL_ROWS / len(labels)) if many else row
+    names = [_fit(label, _GROUP_LABEL_WIDTH, size, middle=True) for label in labels]
+    widest = max((text_width(name, size) for name in names), default=0.0)
+    return height, size, names, min(0.4, (widest + 8) / (6.6 * 72))
+
+
 def impact_ratio_chart(
     labels: Sequence[str],
     ratios: Sequence[float | None],
@@ -184,9 +201,10 @@ def impact_ratio_chart(
 ) -> str:
     """The four-fifths rule: each group's favourable-outcome rate relative to the best
     stable group, with the 0.8 line; bars below it are red, unstable groups hatched."""
-    height = 0.55 + 0.28 * len(labels)
+    row, size, names, left = _group_rows(labels, 0.28)
+    height = 0.55 + row * len(labels)
     with _figure(6.6, height) as figure:
-        axes = figure.add_axes((0.27, 0.42 / height, 0.68, 1 - 0.62 / height))
+        axes = figure.add_axes((left, 0.42 / height, 0.95 - left, 1 - 0.62 / height))
         y = np.arange(len(labels))[::-1]
         values = [0.0 if r is None else r for r in ratios]
         colours = [GRID if r is None else (RED if r < threshold else GREEN) for r in ratios]
@@ -199,7 +217,7 @@ def impact_ratio_chart(
             axes.text(bar.get_width() + 0.01, bar.get_y() + 0.3, text, va="center", color=INK)
         axes.axvline(threshold, color=INK, linestyle="--", linewidth=1)
         axes.text(threshold, len(labels) - 0.35, f" four-fifths line ({threshold:g})", color=INK)
-        axes.set_yticks(y, [_short(label, 32) for label in labels])
+        axes.set_yticks(y, names, fontsize=size)
         axes.set_xlim(0, max(1.1, max(values, default=1) + 0.12))
         axes.set_xlabel("impact ratio (favourable-outcome rate / highest stable group)")
         axes.grid(axis="x", color=GRID, linewidth=0.5)
@@ -211,16 +229,17 @@ def impact_ratio_chart(
 def group_rates_chart(labels: Sequence[str], rates: dict[str, Sequence[float | None]]) -> str:
     """Selection rate, TPR and FPR per group as grouped horizontal bars."""
     palette = ["#3d5a80", "#98c1d9", "#ee6c4d", "#7d8597"]
-    height = 0.6 + 0.36 * len(labels)
+    row, size, names, left = _group_rows(labels, 0.36)
+    height = 0.6 + row * len(labels)
     with _figure(6.6, height) as figure:
-        axes = figure.add_axes((0.27, 0.25 / height, 0.68, 1 - 0.55 / height))
+        axes = figure.add_axes((left, 0.25 / height, 0.95 - left, 1 - 0.55 / height))
         y = np.arange(len(labels))[::-1].astype(float)
         width = 0.8 / max(len(rates), 1)
         for index, (name, values) in enumerate(rates.items()):
             offsets = y + 0.4 - width * (index + 0.5)
             clean = [np.nan if v is None else v for v in values]
             axes.barh(offsets, clean, width * 0.92, color=palette[index % 4], label=name)
-        axes.set_yticks(y, [_short(label, 32) for label in labels])
+        axes.set_yticks(y, names, fontsize=size)
         axes.set_xlim(0, 1)
         axes.xaxis.set_major_formatter(mpl.ticker.PercentFormatter(1.0, decimals=0))
         axes.grid(axis="x", color=GRID, linewidth=0.5)
@@ -554,7 +573,3 @@ def lineage_chart(graph: LineageGraph) -> str:
                 va="center_baseline",
             )
         return _svg(figure)
-
-
-def _short(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
