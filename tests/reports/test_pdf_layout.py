@@ -280,3 +280,18 @@ def test_a_complete_lineage_record_of_a_troubled_version_names_its_problems(
     assert "4 deployment and evidence problems beside it" in summary
     for problem in problems:
         assert problem[:70] in summary, problem
+
+
+@pytest.mark.database_free
+def test_group_charts_of_many_groups_fit_a_page_and_keep_whole_names():
+    races = ("African-American", "Asian", "Caucasian", "Hispanic", "Native American", "Other")
+    ages = ("25 - 45", "Greater than 45", "Less than 25")
+    labels = [f"{r} · {s} · {a}" for r in races for s in ("Female", "Male") for a in ages]
+    ratios = [0.3 + 0.02 * i for i in range(len(labels))]
+    for svg in (
+        charts.impact_ratio_chart(labels, ratios, [False] * len(labels)),
+        charts.group_rates_chart(labels, {"selection rate": ratios, "true-positive rate": ratios}),
+    ):
+        height = float(re.search(r'<svg[^>]* height="([\d.]+)pt"', svg)[1])  # type: ignore[index]
+        assert height <= 9 * 72  # an A4 page holds about 9.5 in below its heading
+        assert set(labels) <= set(svg_texts(svg))
