@@ -48,11 +48,27 @@ CHECKS = {
 }
 
 
+def check_title(name: str) -> str:
+    """A check's name as the report prints it: ``training_data`` -> ``Training data``."""
+    return name.replace("_", " ").capitalize()
+
+
+# A request's state as the drawing names it.
+REQUEST_STATES = {"emergency": "break-glass"}
+
+
 def thresholds() -> list[PolicyThreshold]:
     """The completeness checks a lineage report is judged by (no sign-off policy sets them)."""
-    return [
-        PolicyThreshold(name.replace("_", " ").capitalize(), rule) for name, rule in CHECKS.items()
-    ]
+    return [PolicyThreshold(check_title(name), rule) for name, rule in CHECKS.items()]
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def _minute(value: str) -> str:
+    """An ISO 8601 instant of the document as a reason prints it: ``2026-01-05 09:00 UTC``."""
+    return f"{dt.datetime.fromisoformat(value).astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -298,7 +314,7 @@ def lineage_result(version: ModelVersion, *, now: dt.datetime) -> dict[str, Any]
         "gate": gate,
         "checks": checks,
         "verdict": "fail" if failed else "pass",
-        "verdict_reasons": [f"{check['name']}: {check['detail']}" for check in failed],
+        "verdict_reasons": [f"{check_title(check['name'])}: {check['detail']}" for check in failed],
     }
 
 
@@ -316,6 +332,11 @@ def _gate_now(version: ModelVersion, environment: Environment, now: dt.datetime)
         "allowed": decision.allowed,
         "status": decision.status,
         "reasons": decision.reasons,
+        # Judged even when a break-glass request bypasses it, so the report can say so.
+        "evidence": [
+            {"kind": result.requirement.kind, "status": str(result.status)}
+            for result in decision.evidence
+        ],
     }
 
 
@@ -344,7 +365,7 @@ def _checks(
         (
             "training_data",
             bool(training),
-            f"{len(training)} training dataset version(s)"
+            _plural(len(training), "training dataset version")
             if training
             else "no training dataset version is recorded for this version",
         ),
@@ -359,7 +380,7 @@ def _checks(
             "every deployment had an allowing gate check"
             if not unchecked
             else "deployed without an allowing gate check: "
-            + ", ".join(f"{d['environment']} at {d['occurred_at']}" for d in unchecked),
+            + ", ".join(f"{d['environment']} at {_minute(d['occurred_at'])}" for d in unchecked),
         ),
         (
             "retrospectives",
@@ -416,11 +437,14 @@ def graph_of(document: Mapping[str, Any]) -> LineageGraph:
         nodes.append(
             LineageNode(
                 node,
-                f"#{request['id']} to {request['environment']}: {request['state']}",
+                f"#{request['id']} to {request['environment']}",
                 "request",
-                f"{signatures} signature(s)"
-                if signatures
-                else ("awaiting signatures" if request["state"] == "pending" else "no signature"),
+                f"{REQUEST_STATES.get(request['state'], request['state'])} \u00b7 "
+                + (
+                    _plural(signatures, "signature")
+                    if signatures
+                    else ("awaiting signatures" if request["state"] == "pending" else "unsigned")
+                ),
             )
         )
         edges.append(LineageEdge(me, node, "requested"))
@@ -433,7 +457,8 @@ def graph_of(document: Mapping[str, Any]) -> LineageGraph:
         if any(row["until"] is None for row in intervals):
             detail = f"live since {intervals[-1]['from'][:10]}"
         elif intervals:
-            detail = f"live {len(intervals)} time(s), until {intervals[-1]['until'][:10]}"
+            times = "once" if len(intervals) == 1 else f"{len(intervals)} times"
+            detail = f"live {times}, until {intervals[-1]['until'][:10]}"
         else:
             detail = "never live"
         nodes.append(LineageNode(node, environment, "deployment", detail))

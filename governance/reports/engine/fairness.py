@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,7 @@ from governance.reports.engine.common import (
 )
 from governance.reports.engine.errors import InputError
 from governance.reports.engine.options import FairnessOptions
+from governance.reports.summary import group_text
 
 MISSING = "(missing)"
 RATES = ("selection_rate", "base_rate", "tpr", "fpr", "fnr", "precision", "accuracy")
@@ -556,9 +557,9 @@ def compute_fairness(  # noqa: PLR0915 - one pass, then every section of the res
     if reference is None:
         reasons.append("no stable group: the four-fifths rule cannot be applied")
     for entry in failing:
+        group = group_text(cast("dict[str, Any]", entry["attributes"]))
         reasons.append(
-            f"impact ratio {entry['impact_ratio']:.4f} < {options.min_impact_ratio}"
-            f" for {entry['attributes']}"
+            f"impact ratio {entry['impact_ratio']:.4f} < {options.min_impact_ratio} for {group}"
         )
     eod = metrics["equalized_odds_difference"]
     if eod is None:

@@ -29,8 +29,11 @@ from weasyprint.text.fonts import FontConfiguration
 from governance.reports.pdf import charts
 from governance.reports.pdf.context import EmbeddedFile, PolicyThreshold, ReportContext
 from governance.reports.pdf.fetcher import LocalOnlyURLFetcher
+from governance.reports.summary import lineage_problems, readable_reasons
 
 PDF_VARIANT = "pdf/a-3b"
+# The cover lists at most this many reasons (then says how many more): it stays one page.
+COVER_REASONS = 5
 ATTACHMENT_RELATIONSHIP = "Data"
 
 METHOD_NAMES = {
@@ -149,6 +152,7 @@ def render_html(result: Mapping[str, Any], context: ReportContext) -> str:
         for i in result.get("inputs") or []
     ]
     thresholds = list(context.policy.thresholds) or view["engine_thresholds"]
+    view.setdefault("cover_reasons", _cover(view["verdict_reasons"]))
     template_context = {
         "kind": kind,
         "title": context.title or TITLES[kind],
@@ -163,7 +167,8 @@ def render_html(result: Mapping[str, Any], context: ReportContext) -> str:
         "result_sha256": hashlib.sha256(payload).hexdigest(),
         "result_size": f"{len(payload):,}",
         "attachment_name": attachment_name(context),
-        "verdict_word": "PASS" if verdict_pass else "FAIL",
+        "verdict_word": view.get("verdict_word") or ("PASS" if verdict_pass else "FAIL"),
+        "verdict_class": view.get("verdict_class") or ("pass" if verdict_pass else "fail"),
         "lineage_svg": _data_url(charts.lineage_chart(context.lineage))
         if context.lineage and context.lineage.nodes
         else None,
@@ -358,12 +363,25 @@ class _Fmt:
 fmt = _Fmt()
 
 
+def _count(number: int, noun: str) -> str:
+    """``1 signature``, ``2 signatures``."""
+    return f"{number:,} {noun}" + ("" if number == 1 else "s")
+
+
 def _int(value: Any) -> str:
     return "" if value is None else f"{int(value):,}"
 
 
 def _data_url(svg: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
+
+
+def _cover(reasons: Sequence[str]) -> list[str]:
+    """The reasons a cover prints: the first few, then how many more there are."""
+    if len(reasons) <= COVER_REASONS:
+        return list(reasons)
+    more = len(reasons) - COVER_REASONS + 1
+    return [*reasons[: COVER_REASONS - 1], f"\u2026 and {more} more (see the summary)"]
 
 
 def _rule(method: str | None, threshold: Any) -> str:
@@ -548,7 +566,22 @@ def _fairness_view(result: Mapping[str, Any]) -> dict[str, Any]:
     if max_eod is not None and eod_value is not None and eod_value > max_eod:
         reasons.append(f"equalized odds difference {fmt.num(eod_value, 3)} > {fmt.short(max_eod)}")
     if not reasons and not verdict_pass:
-        reasons = [str(reason) for reason in result.get("verdict_reasons") or []]
+        reasons = readable_reasons(result.get("verdict_reasons"))
+    # The cover names the worst groups and the error-rate gap; the summary lists every group.
+    worst = sorted(flagged, key=lambda r: r["impact_ratio_value"])
+    shown = worst[: COVER_REASONS - 2] if len(worst) > COVER_REASONS - 1 else worst
+    cover_reasons = [
+        f"{r['label']}: impact ratio {r['impact_ratio']} < {fmt.short(min_ratio)}" for r in shown
+    ]
+    if len(shown) < len(worst):
+        more = len(worst) - len(shown)
+        cover_reasons.append(
+            f"\u2026 and {more} more stable group{'s' if more != 1 else ''} below the "
+            "four-fifths line (every group is in the summary)"
+        )
+    cover_reasons += [r for r in reasons if r.startswith("equalized odds")]
+    if not flagged:
+        cover_reasons = _cover(reasons)
     labels = [r["label"] for r in rows]
     impact_svg = _data_url(
         charts.impact_ratio_chart(
@@ -595,6 +628,7 @@ def _fairness_view(result: Mapping[str, Any]) -> dict[str, Any]:
             + (f" (limit {fmt.short(max_eod)})." if max_eod is not None else ".")
         ),
         "verdict_reasons": reasons,
+        "cover_reasons": cover_reasons,
         "groups": rows,
         "n_groups": len(rows),
         "flagged": flagged,
@@ -663,15 +697,24 @@ def _lineage_view(result: Mapping[str, Any]) -> dict[str, Any]:
     checks = list(result["checks"])
     passed = result["verdict"] == "pass"
     live_now = list(result["live_now"])
+    # The verdict judges the record; what the record shows is listed beside it, so that a
+    # complete record of a troubled version never reads as a plain pass.
+    problems = lineage_problems(dict(result))
     return {
         "verdict_pass": passed,
+        "verdict_word": "Record complete" if passed else "Record incomplete",
+        "verdict_class": ("warn" if problems else "pass") if passed else "fail",
         "verdict_headline": "Lineage record complete" if passed else "Lineage record incomplete",
+        "problems": problems,
+        "cover_problems": _cover(problems),
         "verdict_detail": (
-            f"{len(result['datasets'])} dataset version(s), {len(result['parents'])} parent "
-            f"version(s), {len(requests)} deployment request(s) with {signatures} "
-            f"signature(s); live now in {', '.join(live_now) if live_now else 'no environment'}."
+            f"{_count(len(result['datasets']), 'dataset version')}, "
+            f"{_count(len(result['parents']), 'parent version')}, "
+            f"{_count(len(requests), 'deployment request')} with "
+            f"{_count(signatures, 'signature')}; live now in "
+            f"{', '.join(live_now) if live_now else 'no environment'}."
         ),
-        "verdict_reasons": [str(reason) for reason in result["verdict_reasons"]],
+        "verdict_reasons": readable_reasons(result["verdict_reasons"]),
         "engine_thresholds": [
             PolicyThreshold(check["name"].replace("_", " ").capitalize(), check["rule"])
             for check in checks
@@ -711,7 +754,7 @@ def _lineage_view(result: Mapping[str, Any]) -> dict[str, Any]:
             }
             for f in result.get("findings", [])
         ],
-        "checks": checks,
+        "checks": [{**c, "name": c["name"].replace("_", " ").capitalize()} for c in checks],
         "n_pii": sum(1 for d in result["datasets"] if d["pii"]),
     }
 
@@ -742,14 +785,14 @@ def _export_view(result: Mapping[str, Any]) -> dict[str, Any]:
         "verdict_pass": passed,
         "verdict_headline": headline,
         "verdict_detail": (
-            f"{records:,} record(s): {scope}. "
+            f"{_count(records, 'record')}: {scope}. "
             + (
                 f"Signed checkpoint of size {latest['size']:,} by {', '.join(latest['keys'])}."
                 if latest
                 else "No checkpoint opened with a trusted key."
             )
         ),
-        "verdict_reasons": [str(reason) for reason in result["verdict_reasons"]],
+        "verdict_reasons": readable_reasons(result["verdict_reasons"]),
         "engine_thresholds": [
             PolicyThreshold("Verifier", "audit.verifier, every check of AUDIT_SPEC section 7"),
             PolicyThreshold("Trusted keys", "the verification keys given, never the bundle's"),
