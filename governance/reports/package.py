@@ -58,7 +58,6 @@ from governance.reports.models import (
     Report,
     ReportStatus,
 )
-from governance.reports.regulator import export_document
 from governance.reports.summary import result_summary
 from registry.models import DatasetUsage, ModelVersion, RegisteredModel
 from registry.selectors import visible_models
@@ -591,8 +590,10 @@ def package_write(
     and ``OSError``; nothing is left at ``out`` on failure."""
     step = progress or (lambda _stage: None)
     step("loading the PDF renderer")
+    # The PDF libraries load with the job, never with the pages that start it.
     from governance.reports.pdf import EmbeddedFile
     from governance.reports.pdf.render import html_to_pdf
+    from governance.reports.regulator import export_document
 
     package_id = package_id or str(uuid.uuid4())
     generated_at = timezone.now()
