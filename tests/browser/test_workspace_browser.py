@@ -34,15 +34,17 @@ TOO_WIDE = """() => {
   if (root.scrollWidth > root.clientWidth + 1) {
     wide.push(`page ${root.scrollWidth}px > window ${root.clientWidth}px`);
   }
-  for (const el of document.querySelectorAll('main table, main svg, main figure, main img, main pre')) {
+  const shown = 'main table, main svg, main figure, main img, main pre';
+  for (const el of document.querySelectorAll(shown)) {
     if (el.closest('svg') && el.tagName.toLowerCase() !== 'svg') continue;
     const parent = el.parentElement;
     if (!parent) continue;
     const width = el.getBoundingClientRect().width;
     const room = parent.clientWidth;
     if (width > room + 1) {
+      const kind = typeof el.className === 'string' ? el.className.split(' ')[0] : '';
       const name = el.tagName.toLowerCase() + (el.id ? '#' + el.id : '')
-        + (el.className && typeof el.className === 'string' ? '.' + el.className.split(' ')[0] : '');
+        + (kind ? '.' + kind : '');
       wide.push(`${name} ${Math.round(width)}px > ${room}px`);
     }
   }
