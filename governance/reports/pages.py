@@ -16,6 +16,7 @@ from typing import Any, cast
 
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -388,7 +389,7 @@ def pdf_filename(report: Report) -> str:
 
 @login_required
 @require_http_methods(["GET"])
-def report_pdf(request: HttpRequest, report_id: uuid.UUID) -> HttpResponse:
+def report_pdf(request: HttpRequest, report_id: uuid.UUID) -> HttpResponseBase:
     """The stored PDF of a done report on a visible version; 409 (as the API) while the report
     is not done, 404 for a report the person may not see or whose file is missing."""
     report = _get(request, report_id)
