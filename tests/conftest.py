@@ -8,7 +8,9 @@ credit-risk team.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -43,6 +45,20 @@ def _fixture_teardown_past_triggers(self: TransactionTestCase) -> None:
 
 
 TransactionTestCase._fixture_teardown = _fixture_teardown_past_triggers  # type: ignore[method-assign]
+
+
+_publish_dirs = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def fresh_publish_dir(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every test gets its own (not yet created) checkpoint publish directory, as it gets a
+    fresh database: notes left by an earlier test would describe a log that no longer exists
+    (the demo, the package and the checkpointer all sign and publish)."""
+    base = tmp_path_factory.getbasetemp() / "published"
+    path = base / f"{next(_publish_dirs)}"
+    settings.AUDIT_CHECKPOINT_PUBLISH_DIR = str(path)
+    yield path
 
 
 @pytest.fixture(autouse=True)

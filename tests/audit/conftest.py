@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +13,6 @@ from audit.notes import Signer
 from audit.publication import PublishDir
 
 _numbers = itertools.count()
-
-
-@pytest.fixture(autouse=True)
-def fresh_publish_dir(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Every test gets its own (not yet created) publish directory, as it gets a fresh
-    database: notes left by an earlier test would describe a log that no longer exists."""
-    base = tmp_path_factory.getbasetemp() / "published"
-    path = base / f"{next(_numbers)}"
-    settings.AUDIT_CHECKPOINT_PUBLISH_DIR = str(path)
-    yield path
 
 
 @pytest.fixture
@@ -47,7 +36,7 @@ def signing_key(settings: Any, tmp_path: Path) -> Signer:
 def only_signing_key(settings: Any, directory: Path, *, publish: bool = False) -> Signer:
     """Make a key in ``directory`` the log's only signing and trusted key; with ``publish``
     also give this test its own checkpoint publish and export directories (for tests outside
-    this package, which have no ``fresh_publish_dir``)."""
+    this package, whose publish directory is the suite's per-test one)."""
     path, signer = make_key(directory / "keys", "warden.test")
     settings.AUDIT_SIGNING_KEY_FILE = [str(path)]
     settings.AUDIT_SIGNING_KEY_AUTOGENERATE = False
