@@ -264,7 +264,7 @@ class Client:
             ],
             expect=(302,),
         )
-        if "sessionid" not in self.cookies or headers.get("location") != "/approvals/":
+        if "sessionid" not in self.cookies or headers.get("location") != "/":  # their home
             self.recorder.problem(f"login of {username}: no session ({headers.get('location')})")
             raise Unexpected("login")
 

@@ -20,18 +20,16 @@ alarm (a fork, a truncation, records that do not verify), as ``audit_checkpoint`
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from audit.exports import ExportFailed, bundle_export, export_permitted, operator_actor
-from audit.management.commands.audit_checkpoint import ALARM_EXIT
+from audit.exports import bundle_export, export_permitted, operator_actor
+from audit.management.export_errors import export_errors
 from core.accounts.callers import Caller
 from core.accounts.models import User
 from core.actors import Actor
-from core.errors import DomainError
 
 
 def _time(option: str, value: str | None) -> dt.datetime | None:
@@ -89,7 +87,7 @@ class Command(BaseCommand):
         until = _time("--until", options["until"])
         actor = self._actor(options["operator"])
         out = Path(options["out"])
-        try:
+        with export_errors(self, out):
             bundle, record = bundle_export(
                 out=out,
                 actor=actor,
@@ -99,17 +97,6 @@ class Command(BaseCommand):
                 prior_size=options["prior_size"],
                 using=options["database"],
             )
-        except DomainError as exc:
-            raise CommandError(exc.message) from exc
-        except ExportFailed as exc:
-            if not exc.alarm:
-                raise CommandError(exc.message) from exc
-            self.stderr.write(f"ALARM: {exc.message}")
-            for note in exc.notes:
-                self.stderr.write(f"\n{note}")
-            sys.exit(ALARM_EXIT)
-        except OSError as exc:
-            raise CommandError(f"cannot write {out}: {exc}") from exc
         self.stdout.write(
             f"wrote {out}: {bundle.kind} export, {bundle.records} records, checkpoint "
             f"{bundle.checkpoint_size}, {bundle.size_bytes} bytes, sha256 {bundle.sha256} "

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from audit.exports import ExportFailed, operator_actor
-from audit.management.commands.audit_checkpoint import ALARM_EXIT
+from audit.exports import operator_actor
+from audit.management.export_errors import export_errors
 from core.accounts.callers import Caller
 from core.accounts.models import User
 from core.actors import Actor
@@ -111,21 +110,10 @@ class Command(BaseCommand):
         except DomainError as exc:
             raise CommandError(exc.message) from exc
         actor = self._actor(options["operator"], scope)
-        try:
+        with export_errors(self, out):
             built, record = package_export(
                 out=out, scope=scope, actor=actor, using=options["database"]
             )
-        except DomainError as exc:
-            raise CommandError(exc.message) from exc
-        except ExportFailed as exc:
-            if not exc.alarm:
-                raise CommandError(exc.message) from exc
-            self.stderr.write(f"ALARM: {exc.message}")
-            for note in exc.notes:
-                self.stderr.write(f"\n{note}")
-            sys.exit(ALARM_EXIT)
-        except OSError as exc:
-            raise CommandError(f"cannot write {out}: {exc}") from exc
         self.stdout.write(
             f"wrote {out}: package of {scope.describe()}, {built.records} records, "
             f"{'verified' if built.verified else 'FAILED verification'}, checkpoint "
