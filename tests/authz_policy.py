@@ -374,6 +374,9 @@ PAGES: dict[tuple[str, str], Rule] = {
         body={"decision": "approve", "password": "{password}"},
     ),
     ("GET", "/accounts/login/"): R(EVERYONE, PERSON_ONLY, public=True),
+    ("GET", "/approvals/findings/<str:name>/<int:version>/new/"): R(
+        FINDING_ROLES, PERSON_ONLY, kind="model"
+    ),
     # The workspace: a person's home, a model's page (404 outside the caller's scope), and
     # their own API tokens.
     ("GET", "/"): R(PEOPLE, PERSON_ONLY),

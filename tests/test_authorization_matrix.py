@@ -350,6 +350,7 @@ def _url(template: str, rule: Rule, values: dict[str, Any]) -> str:
         template.replace("<int:request_id>", "{request_id}")
         .replace("<str:name>", "{model}" if rule.kind == "model" else "{name}")
         .replace("<uuid:report_id>", "{report_id}")
+        .replace("<int:version>", "{version}")
     )
     return path.format(**values)
 

@@ -14,6 +14,7 @@ from core.accounts.models import User
 from core.errors import DomainError
 from core.reasons import MAX_REASON
 from governance.approvals import selectors
+from governance.approvals.models import FindingSeverity
 from governance.approvals.readable import meaning_text
 from governance.approvals.workflow import Decision, RequestState
 from registry import selectors as registry_selectors
@@ -252,3 +253,41 @@ def add_domain_error(form: forms.Form, error: DomainError) -> None:
         if name in form.fields:
             for message in messages:
                 form.add_error(name, message)
+
+
+class PersonChoiceField(forms.ModelChoiceField):
+    """A person, shown by printed name and username."""
+
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.printed_name} ({obj.username})"
+
+
+class FindingForm(forms.Form):
+    """A finding against one version of a model: what is wrong, how severe, who must address
+    it and by when (the fields of ``POST /api/v1/models/{name}/versions/{v}/findings``)."""
+
+    title = forms.CharField(max_length=200, label="Finding")
+    severity = forms.ChoiceField(
+        choices=FindingSeverity.choices,
+        label="Severity",
+        help_text="An open high or critical finding blocks the gate for the version.",
+    )
+    owner = PersonChoiceField(
+        queryset=User.objects.none(), label="Owner", help_text="Who must address it."
+    )
+    due_date = forms.DateField(
+        required=False,
+        label="Due date",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    description = forms.CharField(
+        required=False, max_length=5000, label="Description", widget=forms.Textarea
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        owner = self.fields["owner"]
+        assert isinstance(owner, forms.ModelChoiceField)
+        owner.queryset = User.objects.filter(is_active=True, kind=User.Kind.PERSON).order_by(
+            "first_name", "last_name", "username"
+        )

@@ -30,6 +30,7 @@ from governance.approvals import readable, selectors, services
 from governance.approvals.forms import (
     DeploymentRequestForm,
     EmergencyForm,
+    FindingForm,
     ReasonForm,
     RequestFilterForm,
     RetrospectiveForm,
@@ -37,7 +38,7 @@ from governance.approvals.forms import (
     add_domain_error,
     shown_content_values,
 )
-from governance.approvals.models import DeploymentRequest
+from governance.approvals.models import BLOCKING_SEVERITIES, DeploymentRequest
 from governance.approvals.workflow import (
     Decision,
     EvidenceStatus,
@@ -113,6 +114,65 @@ def request_list(request: HttpRequest) -> HttpResponse:
             "may_request": selectors.deployment_request_allowed(user),
             "nav": "list",
         },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def finding_create(request: HttpRequest, name: str, version: int) -> HttpResponse:
+    """Raise a finding against a version: for the holders of a finding role on it (the
+    service's rule, checked before the form is shown); 404 for a version the person may not
+    see. Done, back to the model's page."""
+    user = _user(request)
+    try:
+        found = registry_selectors.model_version_get(user=user, model_name=name, version=version)
+        services.finding_open_authorize(caller=_caller(request), version=found)
+    except NotFound as error:
+        raise Http404(error.message) from error
+    except DomainError as error:
+        return render(
+            request,
+            "approvals/finding_form.html",
+            {"version": found, "refusal": error.message},
+            status=error.http_status,
+        )
+    status = 200
+    if request.method == "POST":
+        form = FindingForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                finding = services.finding_open(
+                    caller=_caller(request),
+                    version=found,
+                    title=data["title"],
+                    severity=data["severity"],
+                    owner=data["owner"],
+                    description=data["description"],
+                    due_date=data["due_date"],
+                )
+            except DomainError as error:
+                add_domain_error(form, error)
+                status = error.http_status
+            else:
+                messages.success(
+                    request,
+                    f"Finding #{finding.pk} raised against {found}"
+                    + (
+                        ": it blocks the gate until it is resolved."
+                        if finding.severity in BLOCKING_SEVERITIES
+                        else "."
+                    ),
+                )
+                return HttpResponseRedirect(
+                    reverse("workspace:model", args=[found.model.name]) + "#findings"
+                )
+        else:
+            status = 400
+    else:
+        form = FindingForm(initial={"owner": found.model.owner_id})
+    return render(
+        request, "approvals/finding_form.html", {"form": form, "version": found}, status=status
     )
 
 
