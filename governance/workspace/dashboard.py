@@ -516,6 +516,8 @@ def home_for(user: User, *, now: dt.datetime | None = None) -> Home:
     home.waiting_on_you = sum(1 for w in waiting if w.on_you)
     if builder:
         home.own_models = _own_models(user, models, requests, live_names)
+        if not oversight:
+            home.findings = _open_findings(user, now, concerning=user)
     if home.audit:
         home.audit_status = audit_status(now=now)
     return home
@@ -748,12 +750,22 @@ def _verdicts(user: User, models: Sequence[RegisteredModel], now: dt.datetime) -
     ]
 
 
-def _open_findings(user: User, now: dt.datetime) -> list[FindingRow]:
-    """Open findings on visible models, the earliest due first (undated last)."""
+def _open_findings(
+    user: User, now: dt.datetime, *, concerning: User | None = None
+) -> list[FindingRow]:
+    """Open findings on visible models, the earliest due first (undated last); with
+    ``concerning``, only those that person must address or that are on models they or their
+    team own (a builder's home)."""
     today = timezone.localdate(now)
     findings = Finding.objects.filter(
         status=FindingStatus.OPEN, model_version__model_id__in=_visible(user).values("pk")
     ).select_related("model_version__model", "owner")
+    if concerning is not None:
+        findings = findings.filter(
+            Q(owner=concerning)
+            | Q(model_version__model__owner=concerning)
+            | Q(model_version__model__team__in=Group.objects.filter(user=concerning))
+        )
     out = [
         FindingRow(
             title=f.title,

@@ -226,6 +226,20 @@ def test_data_scientist_sees_their_models_versions_and_requests(
     assert "No sign-off is waiting on you." in section(html, "waiting")
 
 
+def test_data_scientist_sees_the_findings_on_their_models(
+    world: SimpleNamespace, alice: User, bob: User, charlie: User
+) -> None:
+    findings = section(main_of(page(alice)), "findings")
+    assert "Open findings on your models" in findings
+    assert "Calibration drifts on young applicants" in findings and "(in 5 days)" in findings
+    # bob is on the model's team: the finding is on his team's model.
+    assert "Calibration drifts on young applicants" in section(main_of(page(bob)), "findings")
+    # charlie sees neither the model nor its finding.
+    html = main_of(page(charlie))
+    assert "Calibration drifts" not in html
+    assert "No finding is open on your models or waiting on you." in section(html, "findings")
+
+
 def test_data_scientist_is_shown_a_review_they_may_sign(
     world: SimpleNamespace, alice: User, bob: User, ci: Caller
 ) -> None:
