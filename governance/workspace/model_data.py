@@ -13,6 +13,7 @@ report roles); the page only offers what those would allow now.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -766,10 +767,18 @@ def inline_svg(svg: str, *, title: str) -> str:
 
 
 def lineage_svg(document: dict[str, Any], *, title: str) -> str:
-    """The lineage report's drawing of ``document`` as inline SVG."""
+    """The lineage report's drawing of ``document`` as inline SVG. Drawing takes about half a
+    second, so each process keeps the drawings of the last documents it drew: a page seen
+    again with the same lineage is not drawn again."""
+    return _drawn(json.dumps(document, sort_keys=True, default=str), title)
+
+
+@functools.lru_cache(maxsize=128)
+def _drawn(document: str, title: str) -> str:
     from governance.reports.pdf import charts  # matplotlib: loaded on first drawing only
 
-    return inline_svg(charts.lineage_chart(lineage_report.graph_of(document)), title=title)
+    graph = lineage_report.graph_of(json.loads(document))
+    return inline_svg(charts.lineage_chart(graph), title=title)
 
 
 # The page ------------------------------------------------------------------------------------

@@ -17,9 +17,8 @@ from tests.browser import test_signoff_browser as signoff
 from tests.browser.test_signoff_browser import log_in, log_out
 from tests.conftest import PASSWORD
 
-# The sign-off test's Chromium page and screenshot folder.
+# The sign-off test's Chromium page (the screenshot folder is the browser conftest's).
 page = signoff.page
-screenshots = signoff.screenshots
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

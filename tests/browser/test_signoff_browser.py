@@ -3,35 +3,16 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.approvals.conftest import deploy
+from tests.browser.conftest import new_page
 from tests.conftest import PASSWORD
-from tests.support import need
-
-# Playwright's sync API runs an event loop in this thread, and Django refuses ORM calls while
-# one runs. The test's database work happens in fixtures set up before the browser starts
-# (a greenlet has its own context, so an ORM call inside it would open a second connection
-# that is never closed); this only guards against a stray one.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-CHROMIUM = Path("/usr/bin/chromium")
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def screenshots(tmp_path: Path) -> Path:
-    """Screenshots go to $TEST_OUTPUT/screenshots (the CI artefacts), else a temporary dir."""
-    base = os.environ.get("TEST_OUTPUT")
-    folder = Path(base) / "screenshots" if base else tmp_path
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 @pytest.fixture
@@ -42,28 +23,13 @@ def in_dev(version, ci):
 
 
 @pytest.fixture
-def page() -> Iterator:
-    need(CHROMIUM.exists(), "Chromium", "install Debian's chromium package (/usr/bin/chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(15_000)
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
-            browser.close()
+def page(chromium) -> Iterator:
+    page = new_page(chromium)
+    page.context.set_default_timeout(15_000)
+    try:
+        yield page
+    finally:
+        page.context.close()
 
 
 def log_in(page, base: str, username: str) -> None:

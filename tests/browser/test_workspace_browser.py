@@ -5,9 +5,7 @@ Every page visited is checked at 1280 px: no table or figure wider than its cont
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -15,13 +13,8 @@ import pytest
 from django.core.management import call_command
 
 from governance.management import demo as demo_story
-from tests.support import need
+from tests.browser.conftest import new_page
 
-# Playwright's sync API runs an event loop in this thread; the database work is done in
-# fixtures before the browser starts (see test_signoff_browser).
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-CHROMIUM = Path("/usr/bin/chromium")
 PASSWORD = "browser-demo-pass"
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -57,36 +50,6 @@ def demo(settings) -> None:
     """The demo, loaded as `make run` loads it, with its reports computed."""
     settings.REPORTS_DATASET_ROOTS = [str(demo_story.derived_dir())]
     call_command("seed_demo", force=True, verbosity=0, password=PASSWORD)
-
-
-@pytest.fixture
-def screenshots(tmp_path: Path) -> Path:
-    base = os.environ.get("TEST_OUTPUT")
-    folder = Path(base) / "screenshots" if base else tmp_path
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture
-def browser_context() -> Iterator:
-    need(CHROMIUM.exists(), "Chromium", "install Debian's chromium package (/usr/bin/chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-def new_page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    context.set_default_timeout(20_000)
-    return context.new_page()
 
 
 def log_in(page, base: str, username: str) -> None:
@@ -126,12 +89,12 @@ def walk(page, base: str, urls: list[str], who: str) -> None:
 
 
 def test_a_risk_officer_signs_the_waiting_request_and_exports_the_package(
-    demo, live_server, browser_context, screenshots
+    demo, live_server, chromium, screenshots
 ):
     from playwright.sync_api import expect
 
     base = live_server.url
-    page = new_page(browser_context)
+    page = new_page(chromium)
     log_in(page, base, "rory")
     page.screenshot(path=str(screenshots / "home-risk-officer.png"), full_page=True)
     assert_fits(page, "the risk officer's home")
@@ -194,13 +157,13 @@ def test_a_risk_officer_signs_the_waiting_request_and_exports_the_package(
 
 
 def test_an_auditor_reads_everything_and_a_data_scientist_sees_only_their_team(
-    demo, live_server, browser_context, screenshots
+    demo, live_server, chromium, screenshots
 ):
     from playwright.sync_api import expect
 
     base = live_server.url
 
-    auditor = new_page(browser_context)
+    auditor = new_page(chromium)
     log_in(auditor, base, "abe")
     auditor.screenshot(path=str(screenshots / "home-auditor.png"), full_page=True)
     expect(auditor.get_by_role("heading", name="Audit log")).to_be_visible()
@@ -232,7 +195,7 @@ def test_an_auditor_reads_everything_and_a_data_scientist_sees_only_their_team(
     auditor.screenshot(path=str(screenshots / "model-page-auditor.png"), full_page=True)
 
     # dana works on recidivism-risk; bike-demand belongs to another team.
-    scientist = new_page(browser_context)
+    scientist = new_page(chromium)
     log_in(scientist, base, "dana")
     scientist.screenshot(path=str(screenshots / "home-data-scientist.png"), full_page=True)
     expect(scientist.locator("main")).to_contain_text("recidivism-risk")

@@ -11,26 +11,27 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group
-from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from audit.checkpoints import checkpoint_create
-from audit.services import AuditEvent, Subject, audit_append
 from core.accounts.callers import Caller
 from core.accounts.models import User
-from core.actors import SYSTEM_ACTOR
-from governance.approvals import defaults
 from governance.approvals import services as approval_services
-from governance.approvals.models import Environment, SignOffPolicy
+from governance.approvals.models import Environment
 from governance.reports import jobs
 from governance.reports import services as report_services
 from governance.reports.models import Report, ReportStatus
 from governance.workspace.model_data import inline_svg, relative
 from registry.models import ModelVersion, RegisteredModel
 from tests import factories
-from tests.approvals.conftest import PASSWORD, approve_through, deploy
+from tests.approvals.conftest import (  # noqa: F401 (seeded_defaults: a fixture)
+    PASSWORD,
+    approve_through,
+    deploy,
+    seeded_defaults,
+)
 from tests.audit.conftest import only_signing_key
 
 URL = "workspace:model"
@@ -66,26 +67,6 @@ def ci_caller(team: Group) -> Caller:
             reason="test cast",
         )  # fmt: skip
     return Caller(user=account, auth="api_key")
-
-
-@pytest.fixture(autouse=True)
-def environments(db: None) -> None:
-    """The migration's environments and policies (a transactional test elsewhere may have
-    flushed them; putting them back is recorded like any other write)."""
-    if Environment.objects.exists():
-        return
-    with transaction.atomic():
-        created = defaults.seed(Environment, SignOffPolicy)
-        audit_append(
-            events=[
-                AuditEvent(
-                    action="deployment_defaults.restored",
-                    actor=SYSTEM_ACTOR,
-                    object=Subject(type="environment", id="*", label="defaults"),
-                    data={"rows": created},
-                )
-            ]
-        )
 
 
 @pytest.fixture

@@ -19,33 +19,16 @@ alarm (a fork, a truncation, records that do not verify), as ``audit_checkpoint`
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.exports import bundle_export, export_permitted, operator_actor
-from audit.management.export_errors import export_errors
+from audit.management.export_command import export_errors, parse_time
 from core.accounts.callers import Caller
 from core.accounts.models import User
 from core.actors import Actor
-
-
-def _time(option: str, value: str | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise CommandError(
-            f"{option} {value!r} is not an ISO 8601 time (e.g. 2026-01-31T00:00:00Z)"
-        ) from None
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise CommandError(
-            f"{option} {value!r} has no time zone: add Z or an offset such as +02:00"
-        )
-    return parsed
 
 
 class Command(BaseCommand):
@@ -83,8 +66,8 @@ class Command(BaseCommand):
         return Caller(user=user, auth="cli").actor
 
     def handle(self, *args: Any, **options: Any) -> None:
-        since = _time("--since", options["since"])
-        until = _time("--until", options["until"])
+        since = parse_time("--since", options["since"])
+        until = parse_time("--until", options["until"])
         actor = self._actor(options["operator"])
         out = Path(options["out"])
         with export_errors(self, out):

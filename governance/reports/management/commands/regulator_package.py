@@ -18,15 +18,13 @@ the checkpointer raised an alarm.
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.exports import operator_actor
-from audit.management.export_errors import export_errors
+from audit.management.export_command import export_errors, parse_time
 from core.accounts.callers import Caller
 from core.accounts.models import User
 from core.actors import Actor
@@ -39,29 +37,6 @@ from governance.reports.package import (
     package_scope,
 )
 from registry.models import RegisteredModel
-
-DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-def parse_time(option: str, value: str | None) -> dt.datetime | None:
-    """An ISO 8601 time with a zone, or a date (midnight UTC); ``CommandError`` otherwise."""
-    if value is None:
-        return None
-    text = value.strip()
-    if DATE_ONLY.match(text):
-        text += "T00:00:00+00:00"
-    try:
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise CommandError(
-            f"{option} {value!r} is not an ISO 8601 time or date (e.g. 2026-01-31 or "
-            "2026-01-31T00:00:00Z)"
-        ) from None
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise CommandError(
-            f"{option} {value!r} has no time zone: add Z or an offset such as +02:00"
-        )
-    return parsed
 
 
 class Command(BaseCommand):
@@ -98,8 +73,8 @@ class Command(BaseCommand):
         return Caller(user=user, auth="cli").actor
 
     def handle(self, *args: Any, **options: Any) -> None:
-        since = parse_time("--since", options["since"])
-        until = parse_time("--until", options["until"])
+        since = parse_time("--since", options["since"], dates=True)
+        until = parse_time("--until", options["until"], dates=True)
         out = Path(options["out"])
         if out.suffix.lower() != ".pdf":
             raise CommandError(f"--out {out}: the package is a PDF; name it FILE.pdf")
